@@ -1,0 +1,304 @@
+//! The `synthlm` command line: thin wrappers over the library, one subcommand per step.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use synthlm::data::hub::{self, HubOptions};
+use synthlm::data::input;
+use synthlm::data::pack::{pack_documents, PackOptions};
+use synthlm::data::read::{write_documents, DocStream, LoadOptions, OnBadRow, Sampling};
+use synthlm::data::sources::{Dataset, SourceSpec};
+use synthlm::data::stats::corpus_stats;
+use synthlm::data::tokenizer::{train_bpe, BpeOptions, TextTokenizer};
+use synthlm::progress;
+
+#[derive(Parser)]
+#[command(name = "synthlm", version, about = "Small language models on synthetic data: the experiment book's tool")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Load, inspect, tokenize and pack corpora.
+    #[command(subcommand)]
+    Data(DataCmd),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+/// Where documents come from, and how many.
+#[derive(Args, Clone)]
+struct InputArgs {
+    /// A file/folder of records, or a dataset such as `cosmopedia/stories` (HF cache). Repeatable.
+    #[arg(long = "input", short = 'i', required = true)]
+    inputs: Vec<String>,
+    /// Schema of local files: document (our records), openhermes, cosmopedia, magpie-pro, fineweb-edu.
+    #[arg(long, default_value = "document")]
+    schema: String,
+    /// Keep at most this many documents per input.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// With --limit: a seeded uniform sample instead of the first documents.
+    #[arg(long)]
+    sample_seed: Option<u64>,
+    /// Skip (and count) malformed rows instead of stopping at the first one.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Hugging Face cache folder (default: $HF_HOME/hub).
+    #[arg(long)]
+    hf_cache: Option<PathBuf>,
+    /// Allow downloading missing datasets (also SYNTHLM_DOWNLOAD=1).
+    #[arg(long)]
+    download: bool,
+}
+
+impl InputArgs {
+    fn hub(&self) -> HubOptions {
+        let mut h = HubOptions::from_env();
+        if let Some(c) = &self.hf_cache {
+            h.cache_dir = c.clone();
+        }
+        h.download |= self.download;
+        h
+    }
+
+    fn schema(&self) -> Result<Option<Dataset>> {
+        if self.schema == "document" {
+            return Ok(None);
+        }
+        Ok(Some(self.schema.parse::<SourceSpec>().map_err(anyhow::Error::msg)?.dataset))
+    }
+
+    fn open(&self) -> Result<Vec<DocStream>> {
+        let opts = LoadOptions {
+            limit: self.limit,
+            sampling: self.sample_seed.map(|seed| Sampling::Reservoir { seed }).unwrap_or_default(),
+            on_bad_row: if self.skip_bad_rows { OnBadRow::Skip } else { OnBadRow::Fail },
+        };
+        let (hub, schema) = (self.hub(), self.schema()?);
+        self.inputs.iter().map(|i| Ok(input::open(i, schema, &hub, opts.clone())?)).collect()
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({"inputs": self.inputs, "schema": self.schema, "limit": self.limit, "sample_seed": self.sample_seed})
+    }
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Print the first documents of an input, as the trainer will see them.
+    Inspect {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, default_value_t = 3)]
+        show: usize,
+    },
+    /// Download a dataset into the HF cache (explicit; the only command that uses the network).
+    Fetch {
+        /// e.g. `cosmopedia/stories`, `fineweb-edu/sample-10BT`.
+        dataset: String,
+        #[arg(long)]
+        max_files: Option<usize>,
+        #[arg(long)]
+        hf_cache: Option<PathBuf>,
+    },
+    /// Convert inputs to document records (JSON Lines).
+    Load {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Train a byte-level BPE tokenizer and save tokenizer.json.
+    TokenizerTrain {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, default_value_t = 8192)]
+        vocab_size: usize,
+        #[arg(long, default_value_t = 2)]
+        min_frequency: u64,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Tokenize and pack inputs into token shards with a manifest.
+    Pack {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, short)]
+        tokenizer: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1 << 24)]
+        shard_tokens: usize,
+        /// Tokenizer threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Per-source statistics of a packed directory.
+    Stats {
+        packed: PathBuf,
+        /// Also write the table as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Data pipeline throughput vs bare tokenizer encode, 1 and 2 threads, peak memory.
+    Data {
+        /// Minimum corpus size in MB.
+        #[arg(long, default_value_t = 50)]
+        mb: u64,
+        #[arg(long, default_value_t = 16384)]
+        vocab_size: usize,
+        /// Where the corpus, tokenizer and packed output go.
+        #[arg(long, default_value = ".work/bench-data")]
+        work: PathBuf,
+    },
+    /// (internal) one measurement in a fresh process; prints JSON.
+    #[command(hide = true)]
+    DataWorker {
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        threads: usize,
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        tokenizer: PathBuf,
+        #[arg(long)]
+        max_docs: Option<usize>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Data(c) => data(c),
+        Cmd::Bench(c) => bench(c),
+    }
+}
+
+/// Chain streams into one, with a progress bar over documents.
+fn all_docs(streams: Vec<DocStream>, label: &str) -> (impl Iterator<Item = Result<synthlm::data::document::Document, synthlm::data::read::DataError>>, indicatif::ProgressBar) {
+    let total: u64 = streams.iter().map(|s| s.expected_documents().unwrap_or(0) as u64).sum();
+    let pb = progress::bar(total, "docs", label);
+    (streams.into_iter().flatten(), pb)
+}
+
+fn data(cmd: DataCmd) -> Result<()> {
+    match cmd {
+        DataCmd::Inspect { input, show } => {
+            for mut s in input.open()? {
+                for doc in s.by_ref().take(show) {
+                    let doc = doc?;
+                    println!("--- {} [{}] {} chars", doc.id, doc.source, doc.text.len());
+                    println!("{}", doc.text.chars().take(800).collect::<String>());
+                    if !doc.meta.is_empty() {
+                        println!("meta: {}", serde_json::to_string(&doc.meta)?);
+                    }
+                }
+            }
+        }
+        DataCmd::Fetch { dataset, max_files, hf_cache } => {
+            let spec: SourceSpec = dataset.parse().map_err(anyhow::Error::msg)?;
+            let mut h = HubOptions::from_env();
+            h.download = true;
+            h.max_files = max_files;
+            if let Some(c) = hf_cache {
+                h.cache_dir = c;
+            }
+            for f in hub::fetch(&spec, &h)? {
+                println!("{}", f.display());
+            }
+        }
+        DataCmd::Load { input, out } => {
+            let (docs, pb) = all_docs(input.open()?, "load");
+            let docs: Vec<_> = docs.inspect(|_| pb.inc(1)).collect::<Result<_, _>>()?;
+            pb.finish();
+            let n = write_documents(&out, &docs)?;
+            println!("wrote {n} documents to {}", out.display());
+        }
+        DataCmd::TokenizerTrain { input, vocab_size, min_frequency, out } => {
+            let (docs, pb) = all_docs(input.open()?, "read");
+            let texts: Vec<String> = docs.inspect(|_| pb.inc(1)).map(|d| d.map(|d| d.text)).collect::<Result<_, _>>()?;
+            pb.finish();
+            eprintln!("training BPE (vocab {vocab_size}) on {} documents ...", texts.len());
+            let tok = train_bpe(texts.into_iter(), &BpeOptions { vocab_size, min_frequency })?;
+            tok.save(&out)?;
+            println!("wrote {} (vocab {}, sha256 {})", out.display(), tok.vocab_size(), tok.sha256());
+        }
+        DataCmd::Pack { input, tokenizer, out, shard_tokens, threads } => {
+            let tok = TextTokenizer::load(&tokenizer)?;
+            let (docs, pb) = all_docs(input.open()?, "pack");
+            let opts = PackOptions { shard_tokens, threads, ..Default::default() };
+            let m = pack_documents(docs, &tok, &out, &opts, input.describe(), Some(&pb))?;
+            pb.finish();
+            println!("packed {} documents, {} tokens into {} shard(s) in {}", m.documents, m.tokens, m.shards.len(), out.display());
+        }
+        DataCmd::Stats { packed, json } => {
+            let df = corpus_stats(&packed)?;
+            println!("{df}");
+            if let Some(path) = json {
+                let mut df = df;
+                let mut buf = Vec::new();
+                use polars::prelude::SerWriter;
+                polars::prelude::JsonWriter::new(&mut buf).with_json_format(polars::prelude::JsonFormat::Json).finish(&mut df)?;
+                synthlm::io::write_bytes(&path, &buf)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bench(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Data { mb, vocab_size, work } => {
+            let (corpus, tok) = synthlm::bench::prepare(&work, mb, vocab_size)?;
+            let docs = std::fs::read_to_string(&corpus)?.lines().count();
+            let exe = std::env::current_exe()?;
+            let arg = |mode: &str, threads: usize, max: Option<usize>| -> Vec<String> {
+                let mut v: Vec<String> = ["--mode", mode, "--threads", &threads.to_string(), "--corpus"].iter().map(|s| s.to_string()).collect();
+                v.push(corpus.display().to_string());
+                v.extend(["--tokenizer".to_string(), tok.display().to_string(), "--out".into(), work.join("packed").display().to_string()]);
+                if let Some(m) = max {
+                    v.extend(["--max-docs".to_string(), m.to_string()]);
+                }
+                v
+            };
+            let mut rows = Vec::new();
+            for threads in [1, 2] {
+                for mode in ["bare", "pipeline"] {
+                    eprintln!("measuring {mode} with {threads} thread(s) ...");
+                    rows.push(synthlm::bench::run_worker(&exe, &arg(mode, threads, None))?);
+                }
+            }
+            eprintln!("measuring the pipeline on half the corpus (memory vs size) ...");
+            let half = synthlm::bench::run_worker(&exe, &arg("pipeline", 2, Some(docs / 2)))?;
+            println!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
+            println!("| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|");
+            for r in rows.iter().chain([&half]) {
+                println!("| {} | {} | {:.3} | {:.0} | {:.1} | {:.0} |", r.mode, r.threads, r.mb_per_s(), r.tokens_per_s(), r.seconds, r.peak_rss_bytes as f64 / 1e6);
+            }
+            let (b1, p1, b2, p2) = (&rows[0], &rows[1], &rows[2], &rows[3]);
+            println!("\npipeline / bare encode: {:.1}% (1 thread), {:.1}% (2 threads)   [target >= 90%]", 100.0 * p1.mb_per_s() / b1.mb_per_s(), 100.0 * p2.mb_per_s() / b2.mb_per_s());
+            println!("2 threads / 1 thread: pipeline {:.2}x, bare {:.2}x   [target >= 1.8x]", p2.mb_per_s() / p1.mb_per_s(), b2.mb_per_s() / b1.mb_per_s());
+            println!("peak RSS, pipeline 2 threads: {:.0} MB for {:.1} MB of text, {:.0} MB for {:.1} MB   [target: flat]", half.peak_rss_bytes as f64 / 1e6, half.text_bytes as f64 / 1e6, p2.peak_rss_bytes as f64 / 1e6, p2.text_bytes as f64 / 1e6);
+        }
+        BenchCmd::DataWorker { mode, threads, corpus, tokenizer, max_docs, out } => {
+            let tok = TextTokenizer::load(&tokenizer)?;
+            let m = match mode.as_str() {
+                "bare" => synthlm::bench::measure_bare(&corpus, &tok, threads, max_docs)?,
+                "pipeline" => synthlm::bench::measure_pipeline(&corpus, &tok, threads, max_docs, &out)?,
+                other => anyhow::bail!("unknown mode {other}"),
+            };
+            println!("{}", serde_json::to_string(&m).context("json")?);
+        }
+    }
+    Ok(())
+}

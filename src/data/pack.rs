@@ -1,0 +1,421 @@
+//! Tokenize documents in parallel and pack them into token shards; read shards back through
+//! memory maps.
+//!
+//! Layout of a packed directory:
+//!
+//! ```text
+//! manifest.json        counts, source mix, tokenizer hash, content hash, shard list
+//! shard-00000.bin      32-byte header + tokens (u16 if vocab <= 65536, else u32), little-endian
+//! doc_lengths.bin      per document: (source index u32, text bytes u32, tokens u32), for stats
+//! ```
+//!
+//! Header: magic `SYNTOKv1` (8 bytes), token width in bytes (u32), reserved (u32), token count
+//! (u64), reserved (u64). Every document is followed by the end-of-text token.
+//!
+//! Atomicity: everything is written into a sibling staging directory, and only a complete
+//! directory (manifest last) is renamed into place. The reader checks each shard's header and
+//! size against the manifest, so a truncated or foreign file is an error, never data.
+
+use crate::data::document::Document;
+use crate::data::read::DataError;
+use crate::data::tokenizer::TextTokenizer;
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use memmap2::Mmap;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"SYNTOKv1";
+const HEADER_BYTES: usize = 32;
+pub const MANIFEST: &str = "manifest.json";
+pub const DOC_LENGTHS: &str = "doc_lengths.bin";
+
+/// One shard file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub file: String,
+    pub tokens: u64,
+    /// Documents whose end-of-text token lies in this shard.
+    pub documents: u64,
+    /// SHA-256 of the whole file.
+    pub sha256: String,
+}
+
+/// Totals for one source.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceCount {
+    pub documents: u64,
+    /// Tokens including each document's end-of-text token.
+    pub tokens: u64,
+    pub text_bytes: u64,
+}
+
+/// What a packed directory holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub tokenizer_sha256: String,
+    pub vocab_size: usize,
+    pub eot_id: u32,
+    /// 2 (u16) or 4 (u32).
+    pub token_bytes: usize,
+    pub documents: u64,
+    pub tokens: u64,
+    pub text_bytes: u64,
+    /// Per source, in order of first appearance (indices used by `doc_lengths.bin`).
+    pub source_order: Vec<String>,
+    pub sources: BTreeMap<String, SourceCount>,
+    pub shards: Vec<ShardInfo>,
+    /// SHA-256 of the token stream as u32 little-endian, independent of shard size and width.
+    pub content_sha256: String,
+    /// Free-form description of the inputs and settings, recorded by the caller.
+    #[serde(default)]
+    pub inputs: serde_json::Value,
+}
+
+/// Packing settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PackOptions {
+    /// Tokens per shard (the last shard may be shorter).
+    pub shard_tokens: usize,
+    /// Threads for tokenisation (`None`: rayon's default, one per core).
+    pub threads: Option<usize>,
+    /// Text bytes gathered before each parallel tokenisation step.
+    pub batch_bytes: usize,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions { shard_tokens: 1 << 24, threads: None, batch_bytes: 8 << 20 }
+    }
+}
+
+struct ShardWriter {
+    dir: PathBuf,
+    width: usize,
+    shard_tokens: usize,
+    buf: Vec<u32>,
+    docs_in_buf: u64,
+    shards: Vec<ShardInfo>,
+    content: Sha256,
+}
+
+impl ShardWriter {
+    fn push_document(&mut self, ids: &[u32], eot: u32) -> Result<()> {
+        self.buf.extend_from_slice(ids);
+        self.buf.push(eot);
+        self.docs_in_buf += 1;
+        while self.buf.len() >= self.shard_tokens {
+            self.flush(self.shard_tokens)?;
+        }
+        Ok(())
+    }
+
+    /// Write the first `n` buffered tokens as one shard.
+    fn flush(&mut self, n: usize) -> Result<()> {
+        let tokens: Vec<u32> = self.buf.drain(..n).collect();
+        // Documents whose end lies in this shard: all buffered ones, unless the buffer still
+        // holds a document's tail (then that one belongs to a later shard).
+        let docs = if self.buf.is_empty() { std::mem::take(&mut self.docs_in_buf) } else { self.docs_in_buf.saturating_sub(1) };
+        self.docs_in_buf -= docs;
+        let name = format!("shard-{:05}.bin", self.shards.len());
+        let mut bytes = Vec::with_capacity(HEADER_BYTES + tokens.len() * self.width);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&(self.width as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&(tokens.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        for &t in &tokens {
+            self.content.update(t.to_le_bytes());
+            if self.width == 2 {
+                bytes.extend_from_slice(&(t as u16).to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&t.to_le_bytes());
+            }
+        }
+        crate::io::write_bytes(&self.dir.join(&name), &bytes)?;
+        self.shards.push(ShardInfo { file: name, tokens: tokens.len() as u64, documents: docs, sha256: crate::io::sha256_hex(&bytes) });
+        Ok(())
+    }
+}
+
+/// Tokenize `docs` (in parallel batches) and write a packed directory at `out_dir`, replacing
+/// any previous one only once the new one is complete. `inputs` is recorded in the manifest.
+pub fn pack_documents<I>(
+    docs: I,
+    tok: &TextTokenizer,
+    out_dir: &Path,
+    opts: &PackOptions,
+    inputs: serde_json::Value,
+    progress: Option<&ProgressBar>,
+) -> Result<Manifest>
+where
+    I: Iterator<Item = Result<Document, DataError>>,
+{
+    if opts.shard_tokens == 0 {
+        bail!("shard_tokens must be at least 1");
+    }
+    let staging = sibling(out_dir, "partial");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("removing stale {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.unwrap_or(0)).build()?;
+    let width = if tok.vocab_size() <= 1 << 16 { 2 } else { 4 };
+    let mut writer = ShardWriter {
+        dir: staging.clone(),
+        width,
+        shard_tokens: opts.shard_tokens,
+        buf: Vec::new(),
+        docs_in_buf: 0,
+        shards: Vec::new(),
+        content: Sha256::new(),
+    };
+    let mut lengths = BufWriter::new(File::create(staging.join(DOC_LENGTHS))?);
+    let mut source_order: Vec<String> = Vec::new();
+    let mut sources: BTreeMap<String, SourceCount> = BTreeMap::new();
+    let mut docs = docs.peekable();
+    let mut batch: Vec<Document> = Vec::new();
+    while docs.peek().is_some() {
+        batch.clear();
+        let mut bytes = 0;
+        while bytes < opts.batch_bytes {
+            match docs.next() {
+                Some(d) => {
+                    let d = d?;
+                    bytes += d.text.len();
+                    batch.push(d);
+                }
+                None => break,
+            }
+        }
+        let encoded: Vec<Vec<u32>> = pool.install(|| batch.par_iter().map(|d| tok.encode(&d.text)).collect::<Result<_>>())?;
+        for (doc, ids) in batch.iter().zip(&encoded) {
+            let idx = match source_order.iter().position(|s| s == &doc.source) {
+                Some(i) => i,
+                None => {
+                    source_order.push(doc.source.clone());
+                    source_order.len() - 1
+                }
+            };
+            let c = sources.entry(doc.source.clone()).or_default();
+            c.documents += 1;
+            c.tokens += ids.len() as u64 + 1;
+            c.text_bytes += doc.text.len() as u64;
+            for v in [idx as u32, doc.text.len() as u32, ids.len() as u32 + 1] {
+                lengths.write_all(&v.to_le_bytes())?;
+            }
+            writer.push_document(ids, tok.eot_id())?;
+        }
+        if let Some(pb) = progress {
+            pb.inc(batch.len() as u64);
+        }
+    }
+    if !writer.buf.is_empty() {
+        writer.flush(writer.buf.len())?;
+    }
+    lengths.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let manifest = Manifest {
+        format: "synthlm-token-shards/1".into(),
+        tokenizer_sha256: tok.sha256().to_string(),
+        vocab_size: tok.vocab_size(),
+        eot_id: tok.eot_id(),
+        token_bytes: width,
+        documents: sources.values().map(|c| c.documents).sum(),
+        tokens: writer.shards.iter().map(|s| s.tokens).sum(),
+        text_bytes: sources.values().map(|c| c.text_bytes).sum(),
+        source_order,
+        sources,
+        shards: writer.shards,
+        content_sha256: hex::encode(writer.content.finalize()),
+        inputs,
+    };
+    crate::io::write_json(&staging.join(MANIFEST), &manifest)?;
+    replace_dir(&staging, out_dir)?;
+    Ok(manifest)
+}
+
+fn sibling(dir: &Path, tag: &str) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    dir.with_file_name(format!(".{name}.{tag}"))
+}
+
+/// Move a finished directory into place, replacing an older one.
+fn replace_dir(staging: &Path, out_dir: &Path) -> Result<()> {
+    let old = sibling(out_dir, "old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if out_dir.exists() {
+        std::fs::rename(out_dir, &old).with_context(|| format!("moving aside {}", out_dir.display()))?;
+    }
+    std::fs::rename(staging, out_dir).with_context(|| format!("renaming {} to {}", staging.display(), out_dir.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+struct Shard {
+    map: Mmap,
+    tokens: u64,
+}
+
+/// A packed directory, memory-mapped.
+pub struct TokenShards {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    shards: Vec<Shard>,
+    /// Global token index where each shard starts.
+    starts: Vec<u64>,
+    width: usize,
+}
+
+impl TokenShards {
+    /// Open and validate a packed directory (headers and sizes; see [`TokenShards::verify`]).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let manifest: Manifest = crate::io::read_json(&dir.join(MANIFEST))
+            .with_context(|| format!("{} is not a packed token directory (no readable {MANIFEST})", dir.display()))?;
+        let width = manifest.token_bytes;
+        if width != 2 && width != 4 {
+            bail!("{}: token_bytes must be 2 or 4, found {width}", dir.join(MANIFEST).display());
+        }
+        let mut shards = Vec::new();
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for info in &manifest.shards {
+            let path = dir.join(&info.file);
+            let file = File::open(&path).with_context(|| format!("opening shard {}", path.display()))?;
+            // SAFETY: shards are immutable once renamed into place; we never write through the map.
+            let map = unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
+            let bad = |msg: String| anyhow::anyhow!("{}: corrupt shard: {msg}", path.display());
+            if map.len() < HEADER_BYTES || &map[..8] != MAGIC {
+                return Err(bad("missing SYNTOKv1 header".into()));
+            }
+            let w = u32::from_le_bytes(map[8..12].try_into()?) as usize;
+            let n = u64::from_le_bytes(map[16..24].try_into()?);
+            if w != width {
+                return Err(bad(format!("token width {w} but the manifest says {width}")));
+            }
+            if n != info.tokens {
+                return Err(bad(format!("header says {n} tokens but the manifest says {}", info.tokens)));
+            }
+            let expect = HEADER_BYTES as u64 + n * w as u64;
+            if map.len() as u64 != expect {
+                return Err(bad(format!("file is {} bytes, expected {expect} (truncated?)", map.len())));
+            }
+            starts.push(at);
+            at += n;
+            shards.push(Shard { map, tokens: n });
+        }
+        if at != manifest.tokens {
+            bail!("{}: shards hold {at} tokens but the manifest says {}", dir.display(), manifest.tokens);
+        }
+        Ok(TokenShards { dir: dir.to_path_buf(), manifest, shards, starts, width })
+    }
+
+    /// Check every shard's SHA-256 and the content hash against the manifest.
+    pub fn verify(&self) -> Result<()> {
+        for (info, shard) in self.manifest.shards.iter().zip(&self.shards) {
+            if crate::io::sha256_hex(&shard.map) != info.sha256 {
+                bail!("{}: SHA-256 does not match the manifest", self.dir.join(&info.file).display());
+            }
+        }
+        let mut h = Sha256::new();
+        let mut buf = vec![0u32; 1 << 16];
+        let mut at = 0;
+        while at < self.len() {
+            let n = (self.len() - at).min(buf.len() as u64) as usize;
+            self.copy_tokens(at, &mut buf[..n]);
+            for t in &buf[..n] {
+                h.update(t.to_le_bytes());
+            }
+            at += n as u64;
+        }
+        if hex::encode(h.finalize()) != self.manifest.content_sha256 {
+            bail!("{}: content hash does not match the manifest", self.dir.display());
+        }
+        Ok(())
+    }
+
+    /// Total tokens.
+    pub fn len(&self) -> u64 {
+        self.manifest.tokens
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copy tokens `[start, start + out.len())` of the whole stream (may span shards).
+    pub fn copy_tokens(&self, start: u64, out: &mut [u32]) {
+        assert!(start + out.len() as u64 <= self.len(), "token range out of bounds");
+        let mut shard = self.starts.partition_point(|&s| s <= start) - 1;
+        let mut pos = start - self.starts[shard];
+        let mut filled = 0;
+        while filled < out.len() {
+            let s = &self.shards[shard];
+            let take = ((s.tokens - pos) as usize).min(out.len() - filled);
+            let bytes = &s.map[HEADER_BYTES + pos as usize * self.width..];
+            let dst = &mut out[filled..filled + take];
+            if self.width == 2 {
+                for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *d = u16::from_le_bytes([c[0], c[1]]) as u32;
+                }
+            } else {
+                for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *d = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            filled += take;
+            shard += 1;
+            pos = 0;
+        }
+    }
+
+    /// The whole token stream (for tests and small corpora).
+    pub fn all_tokens(&self) -> Vec<u32> {
+        let mut out = vec![0; self.len() as usize];
+        self.copy_tokens(0, &mut out);
+        out
+    }
+
+    /// Training batch: `batch` windows of `len + 1` tokens (inputs and shifted targets) at
+    /// uniformly random offsets. Stateless: the windows depend only on (seed, step), so a resumed
+    /// run draws exactly the batches an uninterrupted run would.
+    pub fn random_windows(&self, seed: u64, step: u64, batch: usize, len: usize) -> Vec<u32> {
+        assert!(self.len() > len as u64, "corpus of {} tokens is too short for windows of {}", self.len(), len + 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(step);
+        let mut out = vec![0u32; batch * (len + 1)];
+        for w in out.chunks_exact_mut(len + 1) {
+            let start = rng.gen_range(0..=self.len() - (len as u64 + 1));
+            self.copy_tokens(start, w);
+        }
+        out
+    }
+
+    /// Number of evaluation windows for [`TokenShards::sequential_window`].
+    pub fn sequential_windows(&self, len: usize) -> u64 {
+        if self.len() <= len as u64 {
+            0
+        } else {
+            (self.len() - 1) / len as u64
+        }
+    }
+
+    /// Evaluation window `i`: tokens `[i*len, i*len + len + 1)`. Consecutive windows overlap by
+    /// one token, so every token after the first is predicted exactly once over a full pass.
+    pub fn sequential_window(&self, i: u64, len: usize) -> Vec<u32> {
+        let mut out = vec![0u32; len + 1];
+        self.copy_tokens(i * len as u64, &mut out);
+        out
+    }
+}

@@ -1,0 +1,92 @@
+//! Fixtures made by the tests themselves: HF-cache layouts in the datasets' real schemas, and a
+//! small English corpus.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Create `datasets--ORG--NAME/{refs/main, snapshots/COMMIT}` and return the snapshot folder.
+pub fn hf_snapshot(cache: &Path, repo_id: &str) -> PathBuf {
+    let repo_dir = cache.join(format!("datasets--{}", repo_id.replace('/', "--")));
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::write(repo_dir.join("refs/main"), COMMIT).unwrap();
+    let snap = repo_dir.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(&snap).unwrap();
+    snap
+}
+
+pub fn write_jsonl(path: &Path, rows: &[Value]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(path, s).unwrap();
+}
+
+pub fn write_parquet(path: &Path, rows: &[Value]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    synthlm::data::write::write_parquet_rows(path, rows, 2).unwrap();
+}
+
+/// A deterministic pseudo-English corpus: sentences from a small grammar.
+pub fn english(n_sentences: usize, seed: u64) -> String {
+    let subjects = ["The cat", "A small robot", "My teacher", "The river", "Every student", "Our neighbour", "The old map", "A bright star"];
+    let verbs = ["finds", "explains", "carries", "remembers", "draws", "follows", "counts", "builds"];
+    let objects = ["a red ball", "the hidden door", "three apples", "the long story", "a quiet song", "the broken clock", "two blue birds", "the answer"];
+    let tails = ["before dinner.", "in the garden.", "with great care.", "every morning.", "near the school.", "after the rain.", "at night.", "for a friend."];
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = |n: usize| {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((x >> 33) as usize) % n
+    };
+    (0..n_sentences)
+        .map(|_| format!("{} {} {} {}", subjects[next(8)], verbs[next(8)], objects[next(8)], tails[next(8)]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn openhermes_rows() -> Vec<Value> {
+    vec![
+        json!({"conversations": [{"from": "system", "value": "You are helpful.", "weight": null}, {"from": "human", "value": "What is 2+2?", "weight": 0.0}, {"from": "gpt", "value": "4", "weight": 1.0}], "source": "airoboros2.2", "category": "orca", "id": null}),
+        json!({"conversations": [{"from": "human", "value": "Name a colour.", "weight": 0.0}, {"from": "gpt", "value": "Blue.", "weight": 1.0}], "source": "CamelAI", "category": null, "id": "abc-1"}),
+        json!({"conversations": [{"from": "human", "value": "", "weight": 0.0}, {"from": "gpt", "value": "  ", "weight": 1.0}], "source": "x", "id": "empty"}),
+        json!({"conversations": [{"from": "human", "value": "Say hi.", "weight": 0.0}, {"from": "gpt", "value": "Hi! 👋", "weight": 1.0}], "source": "glaive", "id": "abc-3"}),
+    ]
+}
+
+pub fn cosmopedia_rows(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"prompt": format!("Write a story about topic {i}."), "text": if i == 1 { String::new() } else { english(5, i as u64) }, "text_token_length": 60 + i, "seed_data": "stories", "format": "story", "audience": "young children"}))
+        .collect()
+}
+
+pub fn magpie_rows(n: usize, offset: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"uuid": format!("uuid-{}", i + offset), "model": "meta-llama/Meta-Llama-3-70B-Instruct", "conversations": [{"from": "human", "value": format!("Question {}?", i + offset)}, {"from": "gpt", "value": english(3, (i + offset) as u64)}], "task_category": "Information seeking", "difficulty": "easy", "input_quality": "good"}))
+        .collect()
+}
+
+pub fn fineweb_rows(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"text": english(6, 100 + i as u64), "id": format!("<urn:uuid:{i}>"), "dump": "CC-MAIN-2024-10", "url": format!("https://example.org/{i}"), "file_path": "s3://x", "language": "en", "language_score": 0.97, "token_count": 80, "score": 3.2, "int_score": 3}))
+        .collect()
+}
+
+/// Build all four datasets in an HF cache at `cache`. Returns expected document counts.
+pub fn build_hf_cache(cache: &Path) -> [(String, usize); 4] {
+    let snap = hf_snapshot(cache, "teknium/OpenHermes-2.5");
+    let rows = openhermes_rows();
+    std::fs::write(snap.join("openhermes2_5.json"), serde_json::to_string_pretty(&rows).unwrap()).unwrap();
+
+    let snap = hf_snapshot(cache, "HuggingFaceTB/cosmopedia");
+    write_parquet(&snap.join("data/stories/train-00000-of-00001.parquet"), &cosmopedia_rows(7));
+    write_parquet(&snap.join("data/wikihow/train-00000-of-00001.parquet"), &cosmopedia_rows(3));
+
+    let snap = hf_snapshot(cache, "Magpie-Align/Magpie-Pro-300K-Filtered");
+    write_parquet(&snap.join("data/train-00000-of-00002.parquet"), &magpie_rows(5, 0));
+    write_parquet(&snap.join("data/train-00001-of-00002.parquet"), &magpie_rows(4, 5));
+
+    let snap = hf_snapshot(cache, "HuggingFaceFW/fineweb-edu");
+    write_parquet(&snap.join("sample/10BT/000_00000.parquet"), &fineweb_rows(6));
+    [("openhermes".into(), 3), ("cosmopedia/stories".into(), 6), ("magpie-pro".into(), 9), ("fineweb-edu/sample-10BT".into(), 6)]
+}
