@@ -51,13 +51,19 @@ pub fn build_corpus(out: &Path, roots: &[PathBuf], min_bytes: u64) -> Result<(u6
         // Cycle over the files if they hold less than asked for.
         'outer: for pass in 0.. {
             for f in &files {
-                let Ok(text) = std::fs::read_to_string(f) else { continue };
+                let Ok(text) = std::fs::read_to_string(f) else {
+                    continue;
+                };
                 let mut chunk = String::new();
                 for line in text.lines() {
                     chunk.push_str(line);
                     chunk.push('\n');
                     if chunk.len() >= 2048 {
-                        let d = Document::text(format!("{pass}:{docs}"), "bench", std::mem::take(&mut chunk));
+                        let d = Document::text(
+                            format!("{pass}:{docs}"),
+                            "bench",
+                            std::mem::take(&mut chunk),
+                        );
                         bytes += d.text.len() as u64;
                         docs += 1;
                         serde_json::to_writer(&mut *w, &d)?;
@@ -75,12 +81,17 @@ pub fn build_corpus(out: &Path, roots: &[PathBuf], min_bytes: u64) -> Result<(u6
 }
 
 fn collect_text_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
             collect_text_files(&p, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("md" | "txt" | "rst" | "py" | "rs")) {
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()),
+            Some("md" | "txt" | "rst" | "py" | "rs")
+        ) {
             out.push(p);
         }
     }
@@ -101,13 +112,28 @@ pub fn read_texts(corpus: &Path, max_docs: Option<usize>) -> Result<Vec<String>>
 }
 
 /// Worker: bare `tokenizers` encode of texts already in memory, on `threads` threads.
-pub fn measure_bare(corpus: &Path, tok: &TextTokenizer, threads: usize, max_docs: Option<usize>) -> Result<Measurement> {
+pub fn measure_bare(
+    corpus: &Path,
+    tok: &TextTokenizer,
+    threads: usize,
+    max_docs: Option<usize>,
+) -> Result<Measurement> {
     let texts = read_texts(corpus, max_docs)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let inner = tok.inner();
     let t0 = Instant::now();
     let tokens: usize = pool.install(|| {
-        texts.par_iter().map(|t| inner.encode_fast(t.as_str(), false).map(|e| e.get_ids().len()).unwrap_or(0)).sum()
+        texts
+            .par_iter()
+            .map(|t| {
+                inner
+                    .encode_fast(t.as_str(), false)
+                    .map(|e| e.get_ids().len())
+                    .unwrap_or(0)
+            })
+            .sum()
     });
     let seconds = t0.elapsed().as_secs_f64();
     Ok(Measurement {
@@ -121,10 +147,25 @@ pub fn measure_bare(corpus: &Path, tok: &TextTokenizer, threads: usize, max_docs
 }
 
 /// Worker: the real pipeline — stream records from disk, tokenize in parallel, write shards.
-pub fn measure_pipeline(corpus: &Path, tok: &TextTokenizer, threads: usize, max_docs: Option<usize>, out: &Path) -> Result<Measurement> {
-    let opts = PackOptions { threads: Some(threads), ..Default::default() };
+pub fn measure_pipeline(
+    corpus: &Path,
+    tok: &TextTokenizer,
+    threads: usize,
+    max_docs: Option<usize>,
+    out: &Path,
+) -> Result<Measurement> {
+    let opts = PackOptions {
+        threads: Some(threads),
+        ..Default::default()
+    };
     let t0 = Instant::now();
-    let docs = document_files(vec![corpus.to_path_buf()], LoadOptions { limit: max_docs, ..Default::default() });
+    let docs = document_files(
+        vec![corpus.to_path_buf()],
+        LoadOptions {
+            limit: max_docs,
+            ..Default::default()
+        },
+    );
     let m = pack_documents(docs, tok, out, &opts, serde_json::Value::Null, None)?;
     let seconds = t0.elapsed().as_secs_f64();
     Ok(Measurement {
@@ -143,7 +184,10 @@ pub fn prepare(work: &Path, min_mb: u64, vocab: usize) -> Result<(PathBuf, PathB
     let corpus = work.join(format!("corpus-{min_mb}mb.jsonl"));
     if !corpus.exists() {
         let mut roots = vec![];
-        if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo"))) {
+        if let Some(home) = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        {
             roots.push(home.join("registry/src"));
         }
         roots.push(PathBuf::from("/usr/share/doc"));
@@ -156,15 +200,30 @@ pub fn prepare(work: &Path, min_mb: u64, vocab: usize) -> Result<(PathBuf, PathB
     if !tok_path.exists() {
         eprintln!("training a {vocab}-token byte-level BPE on the first 4000 documents ...");
         let texts = read_texts(&corpus, Some(4000))?;
-        train_bpe(texts.into_iter(), &BpeOptions { vocab_size: vocab, min_frequency: 2 })?.save(&tok_path)?;
+        train_bpe(
+            texts.into_iter(),
+            &BpeOptions {
+                vocab_size: vocab,
+                min_frequency: 2,
+            },
+        )?
+        .save(&tok_path)?;
     }
     Ok((corpus, tok_path))
 }
 
 /// Run one worker measurement in a child process (`synthlm bench data-worker ...`).
 pub fn run_worker(exe: &Path, args: &[String]) -> Result<Measurement> {
-    let out = std::process::Command::new(exe).args(["bench", "data-worker"]).args(args).output().context("starting worker")?;
-    anyhow::ensure!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(exe)
+        .args(["bench", "data-worker"])
+        .args(args)
+        .output()
+        .context("starting worker")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "worker failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8(out.stdout)?;
     Ok(serde_json::from_str(line.trim()).context("parsing worker output")?)
 }

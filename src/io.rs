@@ -13,7 +13,8 @@ pub fn atomic_write<T>(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating directory {}", dir.display()))?;
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)

@@ -10,14 +10,30 @@ use synthlm::data::document::{Document, Role};
 use synthlm::data::read::{DocStream, LoadOptions, OnBadRow};
 use synthlm::data::sources::{Dataset, SourceSpec};
 
-fn load(file: &Path, dataset: Dataset, on_bad_row: OnBadRow) -> (Result<Vec<Document>, String>, DocStream) {
-    let mut s = DocStream::new(vec![file.to_path_buf()], SourceSpec::new(dataset).parser(), LoadOptions { on_bad_row, ..Default::default() });
-    let r = s.by_ref().collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string());
+fn load(
+    file: &Path,
+    dataset: Dataset,
+    on_bad_row: OnBadRow,
+) -> (Result<Vec<Document>, String>, DocStream) {
+    let mut s = DocStream::new(
+        vec![file.to_path_buf()],
+        SourceSpec::new(dataset).parser(),
+        LoadOptions {
+            on_bad_row,
+            ..Default::default()
+        },
+    );
+    let r = s
+        .by_ref()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string());
     (r, s)
 }
 
 fn err(file: &Path, dataset: Dataset) -> String {
-    load(file, dataset, OnBadRow::Fail).0.expect_err("must fail")
+    load(file, dataset, OnBadRow::Fail)
+        .0
+        .expect_err("must fail")
 }
 
 fn tmpfile(dir: &tempfile::TempDir, name: &str) -> PathBuf {
@@ -28,7 +44,11 @@ fn tmpfile(dir: &tempfile::TempDir, name: &str) -> PathBuf {
 fn malformed_json_line_names_file_and_line() {
     let d = tempfile::tempdir().unwrap();
     let f = tmpfile(&d, "bad.jsonl");
-    std::fs::write(&f, "{\"text\": \"fine\"}\n\n{\"text\": \"broken\n{\"text\": \"after\"}\n").unwrap();
+    std::fs::write(
+        &f,
+        "{\"text\": \"fine\"}\n\n{\"text\": \"broken\n{\"text\": \"after\"}\n",
+    )
+    .unwrap();
     let e = err(&f, Dataset::FinewebEdu);
     assert!(e.contains("bad.jsonl: line 3: malformed JSON"), "{e}");
 }
@@ -51,28 +71,63 @@ fn missing_and_mistyped_fields_name_file_and_row() {
     let f = tmpfile(&d, "types.jsonl");
     common::write_jsonl(&f, &[json!({"text": "ok"}), json!({"text": 42})]);
     let e = err(&f, Dataset::FinewebEdu);
-    assert!(e.contains("types.jsonl: line 2: field `text` should be a string, found a number"), "{e}");
+    assert!(
+        e.contains("types.jsonl: line 2: field `text` should be a string, found a number"),
+        "{e}"
+    );
 
     let f = tmpfile(&d, "missing.parquet");
-    common::write_parquet(&f, &[json!({"body": "no text column"}), json!({"body": "x"})]);
+    common::write_parquet(
+        &f,
+        &[json!({"body": "no text column"}), json!({"body": "x"})],
+    );
     let e = err(&f, Dataset::Cosmopedia);
-    assert!(e.contains("missing.parquet: row 1: missing field `text`"), "{e}");
+    assert!(
+        e.contains("missing.parquet: row 1: missing field `text`"),
+        "{e}"
+    );
 
     let f = tmpfile(&d, "wrongtype.parquet");
-    common::write_parquet(&f, &[json!({"text": "a"}), json!({"text": "b"}), json!({"text": "c"})]);
-    common::write_parquet(&f, &[json!({"text": 1}), json!({"text": 2}), json!({"text": 3})]);
+    common::write_parquet(
+        &f,
+        &[
+            json!({"text": "a"}),
+            json!({"text": "b"}),
+            json!({"text": "c"}),
+        ],
+    );
+    common::write_parquet(
+        &f,
+        &[json!({"text": 1}), json!({"text": 2}), json!({"text": 3})],
+    );
     let e = err(&f, Dataset::Cosmopedia);
-    assert!(e.contains("wrongtype.parquet: row 1: field `text` should be a string, found a number"), "{e}");
+    assert!(
+        e.contains("wrongtype.parquet: row 1: field `text` should be a string, found a number"),
+        "{e}"
+    );
 
     let f = tmpfile(&d, "roles.jsonl");
-    common::write_jsonl(&f, &[json!({"uuid": "u", "conversations": [{"from": "human", "value": "hi"}, {"from": "tool", "value": "x"}]})]);
+    common::write_jsonl(
+        &f,
+        &[
+            json!({"uuid": "u", "conversations": [{"from": "human", "value": "hi"}, {"from": "tool", "value": "x"}]}),
+        ],
+    );
     let e = err(&f, Dataset::MagpiePro);
-    assert!(e.contains("roles.jsonl: line 1: conversations[1]: unknown role `tool`"), "{e}");
+    assert!(
+        e.contains("roles.jsonl: line 1: conversations[1]: unknown role `tool`"),
+        "{e}"
+    );
 
     let f = tmpfile(&d, "convtype.jsonl");
     common::write_jsonl(&f, &[json!({"conversations": "not a list"})]);
     let e = err(&f, Dataset::OpenHermes);
-    assert!(e.contains("convtype.jsonl: line 1: field `conversations` should be an array, found a string"), "{e}");
+    assert!(
+        e.contains(
+            "convtype.jsonl: line 1: field `conversations` should be an array, found a string"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -83,7 +138,10 @@ fn truncated_parquet_names_the_file() {
     let bytes = std::fs::read(&f).unwrap();
     std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
     let e = err(&f, Dataset::Cosmopedia);
-    assert!(e.contains("trunc.parquet") && e.contains("not a readable Parquet file"), "{e}");
+    assert!(
+        e.contains("trunc.parquet") && e.contains("not a readable Parquet file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -94,8 +152,15 @@ fn truncated_json_array_names_the_element() {
     std::fs::write(&f, &full[..full.len() - 40]).unwrap();
     let (r, s) = load(&f, Dataset::OpenHermes, OnBadRow::Fail);
     let e = r.expect_err("must fail");
-    assert!(e.contains("openhermes2_5.json: element 4: truncated"), "{e}");
-    assert_eq!(s.report().documents, 2, "the complete elements before it were read (one was empty)");
+    assert!(
+        e.contains("openhermes2_5.json: element 4: truncated"),
+        "{e}"
+    );
+    assert_eq!(
+        s.report().documents,
+        2,
+        "the complete elements before it were read (one was empty)"
+    );
 }
 
 #[test]
@@ -113,10 +178,20 @@ fn empty_text_is_skipped_and_counted_and_skip_policy_counts_bad_rows() {
     std::fs::write(&f, content).unwrap();
     let (r, s) = load(&f, Dataset::FinewebEdu, OnBadRow::Skip);
     let docs = r.unwrap();
-    assert_eq!(docs.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+    assert_eq!(
+        docs.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
     let rep = s.report();
-    assert_eq!((rep.skipped_empty, rep.skipped_bad, rep.documents), (2, 3, 2));
-    assert!(rep.bad_examples[0].contains("mixed.jsonl: line 4: malformed JSON"), "{:?}", rep.bad_examples);
+    assert_eq!(
+        (rep.skipped_empty, rep.skipped_bad, rep.documents),
+        (2, 3, 2)
+    );
+    assert!(
+        rep.bad_examples[0].contains("mixed.jsonl: line 4: malformed JSON"),
+        "{:?}",
+        rep.bad_examples
+    );
     assert!(rep.bad_examples[1].contains("line 5: expected a JSON object, found an array"));
     assert!(rep.bad_examples[2].contains("line 6: field `text` should be a string, found null"));
 }

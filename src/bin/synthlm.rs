@@ -13,7 +13,11 @@ use synthlm::data::tokenizer::{train_bpe, BpeOptions, TextTokenizer};
 use synthlm::progress;
 
 #[derive(Parser)]
-#[command(name = "synthlm", version, about = "Small language models on synthetic data: the experiment book's tool")]
+#[command(
+    name = "synthlm",
+    version,
+    about = "Small language models on synthetic data: the experiment book's tool"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -69,17 +73,32 @@ impl InputArgs {
         if self.schema == "document" {
             return Ok(None);
         }
-        Ok(Some(self.schema.parse::<SourceSpec>().map_err(anyhow::Error::msg)?.dataset))
+        Ok(Some(
+            self.schema
+                .parse::<SourceSpec>()
+                .map_err(anyhow::Error::msg)?
+                .dataset,
+        ))
     }
 
     fn open(&self) -> Result<Vec<DocStream>> {
         let opts = LoadOptions {
             limit: self.limit,
-            sampling: self.sample_seed.map(|seed| Sampling::Reservoir { seed }).unwrap_or_default(),
-            on_bad_row: if self.skip_bad_rows { OnBadRow::Skip } else { OnBadRow::Fail },
+            sampling: self
+                .sample_seed
+                .map(|seed| Sampling::Reservoir { seed })
+                .unwrap_or_default(),
+            on_bad_row: if self.skip_bad_rows {
+                OnBadRow::Skip
+            } else {
+                OnBadRow::Fail
+            },
         };
         let (hub, schema) = (self.hub(), self.schema()?);
-        self.inputs.iter().map(|i| Ok(input::open(i, schema, &hub, opts.clone())?)).collect()
+        self.inputs
+            .iter()
+            .map(|i| Ok(input::open(i, schema, &hub, opts.clone())?))
+            .collect()
     }
 
     fn describe(&self) -> serde_json::Value {
@@ -178,6 +197,16 @@ enum BenchCmd {
 }
 
 fn main() -> Result<()> {
+    // Print whole polars tables: every column, full source names.
+    for (k, v) in [
+        ("POLARS_FMT_MAX_COLS", "30"),
+        ("POLARS_TABLE_WIDTH", "220"),
+        ("POLARS_FMT_STR_LEN", "60"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
     match Cli::parse().cmd {
         Cmd::Data(c) => data(c),
         Cmd::Bench(c) => bench(c),
@@ -185,8 +214,17 @@ fn main() -> Result<()> {
 }
 
 /// Chain streams into one, with a progress bar over documents.
-fn all_docs(streams: Vec<DocStream>, label: &str) -> (impl Iterator<Item = Result<synthlm::data::document::Document, synthlm::data::read::DataError>>, indicatif::ProgressBar) {
-    let total: u64 = streams.iter().map(|s| s.expected_documents().unwrap_or(0) as u64).sum();
+fn all_docs(
+    streams: Vec<DocStream>,
+    label: &str,
+) -> (
+    impl Iterator<Item = Result<synthlm::data::document::Document, synthlm::data::read::DataError>>,
+    indicatif::ProgressBar,
+) {
+    let total: u64 = streams
+        .iter()
+        .map(|s| s.expected_documents().unwrap_or(0) as u64)
+        .sum();
     let pb = progress::bar(total, "docs", label);
     (streams.into_iter().flatten(), pb)
 }
@@ -205,7 +243,11 @@ fn data(cmd: DataCmd) -> Result<()> {
                 }
             }
         }
-        DataCmd::Fetch { dataset, max_files, hf_cache } => {
+        DataCmd::Fetch {
+            dataset,
+            max_files,
+            hf_cache,
+        } => {
             let spec: SourceSpec = dataset.parse().map_err(anyhow::Error::msg)?;
             let mut h = HubOptions::from_env();
             h.download = true;
@@ -224,22 +266,60 @@ fn data(cmd: DataCmd) -> Result<()> {
             let n = write_documents(&out, &docs)?;
             println!("wrote {n} documents to {}", out.display());
         }
-        DataCmd::TokenizerTrain { input, vocab_size, min_frequency, out } => {
+        DataCmd::TokenizerTrain {
+            input,
+            vocab_size,
+            min_frequency,
+            out,
+        } => {
             let (docs, pb) = all_docs(input.open()?, "read");
-            let texts: Vec<String> = docs.inspect(|_| pb.inc(1)).map(|d| d.map(|d| d.text)).collect::<Result<_, _>>()?;
+            let texts: Vec<String> = docs
+                .inspect(|_| pb.inc(1))
+                .map(|d| d.map(|d| d.text))
+                .collect::<Result<_, _>>()?;
             pb.finish();
-            eprintln!("training BPE (vocab {vocab_size}) on {} documents ...", texts.len());
-            let tok = train_bpe(texts.into_iter(), &BpeOptions { vocab_size, min_frequency })?;
+            eprintln!(
+                "training BPE (vocab {vocab_size}) on {} documents ...",
+                texts.len()
+            );
+            let tok = train_bpe(
+                texts.into_iter(),
+                &BpeOptions {
+                    vocab_size,
+                    min_frequency,
+                },
+            )?;
             tok.save(&out)?;
-            println!("wrote {} (vocab {}, sha256 {})", out.display(), tok.vocab_size(), tok.sha256());
+            println!(
+                "wrote {} (vocab {}, sha256 {})",
+                out.display(),
+                tok.vocab_size(),
+                tok.sha256()
+            );
         }
-        DataCmd::Pack { input, tokenizer, out, shard_tokens, threads } => {
+        DataCmd::Pack {
+            input,
+            tokenizer,
+            out,
+            shard_tokens,
+            threads,
+        } => {
             let tok = TextTokenizer::load(&tokenizer)?;
             let (docs, pb) = all_docs(input.open()?, "pack");
-            let opts = PackOptions { shard_tokens, threads, ..Default::default() };
+            let opts = PackOptions {
+                shard_tokens,
+                threads,
+                ..Default::default()
+            };
             let m = pack_documents(docs, &tok, &out, &opts, input.describe(), Some(&pb))?;
             pb.finish();
-            println!("packed {} documents, {} tokens into {} shard(s) in {}", m.documents, m.tokens, m.shards.len(), out.display());
+            println!(
+                "packed {} documents, {} tokens into {} shard(s) in {}",
+                m.documents,
+                m.tokens,
+                m.shards.len(),
+                out.display()
+            );
         }
         DataCmd::Stats { packed, json } => {
             let df = corpus_stats(&packed)?;
@@ -248,7 +328,9 @@ fn data(cmd: DataCmd) -> Result<()> {
                 let mut df = df;
                 let mut buf = Vec::new();
                 use polars::prelude::SerWriter;
-                polars::prelude::JsonWriter::new(&mut buf).with_json_format(polars::prelude::JsonFormat::Json).finish(&mut df)?;
+                polars::prelude::JsonWriter::new(&mut buf)
+                    .with_json_format(polars::prelude::JsonFormat::Json)
+                    .finish(&mut df)?;
                 synthlm::io::write_bytes(&path, &buf)?;
             }
         }
@@ -258,14 +340,32 @@ fn data(cmd: DataCmd) -> Result<()> {
 
 fn bench(cmd: BenchCmd) -> Result<()> {
     match cmd {
-        BenchCmd::Data { mb, vocab_size, work } => {
+        BenchCmd::Data {
+            mb,
+            vocab_size,
+            work,
+        } => {
             let (corpus, tok) = synthlm::bench::prepare(&work, mb, vocab_size)?;
             let docs = std::fs::read_to_string(&corpus)?.lines().count();
             let exe = std::env::current_exe()?;
             let arg = |mode: &str, threads: usize, max: Option<usize>| -> Vec<String> {
-                let mut v: Vec<String> = ["--mode", mode, "--threads", &threads.to_string(), "--corpus"].iter().map(|s| s.to_string()).collect();
+                let mut v: Vec<String> = [
+                    "--mode",
+                    mode,
+                    "--threads",
+                    &threads.to_string(),
+                    "--corpus",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
                 v.push(corpus.display().to_string());
-                v.extend(["--tokenizer".to_string(), tok.display().to_string(), "--out".into(), work.join("packed").display().to_string()]);
+                v.extend([
+                    "--tokenizer".to_string(),
+                    tok.display().to_string(),
+                    "--out".into(),
+                    work.join("packed").display().to_string(),
+                ]);
                 if let Some(m) = max {
                     v.extend(["--max-docs".to_string(), m.to_string()]);
                 }
@@ -283,18 +383,43 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             println!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
             println!("| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|");
             for r in rows.iter().chain([&half]) {
-                println!("| {} | {} | {:.3} | {:.0} | {:.1} | {:.0} |", r.mode, r.threads, r.mb_per_s(), r.tokens_per_s(), r.seconds, r.peak_rss_bytes as f64 / 1e6);
+                println!(
+                    "| {} | {} | {:.3} | {:.0} | {:.1} | {:.0} |",
+                    r.mode,
+                    r.threads,
+                    r.mb_per_s(),
+                    r.tokens_per_s(),
+                    r.seconds,
+                    r.peak_rss_bytes as f64 / 1e6
+                );
             }
             let (b1, p1, b2, p2) = (&rows[0], &rows[1], &rows[2], &rows[3]);
-            println!("\npipeline / bare encode: {:.1}% (1 thread), {:.1}% (2 threads)   [target >= 90%]", 100.0 * p1.mb_per_s() / b1.mb_per_s(), 100.0 * p2.mb_per_s() / b2.mb_per_s());
-            println!("2 threads / 1 thread: pipeline {:.2}x, bare {:.2}x   [target >= 1.8x]", p2.mb_per_s() / p1.mb_per_s(), b2.mb_per_s() / b1.mb_per_s());
+            println!(
+                "\npipeline / bare encode: {:.1}% (1 thread), {:.1}% (2 threads)   [target >= 90%]",
+                100.0 * p1.mb_per_s() / b1.mb_per_s(),
+                100.0 * p2.mb_per_s() / b2.mb_per_s()
+            );
+            println!(
+                "2 threads / 1 thread: pipeline {:.2}x, bare {:.2}x   [target >= 1.8x]",
+                p2.mb_per_s() / p1.mb_per_s(),
+                b2.mb_per_s() / b1.mb_per_s()
+            );
             println!("peak RSS, pipeline 2 threads: {:.0} MB for {:.1} MB of text, {:.0} MB for {:.1} MB   [target: flat]", half.peak_rss_bytes as f64 / 1e6, half.text_bytes as f64 / 1e6, p2.peak_rss_bytes as f64 / 1e6, p2.text_bytes as f64 / 1e6);
         }
-        BenchCmd::DataWorker { mode, threads, corpus, tokenizer, max_docs, out } => {
+        BenchCmd::DataWorker {
+            mode,
+            threads,
+            corpus,
+            tokenizer,
+            max_docs,
+            out,
+        } => {
             let tok = TextTokenizer::load(&tokenizer)?;
             let m = match mode.as_str() {
                 "bare" => synthlm::bench::measure_bare(&corpus, &tok, threads, max_docs)?,
-                "pipeline" => synthlm::bench::measure_pipeline(&corpus, &tok, threads, max_docs, &out)?,
+                "pipeline" => {
+                    synthlm::bench::measure_pipeline(&corpus, &tok, threads, max_docs, &out)?
+                }
                 other => anyhow::bail!("unknown mode {other}"),
             };
             println!("{}", serde_json::to_string(&m).context("json")?);

@@ -24,12 +24,22 @@ impl HubOptions {
     /// The standard cache (`HF_HOME` / `HF_HUB_CACHE` respected), downloads only if
     /// `SYNTHLM_DOWNLOAD=1` and not `HF_HUB_OFFLINE=1`.
     pub fn from_env() -> Self {
-        let cache_dir = std::env::var_os("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| Cache::from_env().path().clone());
-        HubOptions { cache_dir, download: std::env::var("SYNTHLM_DOWNLOAD").as_deref() == Ok("1"), max_files: None }
+        let cache_dir = std::env::var_os("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Cache::from_env().path().clone());
+        HubOptions {
+            cache_dir,
+            download: std::env::var("SYNTHLM_DOWNLOAD").as_deref() == Ok("1"),
+            max_files: None,
+        }
     }
 
     pub fn offline(cache_dir: impl Into<PathBuf>) -> Self {
-        HubOptions { cache_dir: cache_dir.into(), download: false, max_files: None }
+        HubOptions {
+            cache_dir: cache_dir.into(),
+            download: false,
+            max_files: None,
+        }
     }
 
     fn may_download(&self) -> bool {
@@ -38,7 +48,11 @@ impl HubOptions {
 }
 
 fn repo(spec: &SourceSpec) -> Repo {
-    Repo::with_revision(spec.dataset.repo_id().to_string(), RepoType::Dataset, spec.revision.clone())
+    Repo::with_revision(
+        spec.dataset.repo_id().to_string(),
+        RepoType::Dataset,
+        spec.revision.clone(),
+    )
 }
 
 /// The data files of a source, from the cache; fetched first if allowed and missing.
@@ -65,34 +79,54 @@ pub fn dataset_files(spec: &SourceSpec, opts: &HubOptions) -> Result<Vec<PathBuf
 pub fn cached_files(spec: &SourceSpec, cache_dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let repo = repo(spec);
     let repo_dir = cache_dir.join(repo.folder_name());
-    let commit = if spec.revision.len() == 40 && spec.revision.chars().all(|c| c.is_ascii_hexdigit()) {
-        spec.revision.clone()
-    } else {
-        let refs = repo_dir.join("refs").join(&spec.revision);
-        std::fs::read_to_string(&refs)
-            .map_err(|e| DataError::NotAvailable(format!("{}: {e}", refs.display())))?
-            .trim()
-            .to_string()
-    };
+    let commit =
+        if spec.revision.len() == 40 && spec.revision.chars().all(|c| c.is_ascii_hexdigit()) {
+            spec.revision.clone()
+        } else {
+            let refs = repo_dir.join("refs").join(&spec.revision);
+            std::fs::read_to_string(&refs)
+                .map_err(|e| DataError::NotAvailable(format!("{}: {e}", refs.display())))?
+                .trim()
+                .to_string()
+        };
     let snapshot = repo_dir.join("snapshots").join(&commit);
     let dir = snapshot.join(spec.dataset.data_dir(spec.config.as_deref()));
     let mut rel = Vec::new();
-    collect_data_files(&dir, &snapshot, &mut rel, spec.dataset.data_dir(spec.config.as_deref()).is_empty())
-        .map_err(|e| DataError::NotAvailable(format!("{}: {e}", dir.display())))?;
+    collect_data_files(
+        &dir,
+        &snapshot,
+        &mut rel,
+        spec.dataset.data_dir(spec.config.as_deref()).is_empty(),
+    )
+    .map_err(|e| DataError::NotAvailable(format!("{}: {e}", dir.display())))?;
     rel.sort();
     let cache = Cache::new(cache_dir.to_path_buf()).repo(repo);
     Ok(rel.iter().filter_map(|r| cache.get(r)).collect())
 }
 
-fn collect_data_files(dir: &Path, root: &Path, out: &mut Vec<String>, top_only: bool) -> std::io::Result<()> {
+fn collect_data_files(
+    dir: &Path,
+    root: &Path,
+    out: &mut Vec<String>,
+    top_only: bool,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
             if !top_only {
                 collect_data_files(&path, root, out, false)?;
             }
-        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(Format::is_data_file) {
-            out.push(path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/"));
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(Format::is_data_file)
+        {
+            out.push(
+                path.strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/"),
+            );
         }
     }
     Ok(())
@@ -100,7 +134,8 @@ fn collect_data_files(dir: &Path, root: &Path, out: &mut Vec<String>, top_only: 
 
 /// Download a source's files into the cache (explicit, networked).
 pub fn fetch(spec: &SourceSpec, opts: &HubOptions) -> Result<Vec<PathBuf>, DataError> {
-    let err = |e: hf_hub::api::sync::ApiError| DataError::NotAvailable(format!("fetching {spec}: {e}"));
+    let err =
+        |e: hf_hub::api::sync::ApiError| DataError::NotAvailable(format!("fetching {spec}: {e}"));
     let api = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(opts.cache_dir.clone()))
         .with_progress(true)
         .build()
@@ -112,7 +147,10 @@ pub fn fetch(spec: &SourceSpec, opts: &HubOptions) -> Result<Vec<PathBuf>, DataE
         .siblings
         .into_iter()
         .map(|s| s.rfilename)
-        .filter(|n| Format::is_data_file(n) && (prefix.is_empty() && !n.contains('/') || n.starts_with(&format!("{prefix}/"))))
+        .filter(|n| {
+            Format::is_data_file(n)
+                && (prefix.is_empty() && !n.contains('/') || n.starts_with(&format!("{prefix}/")))
+        })
         .collect();
     names.sort();
     if let Some(m) = opts.max_files {
@@ -122,7 +160,11 @@ pub fn fetch(spec: &SourceSpec, opts: &HubOptions) -> Result<Vec<PathBuf>, DataE
 }
 
 /// Documents of a source, streamed from the cache.
-pub fn load(spec: &SourceSpec, hub: &HubOptions, opts: LoadOptions) -> Result<DocStream, DataError> {
+pub fn load(
+    spec: &SourceSpec,
+    hub: &HubOptions,
+    opts: LoadOptions,
+) -> Result<DocStream, DataError> {
     let files = dataset_files(spec, hub)?;
     Ok(DocStream::new(files, spec.parser(), opts))
 }

@@ -20,25 +20,45 @@ pub fn data_files(path: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| DataError::File { file: dir.clone(), msg: e.to_string() })?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| DataError::File {
+            file: dir.clone(),
+            msg: e.to_string(),
+        })?;
         for e in entries {
-            let p = e.map_err(|e| DataError::File { file: dir.clone(), msg: e.to_string() })?.path();
+            let p = e
+                .map_err(|e| DataError::File {
+                    file: dir.clone(),
+                    msg: e.to_string(),
+                })?
+                .path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().and_then(|n| n.to_str()).is_some_and(Format::is_data_file) {
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(Format::is_data_file)
+            {
                 out.push(p);
             }
         }
     }
     out.sort();
     if out.is_empty() {
-        return Err(DataError::File { file: path.to_path_buf(), msg: "no .parquet, .jsonl or .json files here".into() });
+        return Err(DataError::File {
+            file: path.to_path_buf(),
+            msg: "no .parquet, .jsonl or .json files here".into(),
+        });
     }
     Ok(out)
 }
 
 /// Open one input as a document stream. `schema`: how to read local files (`None`: documents).
-pub fn open(input: &str, schema: Option<Dataset>, hub: &HubOptions, opts: LoadOptions) -> Result<DocStream, DataError> {
+pub fn open(
+    input: &str,
+    schema: Option<Dataset>,
+    hub: &HubOptions,
+    opts: LoadOptions,
+) -> Result<DocStream, DataError> {
     let path = Path::new(input);
     if path.exists() {
         let files = data_files(path)?;
@@ -50,8 +70,10 @@ pub fn open(input: &str, schema: Option<Dataset>, hub: &HubOptions, opts: LoadOp
             }
         });
     }
-    let spec: SourceSpec = input
-        .parse()
-        .map_err(|e| DataError::NotAvailable(format!("`{input}` is neither an existing path nor a dataset: {e}")))?;
+    let spec: SourceSpec = input.parse().map_err(|e| {
+        DataError::NotAvailable(format!(
+            "`{input}` is neither an existing path nor a dataset: {e}"
+        ))
+    })?;
     hub::load(&spec, hub, opts)
 }

@@ -12,8 +12,9 @@
 //! Header: magic `SYNTOKv1` (8 bytes), token width in bytes (u32), reserved (u32), token count
 //! (u64), reserved (u64). Every document is followed by the end-of-text token.
 //!
-//! Atomicity: everything is written into a sibling staging directory, and only a complete
-//! directory (manifest last) is renamed into place. The reader checks each shard's header and
+//! Atomicity: everything is written (streamed, so memory does not grow with shard or corpus
+//! size) into a sibling staging directory, and only a complete directory (manifest last) is
+//! renamed into place. The reader checks each shard's header and
 //! size against the manifest, so a truncated or foreign file is an error, never data.
 
 use crate::data::document::Document;
@@ -44,7 +45,7 @@ pub struct ShardInfo {
     pub tokens: u64,
     /// Documents whose end-of-text token lies in this shard.
     pub documents: u64,
-    /// SHA-256 of the whole file.
+    /// SHA-256 of the token payload (the bytes after the 32-byte header).
     pub sha256: String,
 }
 
@@ -93,55 +94,107 @@ pub struct PackOptions {
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { shard_tokens: 1 << 24, threads: None, batch_bytes: 8 << 20 }
+        PackOptions {
+            shard_tokens: 1 << 24,
+            threads: None,
+            batch_bytes: 4 << 20,
+        }
     }
 }
 
+/// Streams tokens into shard files in the staging directory: memory stays at one small
+/// buffer whatever the shard or corpus size. The header's token count is patched on close.
 struct ShardWriter {
     dir: PathBuf,
     width: usize,
     shard_tokens: usize,
-    buf: Vec<u32>,
-    docs_in_buf: u64,
+    open: Option<OpenShard>,
     shards: Vec<ShardInfo>,
     content: Sha256,
+    scratch: Vec<u8>,
+    scratch32: Vec<u8>,
+}
+
+struct OpenShard {
+    name: String,
+    file: BufWriter<File>,
+    tokens: u64,
+    docs: u64,
+    hash: Sha256,
 }
 
 impl ShardWriter {
     fn push_document(&mut self, ids: &[u32], eot: u32) -> Result<()> {
-        self.buf.extend_from_slice(ids);
-        self.buf.push(eot);
-        self.docs_in_buf += 1;
-        while self.buf.len() >= self.shard_tokens {
-            self.flush(self.shard_tokens)?;
+        // Encode the document once as u32 (for the content hash) and at shard width, then hand
+        // whole slices to the hashers and the file: per-token calls would dominate the cost.
+        self.scratch32.clear();
+        self.scratch.clear();
+        for &t in ids.iter().chain(std::iter::once(&eot)) {
+            self.scratch32.extend_from_slice(&t.to_le_bytes());
+            if self.width == 2 {
+                self.scratch.extend_from_slice(&(t as u16).to_le_bytes());
+            } else {
+                self.scratch.extend_from_slice(&t.to_le_bytes());
+            }
         }
+        self.content.update(&self.scratch32);
+        let scratch = std::mem::take(&mut self.scratch);
+        let mut rest = &scratch[..];
+        while !rest.is_empty() {
+            if self.open.is_none() {
+                let name = format!("shard-{:05}.bin", self.shards.len());
+                let mut file =
+                    BufWriter::with_capacity(1 << 20, File::create(self.dir.join(&name))?);
+                file.write_all(&[0u8; HEADER_BYTES])?; // patched in close()
+                self.open = Some(OpenShard {
+                    name,
+                    file,
+                    tokens: 0,
+                    docs: 0,
+                    hash: Sha256::new(),
+                });
+            }
+            let s = self.open.as_mut().expect("opened above");
+            let room = (self.shard_tokens - s.tokens as usize) * self.width;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            s.hash.update(now);
+            s.file.write_all(now)?;
+            s.tokens += (now.len() / self.width) as u64;
+            // A document belongs to the shard holding its end-of-text token.
+            if later.is_empty() {
+                s.docs += 1;
+            }
+            if s.tokens as usize == self.shard_tokens {
+                self.close()?;
+            }
+            rest = later;
+        }
+        self.scratch = scratch;
         Ok(())
     }
 
-    /// Write the first `n` buffered tokens as one shard.
-    fn flush(&mut self, n: usize) -> Result<()> {
-        let tokens: Vec<u32> = self.buf.drain(..n).collect();
-        // Documents whose end lies in this shard: all buffered ones, unless the buffer still
-        // holds a document's tail (then that one belongs to a later shard).
-        let docs = if self.buf.is_empty() { std::mem::take(&mut self.docs_in_buf) } else { self.docs_in_buf.saturating_sub(1) };
-        self.docs_in_buf -= docs;
-        let name = format!("shard-{:05}.bin", self.shards.len());
-        let mut bytes = Vec::with_capacity(HEADER_BYTES + tokens.len() * self.width);
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&(self.width as u32).to_le_bytes());
-        bytes.extend_from_slice(&0u32.to_le_bytes());
-        bytes.extend_from_slice(&(tokens.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&0u64.to_le_bytes());
-        for &t in &tokens {
-            self.content.update(t.to_le_bytes());
-            if self.width == 2 {
-                bytes.extend_from_slice(&(t as u16).to_le_bytes());
-            } else {
-                bytes.extend_from_slice(&t.to_le_bytes());
-            }
-        }
-        crate::io::write_bytes(&self.dir.join(&name), &bytes)?;
-        self.shards.push(ShardInfo { file: name, tokens: tokens.len() as u64, documents: docs, sha256: crate::io::sha256_hex(&bytes) });
+    /// Finish the open shard: write the real header and make it durable.
+    fn close(&mut self) -> Result<()> {
+        let Some(s) = self.open.take() else {
+            return Ok(());
+        };
+        let mut file = s.file.into_inner().map_err(|e| e.into_error())?;
+        let mut header = Vec::with_capacity(HEADER_BYTES);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(self.width as u32).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&s.tokens.to_le_bytes());
+        header.extend_from_slice(&0u64.to_le_bytes());
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&header)?;
+        file.sync_all()?;
+        self.shards.push(ShardInfo {
+            file: s.name,
+            tokens: s.tokens,
+            documents: s.docs,
+            sha256: hex::encode(s.hash.finalize()),
+        });
         Ok(())
     }
 }
@@ -157,71 +210,112 @@ pub fn pack_documents<I>(
     progress: Option<&ProgressBar>,
 ) -> Result<Manifest>
 where
-    I: Iterator<Item = Result<Document, DataError>>,
+    I: Iterator<Item = Result<Document, DataError>> + Send,
 {
     if opts.shard_tokens == 0 {
         bail!("shard_tokens must be at least 1");
     }
     let staging = sibling(out_dir, "partial");
     if staging.exists() {
-        std::fs::remove_dir_all(&staging).with_context(|| format!("removing stale {}", staging.display()))?;
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing stale {}", staging.display()))?;
     }
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.unwrap_or(0)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build()?;
     let width = if tok.vocab_size() <= 1 << 16 { 2 } else { 4 };
-    let mut writer = ShardWriter {
-        dir: staging.clone(),
-        width,
-        shard_tokens: opts.shard_tokens,
-        buf: Vec::new(),
-        docs_in_buf: 0,
-        shards: Vec::new(),
-        content: Sha256::new(),
+    let mut sink = PackSink {
+        shards: ShardWriter {
+            dir: staging.clone(),
+            width,
+            shard_tokens: opts.shard_tokens,
+            open: None,
+            shards: Vec::new(),
+            content: Sha256::new(),
+            scratch: Vec::new(),
+            scratch32: Vec::new(),
+        },
+        lengths: BufWriter::new(File::create(staging.join(DOC_LENGTHS))?),
+        source_order: Vec::new(),
+        sources: BTreeMap::new(),
+        eot: tok.eot_id(),
     };
-    let mut lengths = BufWriter::new(File::create(staging.join(DOC_LENGTHS))?);
-    let mut source_order: Vec<String> = Vec::new();
-    let mut sources: BTreeMap<String, SourceCount> = BTreeMap::new();
-    let mut docs = docs.peekable();
-    let mut batch: Vec<Document> = Vec::new();
-    while docs.peek().is_some() {
-        batch.clear();
-        let mut bytes = 0;
-        while bytes < opts.batch_bytes {
-            match docs.next() {
-                Some(d) => {
-                    let d = d?;
-                    bytes += d.text.len();
-                    batch.push(d);
+
+    // Three stages so the tokenizer threads never wait: a reader thread parses the next batch
+    // while the pool encodes this one, and a writer thread hashes and writes the previous one.
+    // Bounded channels keep at most a few batches in memory.
+    let batch_bytes = opts.batch_bytes;
+    std::thread::scope(|scope| -> Result<()> {
+        let (batch_tx, batch_rx) =
+            std::sync::mpsc::sync_channel::<Result<Vec<Document>, DataError>>(1);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(Vec<Document>, Vec<Vec<u32>>)>(1);
+        scope.spawn(move || {
+            let mut docs = docs;
+            loop {
+                let (mut batch, mut bytes) = (Vec::new(), 0);
+                while bytes < batch_bytes {
+                    match docs.next() {
+                        Some(Ok(d)) => {
+                            bytes += d.text.len();
+                            batch.push(d);
+                        }
+                        Some(Err(e)) => {
+                            let _ = batch_tx.send(Err(e));
+                            return;
+                        }
+                        None => break,
+                    }
                 }
-                None => break,
-            }
-        }
-        let encoded: Vec<Vec<u32>> = pool.install(|| batch.par_iter().map(|d| tok.encode(&d.text)).collect::<Result<_>>())?;
-        for (doc, ids) in batch.iter().zip(&encoded) {
-            let idx = match source_order.iter().position(|s| s == &doc.source) {
-                Some(i) => i,
-                None => {
-                    source_order.push(doc.source.clone());
-                    source_order.len() - 1
+                if batch.is_empty() || batch_tx.send(Ok(batch)).is_err() {
+                    return;
                 }
-            };
-            let c = sources.entry(doc.source.clone()).or_default();
-            c.documents += 1;
-            c.tokens += ids.len() as u64 + 1;
-            c.text_bytes += doc.text.len() as u64;
-            for v in [idx as u32, doc.text.len() as u32, ids.len() as u32 + 1] {
-                lengths.write_all(&v.to_le_bytes())?;
             }
-            writer.push_document(ids, tok.eot_id())?;
-        }
-        if let Some(pb) = progress {
-            pb.inc(batch.len() as u64);
-        }
-    }
-    if !writer.buf.is_empty() {
-        writer.flush(writer.buf.len())?;
-    }
-    lengths.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        });
+        let writer = scope.spawn(|| -> Result<()> {
+            for (batch, encoded) in done_rx {
+                for (doc, ids) in batch.iter().zip(&encoded) {
+                    sink.add(doc, ids)?;
+                }
+                if let Some(pb) = progress {
+                    pb.inc(batch.len() as u64);
+                }
+            }
+            Ok(())
+        });
+        let encode = || -> Result<()> {
+            for batch in batch_rx {
+                let batch = batch?;
+                let encoded = pool.install(|| {
+                    batch
+                        .par_iter()
+                        .map(|d| tok.encode(&d.text))
+                        .collect::<Result<Vec<_>>>()
+                })?;
+                if done_tx.send((batch, encoded)).is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Ok(())
+        };
+        let encoded = encode();
+        drop(done_tx);
+        writer.join().expect("writer thread panicked")?;
+        encoded
+    })?;
+
+    let PackSink {
+        mut shards,
+        lengths,
+        source_order,
+        sources,
+        ..
+    } = sink;
+    shards.close()?;
+    lengths
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
     let manifest = Manifest {
         format: "synthlm-token-shards/1".into(),
         tokenizer_sha256: tok.sha256().to_string(),
@@ -229,12 +323,12 @@ where
         eot_id: tok.eot_id(),
         token_bytes: width,
         documents: sources.values().map(|c| c.documents).sum(),
-        tokens: writer.shards.iter().map(|s| s.tokens).sum(),
+        tokens: shards.shards.iter().map(|s| s.tokens).sum(),
         text_bytes: sources.values().map(|c| c.text_bytes).sum(),
         source_order,
         sources,
-        shards: writer.shards,
-        content_sha256: hex::encode(writer.content.finalize()),
+        shards: shards.shards,
+        content_sha256: hex::encode(shards.content.finalize()),
         inputs,
     };
     crate::io::write_json(&staging.join(MANIFEST), &manifest)?;
@@ -242,8 +336,40 @@ where
     Ok(manifest)
 }
 
+/// Where encoded documents go: shards, per-document lengths, per-source totals.
+struct PackSink {
+    shards: ShardWriter,
+    lengths: BufWriter<File>,
+    source_order: Vec<String>,
+    sources: BTreeMap<String, SourceCount>,
+    eot: u32,
+}
+
+impl PackSink {
+    fn add(&mut self, doc: &Document, ids: &[u32]) -> Result<()> {
+        let idx = match self.source_order.iter().position(|s| s == &doc.source) {
+            Some(i) => i,
+            None => {
+                self.source_order.push(doc.source.clone());
+                self.source_order.len() - 1
+            }
+        };
+        let c = self.sources.entry(doc.source.clone()).or_default();
+        c.documents += 1;
+        c.tokens += ids.len() as u64 + 1;
+        c.text_bytes += doc.text.len() as u64;
+        for v in [idx as u32, doc.text.len() as u32, ids.len() as u32 + 1] {
+            self.lengths.write_all(&v.to_le_bytes())?;
+        }
+        self.shards.push_document(ids, self.eot)
+    }
+}
+
 fn sibling(dir: &Path, tag: &str) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
     dir.with_file_name(format!(".{name}.{tag}"))
 }
 
@@ -254,9 +380,11 @@ fn replace_dir(staging: &Path, out_dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&old)?;
     }
     if out_dir.exists() {
-        std::fs::rename(out_dir, &old).with_context(|| format!("moving aside {}", out_dir.display()))?;
+        std::fs::rename(out_dir, &old)
+            .with_context(|| format!("moving aside {}", out_dir.display()))?;
     }
-    std::fs::rename(staging, out_dir).with_context(|| format!("renaming {} to {}", staging.display(), out_dir.display()))?;
+    std::fs::rename(staging, out_dir)
+        .with_context(|| format!("renaming {} to {}", staging.display(), out_dir.display()))?;
     if old.exists() {
         std::fs::remove_dir_all(&old)?;
     }
@@ -281,20 +409,29 @@ pub struct TokenShards {
 impl TokenShards {
     /// Open and validate a packed directory (headers and sizes; see [`TokenShards::verify`]).
     pub fn open(dir: &Path) -> Result<Self> {
-        let manifest: Manifest = crate::io::read_json(&dir.join(MANIFEST))
-            .with_context(|| format!("{} is not a packed token directory (no readable {MANIFEST})", dir.display()))?;
+        let manifest: Manifest = crate::io::read_json(&dir.join(MANIFEST)).with_context(|| {
+            format!(
+                "{} is not a packed token directory (no readable {MANIFEST})",
+                dir.display()
+            )
+        })?;
         let width = manifest.token_bytes;
         if width != 2 && width != 4 {
-            bail!("{}: token_bytes must be 2 or 4, found {width}", dir.join(MANIFEST).display());
+            bail!(
+                "{}: token_bytes must be 2 or 4, found {width}",
+                dir.join(MANIFEST).display()
+            );
         }
         let mut shards = Vec::new();
         let mut starts = Vec::new();
         let mut at = 0;
         for info in &manifest.shards {
             let path = dir.join(&info.file);
-            let file = File::open(&path).with_context(|| format!("opening shard {}", path.display()))?;
+            let file =
+                File::open(&path).with_context(|| format!("opening shard {}", path.display()))?;
             // SAFETY: shards are immutable once renamed into place; we never write through the map.
-            let map = unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
+            let map = unsafe { Mmap::map(&file) }
+                .with_context(|| format!("mapping {}", path.display()))?;
             let bad = |msg: String| anyhow::anyhow!("{}: corrupt shard: {msg}", path.display());
             if map.len() < HEADER_BYTES || &map[..8] != MAGIC {
                 return Err(bad("missing SYNTOKv1 header".into()));
@@ -302,30 +439,51 @@ impl TokenShards {
             let w = u32::from_le_bytes(map[8..12].try_into()?) as usize;
             let n = u64::from_le_bytes(map[16..24].try_into()?);
             if w != width {
-                return Err(bad(format!("token width {w} but the manifest says {width}")));
+                return Err(bad(format!(
+                    "token width {w} but the manifest says {width}"
+                )));
             }
             if n != info.tokens {
-                return Err(bad(format!("header says {n} tokens but the manifest says {}", info.tokens)));
+                return Err(bad(format!(
+                    "header says {n} tokens but the manifest says {}",
+                    info.tokens
+                )));
             }
             let expect = HEADER_BYTES as u64 + n * w as u64;
             if map.len() as u64 != expect {
-                return Err(bad(format!("file is {} bytes, expected {expect} (truncated?)", map.len())));
+                return Err(bad(format!(
+                    "file is {} bytes, expected {expect} (truncated?)",
+                    map.len()
+                )));
             }
             starts.push(at);
             at += n;
             shards.push(Shard { map, tokens: n });
         }
         if at != manifest.tokens {
-            bail!("{}: shards hold {at} tokens but the manifest says {}", dir.display(), manifest.tokens);
+            bail!(
+                "{}: shards hold {at} tokens but the manifest says {}",
+                dir.display(),
+                manifest.tokens
+            );
         }
-        Ok(TokenShards { dir: dir.to_path_buf(), manifest, shards, starts, width })
+        Ok(TokenShards {
+            dir: dir.to_path_buf(),
+            manifest,
+            shards,
+            starts,
+            width,
+        })
     }
 
     /// Check every shard's SHA-256 and the content hash against the manifest.
     pub fn verify(&self) -> Result<()> {
         for (info, shard) in self.manifest.shards.iter().zip(&self.shards) {
-            if crate::io::sha256_hex(&shard.map) != info.sha256 {
-                bail!("{}: SHA-256 does not match the manifest", self.dir.join(&info.file).display());
+            if crate::io::sha256_hex(&shard.map[HEADER_BYTES..]) != info.sha256 {
+                bail!(
+                    "{}: SHA-256 does not match the manifest",
+                    self.dir.join(&info.file).display()
+                );
             }
         }
         let mut h = Sha256::new();
@@ -340,7 +498,10 @@ impl TokenShards {
             at += n as u64;
         }
         if hex::encode(h.finalize()) != self.manifest.content_sha256 {
-            bail!("{}: content hash does not match the manifest", self.dir.display());
+            bail!(
+                "{}: content hash does not match the manifest",
+                self.dir.display()
+            );
         }
         Ok(())
     }
@@ -356,7 +517,10 @@ impl TokenShards {
 
     /// Copy tokens `[start, start + out.len())` of the whole stream (may span shards).
     pub fn copy_tokens(&self, start: u64, out: &mut [u32]) {
-        assert!(start + out.len() as u64 <= self.len(), "token range out of bounds");
+        assert!(
+            start + out.len() as u64 <= self.len(),
+            "token range out of bounds"
+        );
         let mut shard = self.starts.partition_point(|&s| s <= start) - 1;
         let mut pos = start - self.starts[shard];
         let mut filled = 0;
@@ -391,7 +555,12 @@ impl TokenShards {
     /// uniformly random offsets. Stateless: the windows depend only on (seed, step), so a resumed
     /// run draws exactly the batches an uninterrupted run would.
     pub fn random_windows(&self, seed: u64, step: u64, batch: usize, len: usize) -> Vec<u32> {
-        assert!(self.len() > len as u64, "corpus of {} tokens is too short for windows of {}", self.len(), len + 1);
+        assert!(
+            self.len() > len as u64,
+            "corpus of {} tokens is too short for windows of {}",
+            self.len(),
+            len + 1
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(step);
         let mut out = vec![0u32; batch * (len + 1)];

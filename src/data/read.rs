@@ -52,7 +52,10 @@ pub enum DataError {
 }
 
 fn file_err(file: &Path, msg: impl fmt::Display) -> DataError {
-    DataError::File { file: file.to_path_buf(), msg: msg.to_string() }
+    DataError::File {
+        file: file.to_path_buf(),
+        msg: msg.to_string(),
+    }
 }
 
 /// The formats we read, chosen by file name.
@@ -68,7 +71,10 @@ pub enum Format {
 impl Format {
     /// Guess the format from the name (and, for `.json`, the first byte).
     pub fn of(path: &Path) -> Result<Format, DataError> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.ends_with(".parquet") {
             Ok(Format::Parquet)
         } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
@@ -82,13 +88,18 @@ impl Format {
                 _ => Ok(Format::JsonLines),
             }
         } else {
-            Err(file_err(path, "unknown format (expected .parquet, .jsonl, .ndjson or .json)"))
+            Err(file_err(
+                path,
+                "unknown format (expected .parquet, .jsonl, .ndjson or .json)",
+            ))
         }
     }
 
     /// Whether a file name looks like data we can read.
     pub fn is_data_file(name: &str) -> bool {
-        [".parquet", ".jsonl", ".ndjson", ".json"].iter().any(|e| name.ends_with(e))
+        [".parquet", ".jsonl", ".ndjson", ".json"]
+            .iter()
+            .any(|e| name.ends_with(e))
     }
 }
 
@@ -104,11 +115,15 @@ pub fn count_rows(path: &Path) -> Result<Option<usize>, DataError> {
             Ok(Some(n))
         }
         Format::JsonLines => {
-            let mut r = BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| file_err(path, e))?);
+            let mut r =
+                BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| file_err(path, e))?);
             let (mut n, mut line) = (0, Vec::new());
             loop {
                 line.clear();
-                if r.read_until(b'\n', &mut line).map_err(|e| file_err(path, e))? == 0 {
+                if r.read_until(b'\n', &mut line)
+                    .map_err(|e| file_err(path, e))?
+                    == 0
+                {
                     break;
                 }
                 if line.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -122,7 +137,9 @@ pub fn count_rows(path: &Path) -> Result<Option<usize>, DataError> {
 }
 
 /// Stream the rows of one file. Memory is bounded by one Parquet row group or one JSON line.
-pub fn rows(path: &Path) -> Result<Box<dyn Iterator<Item = Result<(RowLoc, Row), DataError>> + Send>, DataError> {
+pub fn rows(
+    path: &Path,
+) -> Result<Box<dyn Iterator<Item = Result<(RowLoc, Row), DataError>> + Send>, DataError> {
     Ok(match Format::of(path)? {
         Format::Parquet => Box::new(ParquetRows::open(path)?),
         Format::JsonLines => Box::new(JsonLines::open(path)?),
@@ -132,12 +149,22 @@ pub fn rows(path: &Path) -> Result<Box<dyn Iterator<Item = Result<(RowLoc, Row),
 
 /// Parse one JSON text into an object row.
 fn parse_object(bytes: &[u8], loc: &RowLoc) -> Result<Row, DataError> {
-    let row_err = |msg: String| DataError::Row { loc: loc.clone(), msg };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| row_err(format!("invalid UTF-8 at byte {} of the record", e.valid_up_to())))?;
+    let row_err = |msg: String| DataError::Row {
+        loc: loc.clone(),
+        msg,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        row_err(format!(
+            "invalid UTF-8 at byte {} of the record",
+            e.valid_up_to()
+        ))
+    })?;
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(row_err(format!("expected a JSON object, found {}", json_kind(&other)))),
+        Ok(other) => Err(row_err(format!(
+            "expected a JSON object, found {}",
+            json_kind(&other)
+        ))),
         Err(e) => Err(row_err(format!("malformed JSON: {e}"))),
     }
 }
@@ -164,7 +191,12 @@ struct JsonLines {
 impl JsonLines {
     fn open(path: &Path) -> Result<Self, DataError> {
         let f = File::open(path).map_err(|e| file_err(path, e))?;
-        Ok(JsonLines { path: path.to_path_buf(), reader: BufReader::with_capacity(1 << 20, f), line_no: 0, buf: Vec::new() })
+        Ok(JsonLines {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 20, f),
+            line_no: 0,
+            buf: Vec::new(),
+        })
     }
 }
 
@@ -182,7 +214,11 @@ impl Iterator for JsonLines {
             if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            let loc = RowLoc { file: self.path.clone(), row: self.line_no, unit: "line" };
+            let loc = RowLoc {
+                file: self.path.clone(),
+                row: self.line_no,
+                unit: "line",
+            };
             return Some(parse_object(&self.buf, &loc).map(|r| (loc, r)));
         }
     }
@@ -201,11 +237,20 @@ struct JsonArray {
 impl JsonArray {
     fn open(path: &Path) -> Result<Self, DataError> {
         let f = File::open(path).map_err(|e| file_err(path, e))?;
-        Ok(JsonArray { path: path.to_path_buf(), bytes: BufReader::with_capacity(1 << 20, f).bytes(), element: 0, started: false, done: false })
+        Ok(JsonArray {
+            path: path.to_path_buf(),
+            bytes: BufReader::with_capacity(1 << 20, f).bytes(),
+            element: 0,
+            started: false,
+            done: false,
+        })
     }
 
     fn next_byte(&mut self) -> Result<Option<u8>, DataError> {
-        self.bytes.next().transpose().map_err(|e| file_err(&self.path, e))
+        self.bytes
+            .next()
+            .transpose()
+            .map_err(|e| file_err(&self.path, e))
     }
 
     fn next_non_ws(&mut self) -> Result<Option<u8>, DataError> {
@@ -224,18 +269,33 @@ impl JsonArray {
                 return Err(file_err(&self.path, "expected a JSON array"));
             }
         }
-        let truncated = |s: &Self| file_err(&s.path, format!("truncated JSON array after element {}", s.element));
+        let truncated = |s: &Self| {
+            file_err(
+                &s.path,
+                format!("truncated JSON array after element {}", s.element),
+            )
+        };
         let mut first = match self.next_non_ws()? {
             Some(b']') => return Ok(None),
             Some(b',') if self.element > 0 => self.next_non_ws()?.ok_or_else(|| truncated(self))?,
             Some(b) if self.element == 0 => b,
             Some(b) => {
-                return Err(file_err(&self.path, format!("expected `,` or `]` after element {}, found `{}`", self.element, b as char)))
+                return Err(file_err(
+                    &self.path,
+                    format!(
+                        "expected `,` or `]` after element {}, found `{}`",
+                        self.element, b as char
+                    ),
+                ))
             }
             None => return Err(truncated(self)),
         };
         self.element += 1;
-        let loc = RowLoc { file: self.path.clone(), row: self.element, unit: "element" };
+        let loc = RowLoc {
+            file: self.path.clone(),
+            row: self.element,
+            unit: "element",
+        };
         let mut buf = Vec::new();
         let (mut depth, mut in_str, mut escaped) = (0i64, false, false);
         loop {
@@ -261,7 +321,12 @@ impl JsonArray {
             }
             first = match self.next_byte()? {
                 Some(b) => b,
-                None => return Err(DataError::Row { loc, msg: "truncated: the file ends inside this element".into() }),
+                None => {
+                    return Err(DataError::Row {
+                        loc,
+                        msg: "truncated: the file ends inside this element".into(),
+                    })
+                }
             };
         }
         parse_object(&buf, &loc).map(|r| Some((loc, r)))
@@ -305,10 +370,23 @@ impl ParquetRows {
         let mut reader = ParquetReader::new(f);
         let metadata = reader
             .get_metadata()
-            .map_err(|e| file_err(path, format!("not a readable Parquet file (truncated or corrupt?): {e}")))?
+            .map_err(|e| {
+                file_err(
+                    path,
+                    format!("not a readable Parquet file (truncated or corrupt?): {e}"),
+                )
+            })?
             .clone();
         let group_rows = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
-        Ok(ParquetRows { path: path.to_path_buf(), metadata, group_rows, next_group: 0, first_row: 0, pending: Vec::new().into_iter(), failed: false })
+        Ok(ParquetRows {
+            path: path.to_path_buf(),
+            metadata,
+            group_rows,
+            next_group: 0,
+            first_row: 0,
+            pending: Vec::new().into_iter(),
+            failed: false,
+        })
     }
 
     fn read_group(&mut self) -> Result<Vec<Result<(RowLoc, Row), DataError>>, DataError> {
@@ -320,13 +398,20 @@ impl ParquetRows {
         reader.set_metadata(self.metadata.clone());
         let mut df = reader.finish().map_err(range_err)?;
         let mut json = Vec::with_capacity(df.estimated_size() + 1024);
-        JsonWriter::new(&mut json).with_json_format(JsonFormat::JsonLines).finish(&mut df).map_err(range_err)?;
+        JsonWriter::new(&mut json)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish(&mut df)
+            .map_err(range_err)?;
         let rows = json
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .enumerate()
             .map(|(i, line)| {
-                let loc = RowLoc { file: self.path.clone(), row: self.first_row + i + 1, unit: "row" };
+                let loc = RowLoc {
+                    file: self.path.clone(),
+                    row: self.first_row + i + 1,
+                    unit: "row",
+                };
                 parse_object(line, &loc).map(|r| (loc, r))
             })
             .collect();
@@ -365,7 +450,10 @@ pub fn str_field<'a>(row: &'a Row, key: &str) -> Result<&'a str, String> {
     match row.get(key) {
         None => Err(format!("missing field `{key}`")),
         Some(Value::String(s)) => Ok(s),
-        Some(v) => Err(format!("field `{key}` should be a string, found {}", json_kind(v))),
+        Some(v) => Err(format!(
+            "field `{key}` should be a string, found {}",
+            json_kind(v)
+        )),
     }
 }
 
@@ -374,7 +462,10 @@ pub fn opt_str_field<'a>(row: &'a Row, key: &str) -> Result<Option<&'a str>, Str
     match row.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(format!("field `{key}` should be a string, found {}", json_kind(v))),
+        Some(v) => Err(format!(
+            "field `{key}` should be a string, found {}",
+            json_kind(v)
+        )),
     }
 }
 
@@ -383,14 +474,20 @@ pub fn array_field<'a>(row: &'a Row, key: &str) -> Result<&'a Vec<Value>, String
     match row.get(key) {
         None => Err(format!("missing field `{key}`")),
         Some(Value::Array(a)) => Ok(a),
-        Some(v) => Err(format!("field `{key}` should be an array, found {}", json_kind(v))),
+        Some(v) => Err(format!(
+            "field `{key}` should be an array, found {}",
+            json_kind(v)
+        )),
     }
 }
 
 /// Copy the scalar (string, number, boolean) fields of a row, except `skip`, into metadata.
 pub fn scalar_meta(row: &Row, skip: &[&str]) -> std::collections::BTreeMap<String, Value> {
     row.iter()
-        .filter(|(k, v)| !skip.contains(&k.as_str()) && matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+        .filter(|(k, v)| {
+            !skip.contains(&k.as_str())
+                && matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -459,7 +556,16 @@ pub struct DocStream {
 impl DocStream {
     pub fn new(files: Vec<PathBuf>, parse: Box<ParseRow>, opts: LoadOptions) -> Self {
         let total_rows = files.iter().map(|f| count_rows(f).ok().flatten()).sum();
-        DocStream { files: files.into_iter(), current: None, parse, opts, report: LoadReport::default(), sampled: None, failed: false, total_rows }
+        DocStream {
+            files: files.into_iter(),
+            current: None,
+            parse,
+            opts,
+            report: LoadReport::default(),
+            sampled: None,
+            failed: false,
+            total_rows,
+        }
     }
 
     /// Rows in all files, when cheap to know (for progress bars).
@@ -500,7 +606,8 @@ impl DocStream {
                 Some(Ok(x)) => x,
                 Some(Err(e)) => {
                     // Errors that concern one row can be skipped; file-level ones cannot.
-                    if matches!(e, DataError::Row { .. }) && self.opts.on_bad_row == OnBadRow::Skip {
+                    if matches!(e, DataError::Row { .. }) && self.opts.on_bad_row == OnBadRow::Skip
+                    {
                         self.note_bad(e.to_string());
                         continue;
                     }
@@ -589,7 +696,9 @@ impl Iterator for DocStream {
 
 /// Read our own interchange format: one serialised [`Document`] per JSON line.
 pub fn parse_document_row(row: &Row, _loc: &RowLoc) -> Result<Option<Document>, String> {
-    Document::deserialize(Value::Object(row.clone())).map(Some).map_err(|e| format!("not a document record: {e}"))
+    Document::deserialize(Value::Object(row.clone()))
+        .map(Some)
+        .map_err(|e| format!("not a document record: {e}"))
 }
 
 /// Stream documents from files of serialised [`Document`]s (JSON Lines or Parquet).
@@ -598,7 +707,10 @@ pub fn document_files(files: Vec<PathBuf>, opts: LoadOptions) -> DocStream {
 }
 
 /// Write documents as JSON Lines, atomically.
-pub fn write_documents<'a>(path: &Path, docs: impl IntoIterator<Item = &'a Document>) -> anyhow::Result<usize> {
+pub fn write_documents<'a>(
+    path: &Path,
+    docs: impl IntoIterator<Item = &'a Document>,
+) -> anyhow::Result<usize> {
     crate::io::atomic_write(path, |w| {
         let mut n = 0;
         for d in docs {
@@ -609,4 +721,3 @@ pub fn write_documents<'a>(path: &Path, docs: impl IntoIterator<Item = &'a Docum
         Ok(n)
     })
 }
-

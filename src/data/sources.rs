@@ -12,7 +12,9 @@
 //! write the same schemas, so these parsers read real and generated data alike.
 
 use crate::data::document::{Document, Message, Role};
-use crate::data::read::{array_field, json_kind, opt_str_field, scalar_meta, str_field, Row, RowLoc};
+use crate::data::read::{
+    array_field, json_kind, opt_str_field, scalar_meta, str_field, Row, RowLoc,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -29,7 +31,12 @@ pub enum Dataset {
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 4] = [Dataset::OpenHermes, Dataset::Cosmopedia, Dataset::MagpiePro, Dataset::FinewebEdu];
+    pub const ALL: [Dataset; 4] = [
+        Dataset::OpenHermes,
+        Dataset::Cosmopedia,
+        Dataset::MagpiePro,
+        Dataset::FinewebEdu,
+    ];
 
     /// The short name used on the command line and as a document's `source`.
     pub fn name(self) -> &'static str {
@@ -76,20 +83,40 @@ impl Dataset {
     }
 
     /// Turn one row of this dataset into a document. `Ok(None)`: no text (skipped, counted).
-    pub fn parse_row(self, config: Option<&str>, row: &Row, loc: &RowLoc) -> Result<Option<Document>, String> {
+    pub fn parse_row(
+        self,
+        config: Option<&str>,
+        row: &Row,
+        loc: &RowLoc,
+    ) -> Result<Option<Document>, String> {
         let source = match config {
             Some(c) => format!("{}/{c}", self.name()),
             None => self.name().to_string(),
         };
-        let fallback_id = || format!("{}:{}", loc.file.file_stem().and_then(|s| s.to_str()).unwrap_or("file"), loc.row);
+        let fallback_id = || {
+            format!(
+                "{}:{}",
+                loc.file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("file"),
+                loc.row
+            )
+        };
         match self {
             Dataset::OpenHermes | Dataset::MagpiePro => {
-                let id_key = if self == Dataset::OpenHermes { "id" } else { "uuid" };
+                let id_key = if self == Dataset::OpenHermes {
+                    "id"
+                } else {
+                    "uuid"
+                };
                 let turns = parse_sharegpt(row)?;
                 if turns.iter().all(|m| m.content.trim().is_empty()) {
                     return Ok(None);
                 }
-                let id = opt_str_field(row, id_key)?.map(str::to_string).unwrap_or_else(fallback_id);
+                let id = opt_str_field(row, id_key)?
+                    .map(str::to_string)
+                    .unwrap_or_else(fallback_id);
                 let mut doc = Document::chat(id, source, turns);
                 doc.meta = scalar_meta(row, &[id_key]);
                 Ok(Some(doc))
@@ -99,7 +126,9 @@ impl Dataset {
                 if text.trim().is_empty() {
                     return Ok(None);
                 }
-                let id = opt_str_field(row, "id")?.map(str::to_string).unwrap_or_else(fallback_id);
+                let id = opt_str_field(row, "id")?
+                    .map(str::to_string)
+                    .unwrap_or_else(fallback_id);
                 let mut doc = Document::text(id, source, text);
                 doc.meta = scalar_meta(row, &["text", "id"]);
                 Ok(Some(doc))
@@ -115,18 +144,27 @@ fn parse_sharegpt(row: &Row) -> Result<Vec<Message>, String> {
         .iter()
         .enumerate()
         .map(|(i, turn)| {
-            let obj = turn
-                .as_object()
-                .ok_or_else(|| format!("conversations[{i}] should be an object, found {}", json_kind(turn)))?;
+            let obj = turn.as_object().ok_or_else(|| {
+                format!(
+                    "conversations[{i}] should be an object, found {}",
+                    json_kind(turn)
+                )
+            })?;
             let from = str_field(obj, "from").map_err(|e| format!("conversations[{i}]: {e}"))?;
             let value = match obj.get("value") {
                 Some(Value::String(s)) => s.as_str(),
                 Some(Value::Null) => "",
-                Some(v) => return Err(format!("conversations[{i}]: field `value` should be a string, found {}", json_kind(v))),
+                Some(v) => {
+                    return Err(format!(
+                        "conversations[{i}]: field `value` should be a string, found {}",
+                        json_kind(v)
+                    ))
+                }
                 None => return Err(format!("conversations[{i}]: missing field `value`")),
             };
-            let role = Role::parse(from)
-                .ok_or_else(|| format!("conversations[{i}]: unknown role `{from}` (expected system, human or gpt)"))?;
+            let role = Role::parse(from).ok_or_else(|| {
+                format!("conversations[{i}]: unknown role `{from}` (expected system, human or gpt)")
+            })?;
             Ok(Message::new(role, value))
         })
         .collect()
@@ -142,7 +180,11 @@ pub struct SourceSpec {
 
 impl SourceSpec {
     pub fn new(dataset: Dataset) -> Self {
-        SourceSpec { dataset, config: dataset.default_config().map(str::to_string), revision: "main".into() }
+        SourceSpec {
+            dataset,
+            config: dataset.default_config().map(str::to_string),
+            revision: "main".into(),
+        }
     }
 
     pub fn with_config(mut self, config: &str) -> Self {
@@ -181,11 +223,21 @@ impl FromStr for SourceSpec {
             Some((n, c)) => (n, Some(c.to_string())),
             None => (rest, None),
         };
-        let dataset = Dataset::ALL.into_iter().find(|d| d.name() == name).ok_or_else(|| {
-            let names: Vec<_> = Dataset::ALL.iter().map(|d| d.name()).collect();
-            format!("unknown dataset `{name}` (expected one of: {})", names.join(", "))
-        })?;
+        let dataset = Dataset::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Dataset::ALL.iter().map(|d| d.name()).collect();
+                format!(
+                    "unknown dataset `{name}` (expected one of: {})",
+                    names.join(", ")
+                )
+            })?;
         let config = config.or_else(|| dataset.default_config().map(str::to_string));
-        Ok(SourceSpec { dataset, config, revision })
+        Ok(SourceSpec {
+            dataset,
+            config,
+            revision,
+        })
     }
 }

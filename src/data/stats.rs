@@ -11,13 +11,25 @@ pub fn doc_lengths(packed_dir: &Path) -> Result<DataFrame> {
     let path = packed_dir.join(DOC_LENGTHS);
     let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     if raw.len() % 12 != 0 || raw.len() / 12 != manifest.documents as usize {
-        bail!("{}: expected {} records of 12 bytes, file has {} bytes", path.display(), manifest.documents, raw.len());
+        bail!(
+            "{}: expected {} records of 12 bytes, file has {} bytes",
+            path.display(),
+            manifest.documents,
+            raw.len()
+        );
     }
     let n = raw.len() / 12;
-    let (mut src, mut bytes, mut toks) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut src, mut bytes, mut toks) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for rec in raw.chunks_exact(12) {
         let f = |i: usize| u32::from_le_bytes(rec[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
-        let name = manifest.source_order.get(f(0) as usize).with_context(|| format!("{}: bad source index", path.display()))?;
+        let name = manifest
+            .source_order
+            .get(f(0) as usize)
+            .with_context(|| format!("{}: bad source index", path.display()))?;
         src.push(name.as_str());
         bytes.push(f(1) as u64);
         toks.push(f(2) as u64);
@@ -42,7 +54,10 @@ pub fn corpus_stats(packed_dir: &Path) -> Result<DataFrame> {
             q(0.99).alias("p99_tokens"),
             col("tokens").max().alias("max_tokens"),
         ])
-        .with_column((col("bytes").cast(DataType::Float64) / col("tokens").cast(DataType::Float64)).alias("bytes_per_token"))
+        .with_column(
+            (col("bytes").cast(DataType::Float64) / col("tokens").cast(DataType::Float64))
+                .alias("bytes_per_token"),
+        )
         .sort(["source"], Default::default())
         .collect()?)
 }

@@ -25,7 +25,10 @@ pub struct BpeOptions {
 
 impl Default for BpeOptions {
     fn default() -> Self {
-        BpeOptions { vocab_size: 8192, min_frequency: 2 }
+        BpeOptions {
+            vocab_size: 8192,
+            min_frequency: 2,
+        }
     }
 }
 
@@ -40,33 +43,48 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Wrap a `tokenizers` tokenizer; it must know [`END_OF_TEXT`].
     pub fn new(inner: Tokenizer) -> Result<Self> {
-        let json = inner.to_string(false).map_err(|e| anyhow!("serialising tokenizer: {e}"))?;
+        let json = inner
+            .to_string(false)
+            .map_err(|e| anyhow!("serialising tokenizer: {e}"))?;
         let eot = inner
             .token_to_id(END_OF_TEXT)
             .ok_or_else(|| anyhow!("tokenizer has no `{END_OF_TEXT}` token"))?;
-        Ok(TextTokenizer { sha256: crate::io::sha256_hex(json.as_bytes()), inner, eot })
+        Ok(TextTokenizer {
+            sha256: crate::io::sha256_hex(json.as_bytes()),
+            inner,
+            eot,
+        })
     }
 
     /// Load a `tokenizer.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        let inner = Tokenizer::from_file(path).map_err(|e| anyhow!("loading tokenizer {}: {e}", path.display()))?;
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| anyhow!("loading tokenizer {}: {e}", path.display()))?;
         Self::new(inner).with_context(|| format!("tokenizer {}", path.display()))
     }
 
     /// Save as `tokenizer.json`, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = self.inner.to_string(true).map_err(|e| anyhow!("serialising tokenizer: {e}"))?;
+        let json = self
+            .inner
+            .to_string(true)
+            .map_err(|e| anyhow!("serialising tokenizer: {e}"))?;
         crate::io::write_bytes(path, json.as_bytes())
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode_fast(text, false).map_err(|e| anyhow!("encoding: {e}"))?;
+        let enc = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| anyhow!("encoding: {e}"))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Decode ids to text, keeping special tokens (so decode(encode(x)) == x).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, false).map_err(|e| anyhow!("decoding: {e}"))
+        self.inner
+            .decode(ids, false)
+            .map_err(|e| anyhow!("decoding: {e}"))
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -98,28 +116,47 @@ where
 {
     let min_vocab = 256 + SPECIAL_TOKENS.len();
     if opts.vocab_size < min_vocab {
-        return Err(anyhow!("vocab_size {} is too small: a byte-level BPE needs at least {min_vocab}", opts.vocab_size));
+        return Err(anyhow!(
+            "vocab_size {} is too small: a byte-level BPE needs at least {min_vocab}",
+            opts.vocab_size
+        ));
     }
     let mut trainer = BpeTrainerBuilder::new()
         .vocab_size(opts.vocab_size)
         .min_frequency(opts.min_frequency)
-        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
+        .special_tokens(
+            SPECIAL_TOKENS
+                .iter()
+                .map(|t| AddedToken::from(*t, true))
+                .collect(),
+        )
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .show_progress(false)
         .build();
     // GPT-2's byte-level setup: its regex splits words, digits and punctuation; no prefix space,
     // so decoding gives back the exact input.
     let byte_level = ByteLevel::new(false, false, true);
-    let mut tok = TokenizerBuilder::<BPE, tokenizers::NormalizerWrapper, ByteLevel, ByteLevel, ByteLevel>::new()
-        .with_model(BPE::default())
-        .with_normalizer(None)
-        .with_pre_tokenizer(Some(byte_level))
-        .with_post_processor(Some(byte_level))
-        .with_decoder(Some(byte_level))
-        .build()
-        .map_err(|e| anyhow!("building tokenizer: {e}"))?;
-    tok.train(&mut trainer, texts).map_err(|e| anyhow!("training BPE: {e}"))?;
-    let json = tok.to_string(false).map_err(|e| anyhow!("serialising tokenizer: {e}"))?;
-    let inner: Tokenizer = json.parse().map_err(|e| anyhow!("reloading trained tokenizer: {e}"))?;
+    let mut tok = TokenizerBuilder::<
+        BPE,
+        tokenizers::NormalizerWrapper,
+        ByteLevel,
+        ByteLevel,
+        ByteLevel,
+    >::new()
+    .with_model(BPE::default())
+    .with_normalizer(None)
+    .with_pre_tokenizer(Some(byte_level))
+    .with_post_processor(Some(byte_level))
+    .with_decoder(Some(byte_level))
+    .build()
+    .map_err(|e| anyhow!("building tokenizer: {e}"))?;
+    tok.train(&mut trainer, texts)
+        .map_err(|e| anyhow!("training BPE: {e}"))?;
+    let json = tok
+        .to_string(false)
+        .map_err(|e| anyhow!("serialising tokenizer: {e}"))?;
+    let inner: Tokenizer = json
+        .parse()
+        .map_err(|e| anyhow!("reloading trained tokenizer: {e}"))?;
     TextTokenizer::new(inner)
 }

@@ -9,7 +9,11 @@ use std::path::Path;
 /// Write JSON objects as a Parquet file; nested values (e.g. `conversations: [{from, value}]`)
 /// become list/struct columns, as in the datasets on the Hub. `row_group_rows` bounds the
 /// memory a reader needs.
-pub fn write_parquet_rows(path: &Path, rows: &[serde_json::Value], row_group_rows: usize) -> Result<()> {
+pub fn write_parquet_rows(
+    path: &Path,
+    rows: &[serde_json::Value],
+    row_group_rows: usize,
+) -> Result<()> {
     let mut ndjson = Vec::new();
     for r in rows {
         serde_json::to_writer(&mut ndjson, r)?;

@@ -30,17 +30,65 @@ pub fn write_parquet(path: &Path, rows: &[Value]) {
 
 /// A deterministic pseudo-English corpus: sentences from a small grammar.
 pub fn english(n_sentences: usize, seed: u64) -> String {
-    let subjects = ["The cat", "A small robot", "My teacher", "The river", "Every student", "Our neighbour", "The old map", "A bright star"];
-    let verbs = ["finds", "explains", "carries", "remembers", "draws", "follows", "counts", "builds"];
-    let objects = ["a red ball", "the hidden door", "three apples", "the long story", "a quiet song", "the broken clock", "two blue birds", "the answer"];
-    let tails = ["before dinner.", "in the garden.", "with great care.", "every morning.", "near the school.", "after the rain.", "at night.", "for a friend."];
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let subjects = [
+        "The cat",
+        "A small robot",
+        "My teacher",
+        "The river",
+        "Every student",
+        "Our neighbour",
+        "The old map",
+        "A bright star",
+    ];
+    let verbs = [
+        "finds",
+        "explains",
+        "carries",
+        "remembers",
+        "draws",
+        "follows",
+        "counts",
+        "builds",
+    ];
+    let objects = [
+        "a red ball",
+        "the hidden door",
+        "three apples",
+        "the long story",
+        "a quiet song",
+        "the broken clock",
+        "two blue birds",
+        "the answer",
+    ];
+    let tails = [
+        "before dinner.",
+        "in the garden.",
+        "with great care.",
+        "every morning.",
+        "near the school.",
+        "after the rain.",
+        "at night.",
+        "for a friend.",
+    ];
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = |n: usize| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((x >> 33) as usize) % n
     };
     (0..n_sentences)
-        .map(|_| format!("{} {} {} {}", subjects[next(8)], verbs[next(8)], objects[next(8)], tails[next(8)]))
+        .map(|_| {
+            format!(
+                "{} {} {} {}",
+                subjects[next(8)],
+                verbs[next(8)],
+                objects[next(8)],
+                tails[next(8)]
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -76,17 +124,41 @@ pub fn fineweb_rows(n: usize) -> Vec<Value> {
 pub fn build_hf_cache(cache: &Path) -> [(String, usize); 4] {
     let snap = hf_snapshot(cache, "teknium/OpenHermes-2.5");
     let rows = openhermes_rows();
-    std::fs::write(snap.join("openhermes2_5.json"), serde_json::to_string_pretty(&rows).unwrap()).unwrap();
+    std::fs::write(
+        snap.join("openhermes2_5.json"),
+        serde_json::to_string_pretty(&rows).unwrap(),
+    )
+    .unwrap();
 
     let snap = hf_snapshot(cache, "HuggingFaceTB/cosmopedia");
-    write_parquet(&snap.join("data/stories/train-00000-of-00001.parquet"), &cosmopedia_rows(7));
-    write_parquet(&snap.join("data/wikihow/train-00000-of-00001.parquet"), &cosmopedia_rows(3));
+    write_parquet(
+        &snap.join("data/stories/train-00000-of-00001.parquet"),
+        &cosmopedia_rows(7),
+    );
+    write_parquet(
+        &snap.join("data/wikihow/train-00000-of-00001.parquet"),
+        &cosmopedia_rows(3),
+    );
 
     let snap = hf_snapshot(cache, "Magpie-Align/Magpie-Pro-300K-Filtered");
-    write_parquet(&snap.join("data/train-00000-of-00002.parquet"), &magpie_rows(5, 0));
-    write_parquet(&snap.join("data/train-00001-of-00002.parquet"), &magpie_rows(4, 5));
+    write_parquet(
+        &snap.join("data/train-00000-of-00002.parquet"),
+        &magpie_rows(5, 0),
+    );
+    write_parquet(
+        &snap.join("data/train-00001-of-00002.parquet"),
+        &magpie_rows(4, 5),
+    );
 
     let snap = hf_snapshot(cache, "HuggingFaceFW/fineweb-edu");
-    write_parquet(&snap.join("sample/10BT/000_00000.parquet"), &fineweb_rows(6));
-    [("openhermes".into(), 3), ("cosmopedia/stories".into(), 6), ("magpie-pro".into(), 9), ("fineweb-edu/sample-10BT".into(), 6)]
+    write_parquet(
+        &snap.join("sample/10BT/000_00000.parquet"),
+        &fineweb_rows(6),
+    );
+    [
+        ("openhermes".into(), 3),
+        ("cosmopedia/stories".into(), 6),
+        ("magpie-pro".into(), 9),
+        ("fineweb-edu/sample-10BT".into(), 6),
+    ]
 }
