@@ -12,9 +12,13 @@
 //! corpus statistics). Everything a notebook calls lives here; notebooks hold only narrative.
 
 pub mod bench;
+pub mod config;
 pub mod data;
+pub mod eval;
 pub mod io;
+pub mod model;
 pub mod progress;
+pub mod train;
 
 /// What a notebook usually needs, in one `use synthlm::prelude::*;`.
 pub mod prelude {

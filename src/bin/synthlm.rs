@@ -31,6 +31,42 @@ enum Cmd {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Train (or resume) a model from a TOML config. Ctrl-C saves a checkpoint and exits.
+    Train {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Start from a built-in profile instead of a file: smoke, mini, paper.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Override a key, e.g. --set train.lr=3e-4 (repeatable).
+        #[arg(long = "set")]
+        sets: Vec<String>,
+    },
+    /// Evaluate a run's latest checkpoint (perplexity, bits per byte) on packed directories.
+    Eval {
+        run: PathBuf,
+        /// NAME=DIR of packed held-out data (default: the run's validation sets).
+        #[arg(long = "data")]
+        data: Vec<String>,
+        #[arg(long, default_value_t = 256)]
+        windows: usize,
+    },
+    /// Sample from a run's latest checkpoint.
+    Sample {
+        run: PathBuf,
+        #[arg(long, short, default_value = "")]
+        prompt: Vec<String>,
+        #[arg(long, short = 'n', default_value_t = 100)]
+        max_new_tokens: usize,
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// Where documents come from, and how many.
@@ -210,6 +246,12 @@ fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Data(c) => data(c),
         Cmd::Bench(c) => bench(c),
+        Cmd::Train { config, profile, sets } => train(config, profile, sets),
+        Cmd::Eval { run, data, windows } => eval(run, data, windows),
+        Cmd::Sample { run, prompt, max_new_tokens, temperature, top_k, top_p, seed } => {
+            let o = synthlm::model::sample::SampleOptions { max_new_tokens, temperature, top_k, top_p: Some(top_p), stop_tokens: vec![], seed };
+            sample(run, prompt, o)
+        }
     }
 }
 
@@ -424,6 +466,82 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             };
             println!("{}", serde_json::to_string(&m).context("json")?);
         }
+    }
+    Ok(())
+}
+
+fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) -> Result<()> {
+    let cfg = match (config, profile) {
+        (Some(path), None) => synthlm::config::RunConfig::load(&path)?,
+        (None, Some(p)) => synthlm::config::profile(&p)?,
+        (None, None) => anyhow::bail!("give --config FILE.toml or --profile NAME"),
+        (Some(_), Some(_)) => anyhow::bail!("give --config or --profile, not both (a config file names its profile)"),
+    };
+    let cfg = cfg.with_overrides(&sets)?;
+    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        eprintln!("\ninterrupted: saving a checkpoint at the end of this step ...");
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    })?;
+    let opts = synthlm::train::TrainOptions { interrupt: Some(interrupt), progress: true, ..Default::default() };
+    let out = synthlm::train::train(&cfg, &opts)?;
+    match out.summary {
+        Some(s) => {
+            println!("run {} finished: {} steps, {} tokens, {:.0} s", out.run_dir.display(), s.steps, s.tokens_seen, s.wall_s);
+            println!("final train loss {:.4}", s.final_train_loss);
+            for (name, r) in &s.final_val {
+                println!("val {name}: loss {:.4}  ppl {:.2}  bpb {:.4}", r.loss, r.ppl, r.bpb);
+            }
+        }
+        None => println!("run {} stopped at step {}; run the same command to resume", out.run_dir.display(), out.steps_done),
+    }
+    Ok(())
+}
+
+/// The model and tokenizer of a run's latest checkpoint.
+fn load_run(run: &std::path::Path) -> Result<(synthlm::model::Gpt, TextTokenizer, synthlm::config::RunConfig)> {
+    let dir = synthlm::train::checkpoint::latest(run)?.ok_or_else(|| anyhow::anyhow!("{} has no checkpoint", run.display()))?;
+    let ck = synthlm::train::checkpoint::load(&dir, &candle_core::Device::Cpu)?;
+    let cfg = ck.state.config.clone();
+    let tok_path = cfg.data.tokenizer.clone().ok_or_else(|| anyhow::anyhow!("the run's config has no data.tokenizer"))?;
+    let tok = TextTokenizer::load(&tok_path)?;
+    let mcfg = cfg.model.resolve(Some(tok.vocab_size()))?;
+    Ok((synthlm::model::Gpt::from_tensors(mcfg, ck.model, &candle_core::Device::Cpu)?, tok, cfg))
+}
+
+fn eval(run: PathBuf, data: Vec<String>, windows: usize) -> Result<()> {
+    let (model, tok, cfg) = load_run(&run)?;
+    let sets: Vec<(String, PathBuf)> = if data.is_empty() {
+        cfg.data.val.clone().into_iter().collect()
+    } else {
+        data.iter().map(|d| d.split_once('=').map(|(n, p)| (n.to_string(), PathBuf::from(p))).ok_or_else(|| anyhow::anyhow!("--data `{d}` is not NAME=DIR"))).collect::<Result<_>>()?
+    };
+    let bytes = tok.token_byte_lengths();
+    println!("| set | tokens | loss (nats/token) | perplexity | bits/byte |\n|---|---|---|---|---|");
+    for (name, dir) in sets {
+        let shards = synthlm::data::pack::TokenShards::open(&dir)?;
+        anyhow::ensure!(shards.manifest.tokenizer_sha256 == tok.sha256(), "{} was packed with another tokenizer", dir.display());
+        let r = synthlm::eval::perplexity::evaluate(&model, &shards, cfg.train.seq_len, cfg.train.batch_size, windows, &bytes)?;
+        println!("| {name} | {} | {:.4} | {:.2} | {:.4} |", r.tokens, r.loss, r.ppl, r.bpb);
+    }
+    Ok(())
+}
+
+fn sample(run: PathBuf, prompts: Vec<String>, mut o: synthlm::model::sample::SampleOptions) -> Result<()> {
+    let (model, tok, _) = load_run(&run)?;
+    o.stop_tokens = vec![tok.eot_id()];
+    let ids: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| {
+            let mut v = vec![tok.eot_id()];
+            v.extend(tok.encode(p)?);
+            Ok(v)
+        })
+        .collect::<Result<_>>()?;
+    for (p, g) in prompts.iter().zip(synthlm::model::sample::generate(&model, &ids, &o)?) {
+        println!("--- prompt: {p:?} ({})", g.stop_reason);
+        println!("{}{}", p, tok.decode(&g.tokens)?);
     }
     Ok(())
 }

@@ -1,0 +1,8 @@
+//! The student: a GPT-2-style decoder-only transformer in candle, its presets and counts, the
+//! fused CPU kernels it trains with, and sampling with a KV cache.
+
+pub mod gpt;
+pub mod kernels;
+pub mod sample;
+
+pub use gpt::{Gpt, ModelConfig};

@@ -1,0 +1,10 @@
+//! Training: AdamW with saveable state, the learning-rate schedule, checkpoints with exact
+//! resume, the metrics files (the results schema), and the loop itself.
+
+pub mod checkpoint;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+pub mod trainer;
+
+pub use trainer::{train, TrainOptions, TrainOutcome};
