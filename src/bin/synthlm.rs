@@ -214,6 +214,22 @@ enum BenchCmd {
         #[arg(long, default_value = ".work/bench-data")]
         work: PathBuf,
     },
+    /// Training throughput of mini presets vs the f32 matmul ceiling, and peak memory.
+    Train {
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// PRESET:VOCAB:SEQ_LEN:BATCH (repeatable).
+        #[arg(long = "case", default_values_t = ["mini-1m:4096:128:16".to_string(), "mini-7m:8192:256:8".to_string()])]
+        cases: Vec<String>,
+    },
+    /// (internal) one training measurement in a fresh process; prints JSON.
+    #[command(hide = true)]
+    TrainWorker {
+        #[arg(long)]
+        case: String,
+        #[arg(long)]
+        steps: usize,
+    },
     /// (internal) one measurement in a fresh process; prints JSON.
     #[command(hide = true)]
     DataWorker {
@@ -387,7 +403,7 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             vocab_size,
             work,
         } => {
-            let (corpus, tok) = synthlm::bench::prepare(&work, mb, vocab_size)?;
+            let (corpus, tok) = synthlm::bench::data::prepare(&work, mb, vocab_size)?;
             let docs = std::fs::read_to_string(&corpus)?.lines().count();
             let exe = std::env::current_exe()?;
             let arg = |mode: &str, threads: usize, max: Option<usize>| -> Vec<String> {
@@ -417,11 +433,11 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             for threads in [1, 2] {
                 for mode in ["bare", "pipeline"] {
                     eprintln!("measuring {mode} with {threads} thread(s) ...");
-                    rows.push(synthlm::bench::run_worker(&exe, &arg(mode, threads, None))?);
+                    rows.push(synthlm::bench::run_worker::<synthlm::bench::data::Measurement>(&exe, "data-worker", &arg(mode, threads, None))?);
                 }
             }
             eprintln!("measuring the pipeline on half the corpus (memory vs size) ...");
-            let half = synthlm::bench::run_worker(&exe, &arg("pipeline", 2, Some(docs / 2)))?;
+            let half = synthlm::bench::run_worker::<synthlm::bench::data::Measurement>(&exe, "data-worker", &arg("pipeline", 2, Some(docs / 2)))?;
             println!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
             println!("| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|");
             for r in rows.iter().chain([&half]) {
@@ -448,6 +464,25 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             );
             println!("peak RSS, pipeline 2 threads: {:.0} MB for {:.1} MB of text, {:.0} MB for {:.1} MB   [target: flat]", half.peak_rss_bytes as f64 / 1e6, half.text_bytes as f64 / 1e6, p2.peak_rss_bytes as f64 / 1e6, p2.text_bytes as f64 / 1e6);
         }
+        BenchCmd::Train { steps, cases } => {
+            let exe = std::env::current_exe()?;
+            let mut rows = Vec::new();
+            for case in &cases {
+                eprintln!("measuring {case} ({steps} steps after 2 warm-up steps) ...");
+                rows.push(synthlm::bench::run_worker::<synthlm::bench::train::TrainMeasurement>(&exe, "train-worker", &["--case".into(), case.clone(), "--steps".into(), steps.to_string()])?);
+            }
+            println!("\nTraining benchmark ({} threads). Achieved = tokens/s x (6N + 12·L·d·T); ceiling = f32 matmul 1024^3, same binary, same run.", candle_core::utils::get_num_threads());
+            println!("| preset | params | vocab | seq | batch | ms/step | tokens/s | achieved GFLOP/s | ceiling GFLOP/s | ratio | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|");
+            for r in rows {
+                println!("| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |", r.preset, r.params, r.vocab_size, r.seq_len, r.batch_size, r.step_ms, r.tokens_per_s, r.achieved_gflops, r.ceiling_gflops, 100.0 * r.achieved_gflops / r.ceiling_gflops, r.peak_rss_bytes as f64 / 1e6);
+            }
+        }
+        BenchCmd::TrainWorker { case, steps } => {
+            let p: Vec<&str> = case.split(':').collect();
+            anyhow::ensure!(p.len() == 4, "--case must be PRESET:VOCAB:SEQ_LEN:BATCH");
+            let m = synthlm::bench::train::measure(p[0], p[1].parse()?, p[2].parse()?, p[3].parse()?, 2, steps)?;
+            println!("{}", serde_json::to_string(&m)?);
+        }
         BenchCmd::DataWorker {
             mode,
             threads,
@@ -458,9 +493,9 @@ fn bench(cmd: BenchCmd) -> Result<()> {
         } => {
             let tok = TextTokenizer::load(&tokenizer)?;
             let m = match mode.as_str() {
-                "bare" => synthlm::bench::measure_bare(&corpus, &tok, threads, max_docs)?,
+                "bare" => synthlm::bench::data::measure_bare(&corpus, &tok, threads, max_docs)?,
                 "pipeline" => {
-                    synthlm::bench::measure_pipeline(&corpus, &tok, threads, max_docs, &out)?
+                    synthlm::bench::data::measure_pipeline(&corpus, &tok, threads, max_docs, &out)?
                 }
                 other => anyhow::bail!("unknown mode {other}"),
             };

@@ -151,42 +151,17 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
         }
         let lr = learning_rate(tc, step);
 
-        // Forward and backward over the micro-batches, summing gradients.
-        let mut grads: Vec<Vec<f32>> = Vec::new();
-        let mut step_loss = 0f64;
-        for micro in 0..tc.grad_accum as u64 {
+        let hp = AdamWParams { lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weight_decay: tc.weight_decay };
+        let batch = |micro: u64| -> Result<(Tensor, u64)> {
             let stream = step * tc.grad_accum as u64 + micro;
             let windows = s.train.random_windows(tc.seed, stream, tc.batch_size, tc.seq_len);
-            let windows = Tensor::from_vec(windows, (tc.batch_size, tc.seq_len + 1), &s.device)?;
-            let loss = model.loss(&windows, Dropout { seed: Some(tc.seed.wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))) })?;
-            let lv = loss.to_scalar::<f32>()? as f64;
-            if !lv.is_finite() {
-                return Err(diverged(&run_dir, step, lv));
-            }
-            step_loss += lv / tc.grad_accum as f64;
-            let gs = loss.backward()?;
-            for (i, (name, var)) in model.params.iter().enumerate() {
-                let g = gs.get(var.as_tensor()).ok_or_else(|| anyhow!("parameter `{name}` received no gradient"))?.flatten_all()?.to_vec1::<f32>()?;
-                if micro == 0 {
-                    grads.push(g);
-                } else {
-                    grads[i].iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-                }
-            }
-        }
-        if tc.grad_accum > 1 {
-            let k = 1.0 / tc.grad_accum as f32;
-            grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= k));
-        }
-        let norm = global_norm(&grads);
-        if !norm.is_finite() {
-            return Err(diverged(&run_dir, step, norm));
-        }
-        if tc.grad_clip > 0.0 && norm > tc.grad_clip {
-            let k = (tc.grad_clip / norm) as f32;
-            grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= k));
-        }
-        opt.step(&model.params, &grads, AdamWParams { lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weight_decay: tc.weight_decay })?;
+            let dropout_seed = tc.seed.wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            Ok((Tensor::from_vec(windows, (tc.batch_size, tc.seq_len + 1), &s.device)?, dropout_seed))
+        };
+        let (step_loss, norm) = match optimizer_step(&model, &mut opt, tc.grad_accum, batch, tc.grad_clip, hp)? {
+            StepResult::Ok { loss, grad_norm } => (loss, grad_norm),
+            StepResult::NonFinite(v) => return Err(diverged(&run_dir, step, v)),
+        };
         step += 1;
         tokens_seen += tc.tokens_per_step();
         last_lr = lr;
@@ -256,6 +231,60 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
     };
     crate::io::write_json(&run_dir.join(SUMMARY), &summary)?;
     Ok(TrainOutcome { run_dir, steps_done: step, finished: true, summary: Some(summary) })
+}
+
+/// What one optimizer step produced.
+pub enum StepResult {
+    Ok { loss: f64, grad_norm: f64 },
+    /// The loss or gradient norm was not finite; nothing was updated.
+    NonFinite(f64),
+}
+
+/// One optimizer step: forward and backward over `grad_accum` micro-batches (each a [B, T+1]
+/// window tensor and a dropout seed from `batch(micro)`), averaged gradients, global-norm
+/// clipping, AdamW. Returns the mean loss and the gradient norm before clipping.
+pub fn optimizer_step(
+    model: &Gpt,
+    opt: &mut AdamW,
+    grad_accum: usize,
+    batch: impl Fn(u64) -> Result<(Tensor, u64)>,
+    grad_clip: f64,
+    hp: AdamWParams,
+) -> Result<StepResult> {
+    let mut grads: Vec<Vec<f32>> = Vec::with_capacity(model.params.len());
+    let mut mean_loss = 0f64;
+    for micro in 0..grad_accum as u64 {
+        let (windows, dropout_seed) = batch(micro)?;
+        let loss = model.loss(&windows, Dropout { seed: Some(dropout_seed) })?;
+        let lv = loss.to_scalar::<f32>()? as f64;
+        if !lv.is_finite() {
+            return Ok(StepResult::NonFinite(lv));
+        }
+        mean_loss += lv / grad_accum as f64;
+        let gs = loss.backward()?;
+        for (i, (name, var)) in model.params.iter().enumerate() {
+            let g = gs.get(var.as_tensor()).ok_or_else(|| anyhow!("parameter `{name}` received no gradient"))?.flatten_all()?.to_vec1::<f32>()?;
+            if micro == 0 {
+                grads.push(g);
+            } else {
+                grads[i].iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            }
+        }
+    }
+    if grad_accum > 1 {
+        let k = 1.0 / grad_accum as f32;
+        grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= k));
+    }
+    let norm = global_norm(&grads);
+    if !norm.is_finite() {
+        return Ok(StepResult::NonFinite(norm));
+    }
+    if grad_clip > 0.0 && norm > grad_clip {
+        let k = (grad_clip / norm) as f32;
+        grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= k));
+    }
+    opt.step(&model.params, &grads, hp)?;
+    Ok(StepResult::Ok { loss: mean_loss, grad_norm: norm })
 }
 
 fn diverged(run_dir: &std::path::Path, step: u64, value: f64) -> anyhow::Error {

@@ -1,6 +1,3 @@
-//! Benchmarks that print figures (never timed tests). Each measurement runs in a fresh child
-//! process so its peak memory is its own.
-//!
 //! `synthlm bench data`: load + tokenize + pack throughput beside the bare `tokenizers` encode
 //! throughput of the same tokenizer on the same text, for 1 and 2 threads, plus peak memory for
 //! the whole corpus and for half of it (memory must not grow with corpus size).
@@ -9,7 +6,7 @@ use crate::data::document::Document;
 use crate::data::pack::{pack_documents, PackOptions};
 use crate::data::read::{document_files, LoadOptions};
 use crate::data::tokenizer::{train_bpe, BpeOptions, TextTokenizer};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
@@ -210,20 +207,4 @@ pub fn prepare(work: &Path, min_mb: u64, vocab: usize) -> Result<(PathBuf, PathB
         .save(&tok_path)?;
     }
     Ok((corpus, tok_path))
-}
-
-/// Run one worker measurement in a child process (`synthlm bench data-worker ...`).
-pub fn run_worker(exe: &Path, args: &[String]) -> Result<Measurement> {
-    let out = std::process::Command::new(exe)
-        .args(["bench", "data-worker"])
-        .args(args)
-        .output()
-        .context("starting worker")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "worker failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8(out.stdout)?;
-    Ok(serde_json::from_str(line.trim()).context("parsing worker output")?)
 }
