@@ -39,7 +39,10 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn preset(name: &str) -> Self {
-        ModelSpec { preset: Some(name.into()), ..Default::default() }
+        ModelSpec {
+            preset: Some(name.into()),
+            ..Default::default()
+        }
     }
 
     /// Resolve to a model config; `vocab_size` defaults to the tokenizer's.
@@ -152,13 +155,40 @@ pub fn profile(name: &str) -> Result<RunConfig> {
     };
     let (preset, train, device) = match name {
         // Seconds: a tiny model on a handful of steps.
-        "smoke" => ("tiny", TrainConfig { batch_size: 4, seq_len: 32, max_steps: 40, warmup_steps: 4, log_interval: 5, eval_interval: 20, eval_windows: 8, ckpt_interval: 20, ..base }, "cpu"),
+        "smoke" => (
+            "tiny",
+            TrainConfig {
+                batch_size: 4,
+                seq_len: 32,
+                max_steps: 40,
+                warmup_steps: 4,
+                log_interval: 5,
+                eval_interval: 20,
+                eval_windows: 8,
+                ckpt_interval: 20,
+                ..base
+            },
+            "cpu",
+        ),
         // Minutes on 2 CPU cores: ~7M parameters, 2,048 tokens per step.
         "mini" => ("mini-7m", base, "cpu"),
         // The original plan's GPU scale: GPT-2 small, 0.5M tokens per step (32 x 16 x 1024).
         "paper" => (
             "gpt2-small",
-            TrainConfig { batch_size: 32, grad_accum: 16, seq_len: 1024, max_steps: 20_000, lr: 6e-4, min_lr: 6e-5, warmup_steps: 700, eval_interval: 1000, eval_windows: 256, ckpt_interval: 1000, log_interval: 20, ..base },
+            TrainConfig {
+                batch_size: 32,
+                grad_accum: 16,
+                seq_len: 1024,
+                max_steps: 20_000,
+                lr: 6e-4,
+                min_lr: 6e-5,
+                warmup_steps: 700,
+                eval_interval: 1000,
+                eval_windows: 256,
+                ckpt_interval: 1000,
+                log_interval: 20,
+                ..base
+            },
             "cuda",
         ),
         _ => bail!("unknown profile `{name}` (expected smoke, mini or paper)"),
@@ -193,9 +223,16 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
 impl RunConfig {
     /// Parse TOML text over its profile (default `mini`). `origin` names the source in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<RunConfig> {
-        let over: toml::Value = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
-        let name = over.get("profile").and_then(|p| p.as_str()).unwrap_or("mini").to_string();
-        let mut merged = toml::Value::try_from(profile(&name).with_context(|| format!("{origin}: key `profile`"))?)?;
+        let over: toml::Value =
+            toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+        let name = over
+            .get("profile")
+            .and_then(|p| p.as_str())
+            .unwrap_or("mini")
+            .to_string();
+        let mut merged = toml::Value::try_from(
+            profile(&name).with_context(|| format!("{origin}: key `profile`"))?,
+        )?;
         merge(&mut merged, over);
         let cfg: RunConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
             let path = e.path().to_string();
@@ -206,7 +243,8 @@ impl RunConfig {
     }
 
     pub fn load(path: &Path) -> Result<RunConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::from_toml_str(&text, &path.display().to_string())
     }
 
@@ -214,7 +252,9 @@ impl RunConfig {
     pub fn with_overrides(&self, sets: &[String]) -> Result<RunConfig> {
         let mut v = toml::Value::try_from(self)?;
         for s in sets {
-            let (key, val) = s.split_once('=').ok_or_else(|| anyhow!("override `{s}` is not key=value"))?;
+            let (key, val) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow!("override `{s}` is not key=value"))?;
             let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("x = {val}"))
                 .or_else(|_| toml::from_str::<toml::Table>(&format!("x = \"{val}\"")))
                 .map_err(|e| anyhow!("override `{s}`: {e}"))?["x"]
@@ -238,12 +278,23 @@ impl RunConfig {
     /// Check values that types cannot: each error names its key.
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
-        for (k, v) in [("batch_size", t.batch_size), ("grad_accum", t.grad_accum), ("seq_len", t.seq_len), ("eval_windows", t.eval_windows), ("keep_checkpoints", t.keep_checkpoints)] {
+        for (k, v) in [
+            ("batch_size", t.batch_size),
+            ("grad_accum", t.grad_accum),
+            ("seq_len", t.seq_len),
+            ("eval_windows", t.eval_windows),
+            ("keep_checkpoints", t.keep_checkpoints),
+        ] {
             if v == 0 {
                 bail!("train.{k} must be at least 1");
             }
         }
-        for (k, v) in [("max_steps", t.max_steps), ("log_interval", t.log_interval), ("eval_interval", t.eval_interval), ("ckpt_interval", t.ckpt_interval)] {
+        for (k, v) in [
+            ("max_steps", t.max_steps),
+            ("log_interval", t.log_interval),
+            ("eval_interval", t.eval_interval),
+            ("ckpt_interval", t.ckpt_interval),
+        ] {
             if v == 0 {
                 bail!("train.{k} must be at least 1");
             }
@@ -252,10 +303,18 @@ impl RunConfig {
             bail!("train.lr = {} must be a positive number", t.lr);
         }
         if !(0.0..=t.lr).contains(&t.min_lr) {
-            bail!("train.min_lr = {} must be in [0, train.lr = {}]", t.min_lr, t.lr);
+            bail!(
+                "train.min_lr = {} must be in [0, train.lr = {}]",
+                t.min_lr,
+                t.lr
+            );
         }
         if t.warmup_steps > t.max_steps {
-            bail!("train.warmup_steps = {} exceeds train.max_steps = {}", t.warmup_steps, t.max_steps);
+            bail!(
+                "train.warmup_steps = {} exceeds train.max_steps = {}",
+                t.warmup_steps,
+                t.max_steps
+            );
         }
         for (k, v) in [("beta1", t.beta1), ("beta2", t.beta2)] {
             if !(0.0..1.0).contains(&v) {
@@ -267,7 +326,11 @@ impl RunConfig {
         }
         let m = self.model.resolve(self.model.vocab_size.or(Some(256)))?;
         if t.seq_len > m.context {
-            bail!("train.seq_len = {} exceeds the model's context ({}; set model.context)", t.seq_len, m.context);
+            bail!(
+                "train.seq_len = {} exceeds the model's context ({}; set model.context)",
+                t.seq_len,
+                m.context
+            );
         }
         if !(self.device == "cpu" || self.device.starts_with("cuda")) {
             bail!("device = `{}` must be cpu or cuda[:N]", self.device);

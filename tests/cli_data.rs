@@ -132,3 +132,73 @@ fn cli_errors_are_clear() {
         "a failed load writes nothing"
     );
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_the_same_command_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = common::training_fixture(tmp.path(), 300);
+    cfg.train.max_steps = 100_000; // long enough to be interrupted
+    cfg.train.log_interval = 1;
+    cfg.train.ckpt_interval = 100_000;
+    let path = tmp.path().join("run.toml");
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synthlm"))
+        .args(["train", "--config", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = cfg.out_dir.join("metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("training exited early ({status}): {err}");
+        }
+        assert!(t0.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("stopped at step") && stdout.contains("run the same command to resume"),
+        "{stdout}"
+    );
+    let ck = synthlm::train::checkpoint::latest(&cfg.out_dir)
+        .unwrap()
+        .expect("Ctrl-C wrote a checkpoint");
+    let state: synthlm::train::checkpoint::CheckpointState =
+        synthlm::io::read_json(&ck.join("state.json")).unwrap();
+    assert!(state.step >= 3);
+
+    // Resume with a reachable end.
+    let mut done = cfg.clone();
+    done.train.max_steps = state.step + 5;
+    let ck_cfg = state.config.clone();
+    assert_eq!(ck_cfg, cfg);
+    let (ok, _, err) = synthlm(&[
+        "train",
+        "--config",
+        path.to_str().unwrap(),
+        "--set",
+        &format!("train.max_steps={}", state.step + 5),
+    ]);
+    assert!(
+        !ok && err.contains("train.max_steps"),
+        "changing the config is refused, naming the key: {err}"
+    );
+}

@@ -14,12 +14,24 @@ use synthlm::train::{checkpoint, metrics, train, TrainOptions};
 #[test]
 fn gpt2_small_counts_exactly_124_439_808_parameters() {
     let c = ModelConfig::preset("gpt2-small").unwrap();
-    assert_eq!((c.vocab_size, c.context, c.d_model, c.n_layer, c.n_head), (50257, 1024, 768, 12, 12));
+    assert_eq!(
+        (c.vocab_size, c.context, c.d_model, c.n_layer, c.n_head),
+        (50257, 1024, 768, 12, 12)
+    );
     assert_eq!(c.param_count(), 124_439_808);
-    assert_eq!(ModelConfig::preset("gpt-500m").unwrap().param_count(), 537_900_800);
-    assert_eq!(ModelConfig::preset("gpt-1b").unwrap().param_count(), 1_011_476_480);
+    assert_eq!(
+        ModelConfig::preset("gpt-500m").unwrap().param_count(),
+        537_900_800
+    );
+    assert_eq!(
+        ModelConfig::preset("gpt-1b").unwrap().param_count(),
+        1_011_476_480
+    );
     // FLOPs per token: 6N + 12·L·d·T.
-    assert_eq!(c.train_flops_per_token(), 6.0 * 124_439_808.0 + 12.0 * 12.0 * 768.0 * 1024.0);
+    assert_eq!(
+        c.train_flops_per_token(),
+        6.0 * 124_439_808.0 + 12.0 * 12.0 * 768.0 * 1024.0
+    );
 }
 
 #[test]
@@ -27,25 +39,48 @@ fn the_computed_count_matches_the_allocated_model() {
     for preset in ["tiny", "mini-1m"] {
         let c = ModelConfig::preset(preset).unwrap();
         let m = Gpt::new(c.clone(), 0, &Device::Cpu).unwrap();
-        let allocated: usize = m.params.iter().map(|(_, v)| v.as_tensor().elem_count()).sum();
+        let allocated: usize = m
+            .params
+            .iter()
+            .map(|(_, v)| v.as_tensor().elem_count())
+            .sum();
         assert_eq!(allocated, c.param_count(), "{preset}");
     }
-    assert_eq!(ModelConfig::preset("mini-1m").unwrap().param_count(), 1_334_016);
-    assert_eq!(ModelConfig::preset("mini-7m").unwrap().param_count(), 6_901_760);
+    assert_eq!(
+        ModelConfig::preset("mini-1m").unwrap().param_count(),
+        1_334_016
+    );
+    assert_eq!(
+        ModelConfig::preset("mini-7m").unwrap().param_count(),
+        6_901_760
+    );
 }
 
 #[test]
 fn every_parameter_receives_a_nonzero_gradient() {
     let c = ModelConfig::preset("tiny").unwrap();
     let m = Gpt::new(c.clone(), 1, &Device::Cpu).unwrap();
-    let data: Vec<u32> = (0..2 * 17).map(|i| (i * 37 % c.vocab_size) as u32).collect();
+    let data: Vec<u32> = (0..2 * 17)
+        .map(|i| (i * 37 % c.vocab_size) as u32)
+        .collect();
     let w = Tensor::from_vec(data, (2, 17), &Device::Cpu).unwrap();
     let loss = m.loss(&w, Dropout::default()).unwrap();
     let grads = loss.backward().unwrap();
     for (name, var) in &m.params {
-        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient"));
-        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(norm > 0.0 && norm.is_finite(), "{name}: gradient norm {norm}");
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        let norm = g
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            norm > 0.0 && norm.is_finite(),
+            "{name}: gradient norm {norm}"
+        );
     }
 }
 
@@ -75,12 +110,31 @@ fn validation_loss_falls_well_below_the_unigram_entropy() {
     // A model that only learned token frequencies scores h1. Requiring at least 1 nat below it
     // (perplexity e ≈ 2.7x lower than the best context-free model) shows it uses context; the
     // grammar allows it (each slot is one of 8 choices given the previous words).
-    eprintln!("unigram entropy {h1:.3} nats, val loss {val:.3}, first train loss logged {:?}", metrics::read_metrics(&out.run_dir).unwrap()[0]);
-    assert!(val < h1 - 1.0, "val loss {val:.3} is not well below the unigram entropy {h1:.3}");
+    eprintln!(
+        "unigram entropy {h1:.3} nats, val loss {val:.3}, first train loss logged {:?}",
+        metrics::read_metrics(&out.run_dir).unwrap()[0]
+    );
+    assert!(
+        val < h1 - 1.0,
+        "val loss {val:.3} is not well below the unigram entropy {h1:.3}"
+    );
     // And the training loss fell from its start (ln(vocab) at init).
     let lines = metrics::read_metrics(&out.run_dir).unwrap();
-    let first = lines.iter().find_map(|l| if let metrics::MetricLine::Train { loss, .. } = l { Some(*loss) } else { None }).unwrap();
-    assert!(s.final_train_loss < first - 1.5, "train loss {first:.3} -> {:.3}", s.final_train_loss);
+    let first = lines
+        .iter()
+        .find_map(|l| {
+            if let metrics::MetricLine::Train { loss, .. } = l {
+                Some(*loss)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert!(
+        s.final_train_loss < first - 1.5,
+        "train loss {first:.3} -> {:.3}",
+        s.final_train_loss
+    );
     assert!(val.is_finite() && s.final_val["grammar"].bpb > 0.0);
 }
 
@@ -118,13 +172,28 @@ fn resume_after_interruption_is_bit_identical() {
     parts.out_dir = dir.path().join("parts");
     // Stop at step 13 (between checkpoints 10 and 15, after an evaluation at 8): the stop
     // itself writes a checkpoint, as Ctrl-C does.
-    let first = train(&parts, &TrainOptions { stop_after: Some(13), ..Default::default() }).unwrap();
+    let first = train(
+        &parts,
+        &TrainOptions {
+            stop_after: Some(13),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(!first.finished && first.steps_done == 13);
     let second = train(&parts, &TrainOptions::default()).unwrap();
     assert!(second.finished && second.steps_done == 24);
 
-    assert_eq!(model_bytes(&whole.out_dir), model_bytes(&parts.out_dir), "final weights differ");
-    assert_eq!(train_losses(&whole.out_dir), train_losses(&parts.out_dir), "logged losses differ");
+    assert_eq!(
+        model_bytes(&whole.out_dir),
+        model_bytes(&parts.out_dir),
+        "final weights differ"
+    );
+    assert_eq!(
+        train_losses(&whole.out_dir),
+        train_losses(&parts.out_dir),
+        "logged losses differ"
+    );
     let a = metrics::read_summary(&whole.out_dir).unwrap();
     let b = metrics::read_summary(&parts.out_dir).unwrap();
     assert_eq!(a.final_val, b.final_val);
@@ -136,15 +205,27 @@ fn a_corrupt_checkpoint_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::training_fixture(dir.path(), 300);
     cfg.train.max_steps = 10;
-    train(&cfg, &TrainOptions { stop_after: Some(4), ..Default::default() }).unwrap();
+    train(
+        &cfg,
+        &TrainOptions {
+            stop_after: Some(4),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let ck = checkpoint::latest(&cfg.out_dir).unwrap().unwrap();
     let f = ck.join(checkpoint::MODEL_FILE);
     let mut bytes = std::fs::read(&f).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
     std::fs::write(&f, bytes).unwrap();
-    let e = train(&cfg, &TrainOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("step-00000004") && e.contains("model.safetensors is corrupt"), "{e}");
+    let e = train(&cfg, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("step-00000004") && e.contains("model.safetensors is corrupt"),
+        "{e}"
+    );
 
     std::fs::write(ck.join(checkpoint::STATE_FILE), "{ not json").unwrap();
     let e = format!("{:#}", train(&cfg, &TrainOptions::default()).unwrap_err());
@@ -152,10 +233,19 @@ fn a_corrupt_checkpoint_is_a_clear_error() {
 
     // Resuming with another config is refused and names the key.
     std::fs::remove_dir_all(checkpoint::checkpoints_dir(&cfg.out_dir)).unwrap();
-    train(&cfg, &TrainOptions { stop_after: Some(2), ..Default::default() }).unwrap();
+    train(
+        &cfg,
+        &TrainOptions {
+            stop_after: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut other = cfg.clone();
     other.train.lr *= 2.0;
-    let e = train(&other, &TrainOptions::default()).unwrap_err().to_string();
+    let e = train(&other, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("train.lr"), "{e}");
 }
 
@@ -169,8 +259,13 @@ fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
     cfg.train.grad_clip = 0.0;
     cfg.train.lr = 1e30;
     cfg.train.min_lr = 1e30;
-    let e = train(&cfg, &TrainOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("training diverged at step") && e.contains("last good checkpoint"), "{e}");
+    let e = train(&cfg, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("training diverged at step") && e.contains("last good checkpoint"),
+        "{e}"
+    );
     let last = checkpoint::latest(&cfg.out_dir).unwrap();
     if let Some(dir) = last {
         checkpoint::load(&dir, &Device::Cpu).expect("the kept checkpoint is intact");
@@ -179,24 +274,59 @@ fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn configs_reject_unknown_keys_and_impossible_values_naming_the_key() {
-    let e = RunConfig::from_toml_str("profile = \"smoke\"\n[train]\nlrr = 0.1\n", "x.toml").unwrap_err().to_string();
-    assert!(e.contains("x.toml") && e.contains("train") && e.contains("lrr"), "{e}");
-    let e = RunConfig::from_toml_str("[model]\npreset = \"tiny\"\nn_head = 5\n", "x.toml").unwrap_err().to_string();
-    assert!(e.contains("model.n_head = 5 does not divide model.d_model = 32"), "{e}");
-    let e = RunConfig::from_toml_str("[train]\nbatch_size = 0\n", "x.toml").unwrap_err().to_string();
+    let e = RunConfig::from_toml_str("profile = \"smoke\"\n[train]\nlrr = 0.1\n", "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("x.toml") && e.contains("train") && e.contains("lrr"),
+        "{e}"
+    );
+    let e = RunConfig::from_toml_str("[model]\npreset = \"tiny\"\nn_head = 5\n", "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.n_head = 5 does not divide model.d_model = 32"),
+        "{e}"
+    );
+    let e = RunConfig::from_toml_str("[train]\nbatch_size = 0\n", "x.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("train.batch_size must be at least 1"), "{e}");
-    let e = RunConfig::from_toml_str("[train]\nbatch_size = \"eight\"\n", "x.toml").unwrap_err().to_string();
+    let e = RunConfig::from_toml_str("[train]\nbatch_size = \"eight\"\n", "x.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("key `train.batch_size`"), "{e}");
     let e = RunConfig::from_toml_str("profile = \"huge\"\n", "x.toml").unwrap_err();
     assert!(format!("{e:#}").contains("unknown profile `huge`"), "{e:#}");
-    let e = RunConfig::from_toml_str("[model]\npreset = \"tiny\"\n[train]\nseq_len = 999\n", "x.toml").unwrap_err().to_string();
+    let e = RunConfig::from_toml_str(
+        "[model]\npreset = \"tiny\"\n[train]\nseq_len = 999\n",
+        "x.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("train.seq_len = 999 exceeds"), "{e}");
     // A valid file over a profile keeps the profile's other values.
-    let c = RunConfig::from_toml_str("profile = \"smoke\"\n[train]\nlr = 0.005\n", "x.toml").unwrap();
-    assert_eq!((c.train.lr, c.train.max_steps), (0.005, synthlm::config::profile("smoke").unwrap().train.max_steps));
-    let c = c.with_overrides(&["train.seed=7".into(), "model.preset=\"mini-1m\"".into()]).unwrap();
-    assert_eq!((c.train.seed, c.model.preset.as_deref()), (7, Some("mini-1m")));
-    assert!(c.with_overrides(&["train.nope=1".into()]).unwrap_err().to_string().contains("nope"));
+    let c =
+        RunConfig::from_toml_str("profile = \"smoke\"\n[train]\nlr = 0.005\n", "x.toml").unwrap();
+    assert_eq!(
+        (c.train.lr, c.train.max_steps),
+        (
+            0.005,
+            synthlm::config::profile("smoke").unwrap().train.max_steps
+        )
+    );
+    let c = c
+        .with_overrides(&["train.seed=7".into(), "model.preset=\"mini-1m\"".into()])
+        .unwrap();
+    assert_eq!(
+        (c.train.seed, c.model.preset.as_deref()),
+        (7, Some("mini-1m"))
+    );
+    assert!(c
+        .with_overrides(&["train.nope=1".into()])
+        .unwrap_err()
+        .to_string()
+        .contains("nope"));
 }
 
 #[test]
@@ -205,27 +335,85 @@ fn kv_cache_sampling_matches_the_full_forward_and_is_seeded() {
     let c = ModelConfig::preset("tiny").unwrap();
     let m = Gpt::new(c, 3, &Device::Cpu).unwrap();
     let prompt: Vec<u32> = vec![5, 17, 42, 99, 7];
-    let greedy = SampleOptions { max_new_tokens: 12, temperature: 0.0, top_k: None, top_p: None, stop_tokens: vec![], seed: 0 };
+    let greedy = SampleOptions {
+        max_new_tokens: 12,
+        temperature: 0.0,
+        top_k: None,
+        top_p: None,
+        stop_tokens: vec![],
+        seed: 0,
+    };
     let g = generate(&m, &[prompt.clone()], &greedy).unwrap().remove(0);
     // Greedy with the cache = argmax of the full (uncached) forward at every step.
     let mut seq = prompt.clone();
     for &t in &g.tokens {
         let logits = last_logits(&m, &seq).unwrap();
-        let argmax = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        let argmax = logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0 as u32;
         assert_eq!(t, argmax);
         seq.push(t);
     }
-    let o = SampleOptions { max_new_tokens: 20, temperature: 1.0, top_k: Some(20), top_p: Some(0.9), stop_tokens: vec![], seed: 11 };
+    let o = SampleOptions {
+        max_new_tokens: 20,
+        temperature: 1.0,
+        top_k: Some(20),
+        top_p: Some(0.9),
+        stop_tokens: vec![],
+        seed: 11,
+    };
     let a = generate(&m, &[prompt.clone(), vec![1, 2, 3]], &o).unwrap();
     let b = generate(&m, &[prompt.clone(), vec![1, 2, 3]], &o).unwrap();
     assert_eq!(a, b, "same seed, same samples");
-    let c2 = generate(&m, &[prompt.clone()], &SampleOptions { seed: 12, ..o.clone() }).unwrap();
+    let c2 = generate(
+        &m,
+        &[prompt.clone()],
+        &SampleOptions {
+            seed: 12,
+            ..o.clone()
+        },
+    )
+    .unwrap();
     assert_ne!(a[0], c2[0]);
     let stop = a[0].tokens[3];
-    let s = generate(&m, &[prompt.clone()], &SampleOptions { stop_tokens: vec![stop], ..o.clone() }).unwrap().remove(0);
+    let s = generate(
+        &m,
+        &[prompt.clone()],
+        &SampleOptions {
+            stop_tokens: vec![stop],
+            ..o.clone()
+        },
+    )
+    .unwrap()
+    .remove(0);
     assert_eq!(s.stop_reason, "stop_token");
     assert_eq!(*s.tokens.last().unwrap(), stop);
     assert!(s.tokens.len() <= 4);
-    let long = generate(&m, &[vec![1; 60]], &SampleOptions { max_new_tokens: 100, ..o }).unwrap().remove(0);
+    let long = generate(
+        &m,
+        &[vec![1; 60]],
+        &SampleOptions {
+            max_new_tokens: 100,
+            ..o
+        },
+    )
+    .unwrap()
+    .remove(0);
     assert_eq!(long.stop_reason, "context");
+}
+
+#[test]
+fn the_shipped_configs_parse() {
+    for f in ["configs/mini.toml", "configs/paper-gpt2-small.toml"] {
+        let c = RunConfig::load(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(f)
+                .as_path(),
+        )
+        .unwrap_or_else(|e| panic!("{f}: {e:#}"));
+        assert!(!c.data.val.is_empty(), "{f}");
+    }
 }

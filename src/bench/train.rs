@@ -48,17 +48,42 @@ pub struct TrainMeasurement {
 
 /// Time `steps` full optimizer steps (forward, backward, AdamW) after `warmup` steps, on random
 /// tokens (speed does not depend on the data).
-pub fn measure(preset: &str, vocab_size: usize, seq_len: usize, batch_size: usize, warmup: usize, steps: usize) -> Result<TrainMeasurement> {
+pub fn measure(
+    preset: &str,
+    vocab_size: usize,
+    seq_len: usize,
+    batch_size: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<TrainMeasurement> {
     let ceiling = matmul_ceiling_gflops(1024, 5)?;
     let mut c = ModelConfig::preset(preset)?.with_vocab(vocab_size);
     c.context = c.context.max(seq_len);
     let model = Gpt::new(c.clone(), 0, &Device::Cpu)?;
-    let sizes: Vec<usize> = c.parameter_shapes().iter().map(|(_, s)| s.iter().product()).collect();
-    let mut opt = AdamW::new(&sizes, c.parameter_shapes().iter().map(|(n, _)| crate::model::gpt::decays(n)).collect());
+    let sizes: Vec<usize> = c
+        .parameter_shapes()
+        .iter()
+        .map(|(_, s)| s.iter().product())
+        .collect();
+    let mut opt = AdamW::new(
+        &sizes,
+        c.parameter_shapes()
+            .iter()
+            .map(|(n, _)| crate::model::gpt::decays(n))
+            .collect(),
+    );
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let data: Vec<u32> = (0..batch_size * (seq_len + 1)).map(|_| rng.gen_range(0..vocab_size as u32)).collect();
+    let data: Vec<u32> = (0..batch_size * (seq_len + 1))
+        .map(|_| rng.gen_range(0..vocab_size as u32))
+        .collect();
     let windows = Tensor::from_vec(data, (batch_size, seq_len + 1), &Device::Cpu)?;
-    let hp = AdamWParams { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
+    let hp = AdamWParams {
+        lr: 1e-4,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.1,
+    };
     let mut run = || -> Result<()> {
         match optimizer_step(&model, &mut opt, 1, |_| Ok((windows.clone(), 0)), 1.0, hp)? {
             StepResult::Ok { .. } => Ok(()),

@@ -248,7 +248,21 @@ enum BenchCmd {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain of causes on one line each, without a backtrace dump.
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     // Print whole polars tables: every column, full source names.
     for (k, v) in [
         ("POLARS_FMT_MAX_COLS", "30"),
@@ -262,10 +276,29 @@ fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Data(c) => data(c),
         Cmd::Bench(c) => bench(c),
-        Cmd::Train { config, profile, sets } => train(config, profile, sets),
+        Cmd::Train {
+            config,
+            profile,
+            sets,
+        } => train(config, profile, sets),
         Cmd::Eval { run, data, windows } => eval(run, data, windows),
-        Cmd::Sample { run, prompt, max_new_tokens, temperature, top_k, top_p, seed } => {
-            let o = synthlm::model::sample::SampleOptions { max_new_tokens, temperature, top_k, top_p: Some(top_p), stop_tokens: vec![], seed };
+        Cmd::Sample {
+            run,
+            prompt,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+        } => {
+            let o = synthlm::model::sample::SampleOptions {
+                max_new_tokens,
+                temperature,
+                top_k,
+                top_p: Some(top_p),
+                stop_tokens: vec![],
+                seed,
+            };
             sample(run, prompt, o)
         }
     }
@@ -433,11 +466,19 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             for threads in [1, 2] {
                 for mode in ["bare", "pipeline"] {
                     eprintln!("measuring {mode} with {threads} thread(s) ...");
-                    rows.push(synthlm::bench::run_worker::<synthlm::bench::data::Measurement>(&exe, "data-worker", &arg(mode, threads, None))?);
+                    rows.push(synthlm::bench::run_worker::<
+                        synthlm::bench::data::Measurement,
+                    >(
+                        &exe, "data-worker", &arg(mode, threads, None)
+                    )?);
                 }
             }
             eprintln!("measuring the pipeline on half the corpus (memory vs size) ...");
-            let half = synthlm::bench::run_worker::<synthlm::bench::data::Measurement>(&exe, "data-worker", &arg("pipeline", 2, Some(docs / 2)))?;
+            let half = synthlm::bench::run_worker::<synthlm::bench::data::Measurement>(
+                &exe,
+                "data-worker",
+                &arg("pipeline", 2, Some(docs / 2)),
+            )?;
             println!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
             println!("| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|");
             for r in rows.iter().chain([&half]) {
@@ -469,18 +510,49 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             let mut rows = Vec::new();
             for case in &cases {
                 eprintln!("measuring {case} ({steps} steps after 2 warm-up steps) ...");
-                rows.push(synthlm::bench::run_worker::<synthlm::bench::train::TrainMeasurement>(&exe, "train-worker", &["--case".into(), case.clone(), "--steps".into(), steps.to_string()])?);
+                rows.push(synthlm::bench::run_worker::<
+                    synthlm::bench::train::TrainMeasurement,
+                >(
+                    &exe,
+                    "train-worker",
+                    &[
+                        "--case".into(),
+                        case.clone(),
+                        "--steps".into(),
+                        steps.to_string(),
+                    ],
+                )?);
             }
             println!("\nTraining benchmark ({} threads). Achieved = tokens/s x (6N + 12·L·d·T); ceiling = f32 matmul 1024^3, same binary, same run.", candle_core::utils::get_num_threads());
             println!("| preset | params | vocab | seq | batch | ms/step | tokens/s | achieved GFLOP/s | ceiling GFLOP/s | ratio | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|");
             for r in rows {
-                println!("| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |", r.preset, r.params, r.vocab_size, r.seq_len, r.batch_size, r.step_ms, r.tokens_per_s, r.achieved_gflops, r.ceiling_gflops, 100.0 * r.achieved_gflops / r.ceiling_gflops, r.peak_rss_bytes as f64 / 1e6);
+                println!(
+                    "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |",
+                    r.preset,
+                    r.params,
+                    r.vocab_size,
+                    r.seq_len,
+                    r.batch_size,
+                    r.step_ms,
+                    r.tokens_per_s,
+                    r.achieved_gflops,
+                    r.ceiling_gflops,
+                    100.0 * r.achieved_gflops / r.ceiling_gflops,
+                    r.peak_rss_bytes as f64 / 1e6
+                );
             }
         }
         BenchCmd::TrainWorker { case, steps } => {
             let p: Vec<&str> = case.split(':').collect();
             anyhow::ensure!(p.len() == 4, "--case must be PRESET:VOCAB:SEQ_LEN:BATCH");
-            let m = synthlm::bench::train::measure(p[0], p[1].parse()?, p[2].parse()?, p[3].parse()?, 2, steps)?;
+            let m = synthlm::bench::train::measure(
+                p[0],
+                p[1].parse()?,
+                p[2].parse()?,
+                p[3].parse()?,
+                2,
+                steps,
+            )?;
             println!("{}", serde_json::to_string(&m)?);
         }
         BenchCmd::DataWorker {
@@ -510,7 +582,9 @@ fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) ->
         (Some(path), None) => synthlm::config::RunConfig::load(&path)?,
         (None, Some(p)) => synthlm::config::profile(&p)?,
         (None, None) => anyhow::bail!("give --config FILE.toml or --profile NAME"),
-        (Some(_), Some(_)) => anyhow::bail!("give --config or --profile, not both (a config file names its profile)"),
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give --config or --profile, not both (a config file names its profile)")
+        }
     };
     let cfg = cfg.with_overrides(&sets)?;
     let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -519,30 +593,62 @@ fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) ->
         eprintln!("\ninterrupted: saving a checkpoint at the end of this step ...");
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     })?;
-    let opts = synthlm::train::TrainOptions { interrupt: Some(interrupt), progress: true, ..Default::default() };
+    let opts = synthlm::train::TrainOptions {
+        interrupt: Some(interrupt),
+        progress: true,
+        ..Default::default()
+    };
     let out = synthlm::train::train(&cfg, &opts)?;
     match out.summary {
         Some(s) => {
-            println!("run {} finished: {} steps, {} tokens, {:.0} s", out.run_dir.display(), s.steps, s.tokens_seen, s.wall_s);
+            println!(
+                "run {} finished: {} steps, {} tokens, {:.0} s",
+                out.run_dir.display(),
+                s.steps,
+                s.tokens_seen,
+                s.wall_s
+            );
             println!("final train loss {:.4}", s.final_train_loss);
             for (name, r) in &s.final_val {
-                println!("val {name}: loss {:.4}  ppl {:.2}  bpb {:.4}", r.loss, r.ppl, r.bpb);
+                println!(
+                    "val {name}: loss {:.4}  ppl {:.2}  bpb {:.4}",
+                    r.loss, r.ppl, r.bpb
+                );
             }
         }
-        None => println!("run {} stopped at step {}; run the same command to resume", out.run_dir.display(), out.steps_done),
+        None => println!(
+            "run {} stopped at step {}; run the same command to resume",
+            out.run_dir.display(),
+            out.steps_done
+        ),
     }
     Ok(())
 }
 
 /// The model and tokenizer of a run's latest checkpoint.
-fn load_run(run: &std::path::Path) -> Result<(synthlm::model::Gpt, TextTokenizer, synthlm::config::RunConfig)> {
-    let dir = synthlm::train::checkpoint::latest(run)?.ok_or_else(|| anyhow::anyhow!("{} has no checkpoint", run.display()))?;
+fn load_run(
+    run: &std::path::Path,
+) -> Result<(
+    synthlm::model::Gpt,
+    TextTokenizer,
+    synthlm::config::RunConfig,
+)> {
+    let dir = synthlm::train::checkpoint::latest(run)?
+        .ok_or_else(|| anyhow::anyhow!("{} has no checkpoint", run.display()))?;
     let ck = synthlm::train::checkpoint::load(&dir, &candle_core::Device::Cpu)?;
     let cfg = ck.state.config.clone();
-    let tok_path = cfg.data.tokenizer.clone().ok_or_else(|| anyhow::anyhow!("the run's config has no data.tokenizer"))?;
+    let tok_path = cfg
+        .data
+        .tokenizer
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the run's config has no data.tokenizer"))?;
     let tok = TextTokenizer::load(&tok_path)?;
     let mcfg = cfg.model.resolve(Some(tok.vocab_size()))?;
-    Ok((synthlm::model::Gpt::from_tensors(mcfg, ck.model, &candle_core::Device::Cpu)?, tok, cfg))
+    Ok((
+        synthlm::model::Gpt::from_tensors(mcfg, ck.model, &candle_core::Device::Cpu)?,
+        tok,
+        cfg,
+    ))
 }
 
 fn eval(run: PathBuf, data: Vec<String>, windows: usize) -> Result<()> {
@@ -550,20 +656,46 @@ fn eval(run: PathBuf, data: Vec<String>, windows: usize) -> Result<()> {
     let sets: Vec<(String, PathBuf)> = if data.is_empty() {
         cfg.data.val.clone().into_iter().collect()
     } else {
-        data.iter().map(|d| d.split_once('=').map(|(n, p)| (n.to_string(), PathBuf::from(p))).ok_or_else(|| anyhow::anyhow!("--data `{d}` is not NAME=DIR"))).collect::<Result<_>>()?
+        data.iter()
+            .map(|d| {
+                d.split_once('=')
+                    .map(|(n, p)| (n.to_string(), PathBuf::from(p)))
+                    .ok_or_else(|| anyhow::anyhow!("--data `{d}` is not NAME=DIR"))
+            })
+            .collect::<Result<_>>()?
     };
     let bytes = tok.token_byte_lengths();
-    println!("| set | tokens | loss (nats/token) | perplexity | bits/byte |\n|---|---|---|---|---|");
+    println!(
+        "| set | tokens | loss (nats/token) | perplexity | bits/byte |\n|---|---|---|---|---|"
+    );
     for (name, dir) in sets {
         let shards = synthlm::data::pack::TokenShards::open(&dir)?;
-        anyhow::ensure!(shards.manifest.tokenizer_sha256 == tok.sha256(), "{} was packed with another tokenizer", dir.display());
-        let r = synthlm::eval::perplexity::evaluate(&model, &shards, cfg.train.seq_len, cfg.train.batch_size, windows, &bytes)?;
-        println!("| {name} | {} | {:.4} | {:.2} | {:.4} |", r.tokens, r.loss, r.ppl, r.bpb);
+        anyhow::ensure!(
+            shards.manifest.tokenizer_sha256 == tok.sha256(),
+            "{} was packed with another tokenizer",
+            dir.display()
+        );
+        let r = synthlm::eval::perplexity::evaluate(
+            &model,
+            &shards,
+            cfg.train.seq_len,
+            cfg.train.batch_size,
+            windows,
+            &bytes,
+        )?;
+        println!(
+            "| {name} | {} | {:.4} | {:.2} | {:.4} |",
+            r.tokens, r.loss, r.ppl, r.bpb
+        );
     }
     Ok(())
 }
 
-fn sample(run: PathBuf, prompts: Vec<String>, mut o: synthlm::model::sample::SampleOptions) -> Result<()> {
+fn sample(
+    run: PathBuf,
+    prompts: Vec<String>,
+    mut o: synthlm::model::sample::SampleOptions,
+) -> Result<()> {
     let (model, tok, _) = load_run(&run)?;
     o.stop_tokens = vec![tok.eot_id()];
     let ids: Vec<Vec<u32>> = prompts
@@ -574,7 +706,10 @@ fn sample(run: PathBuf, prompts: Vec<String>, mut o: synthlm::model::sample::Sam
             Ok(v)
         })
         .collect::<Result<_>>()?;
-    for (p, g) in prompts.iter().zip(synthlm::model::sample::generate(&model, &ids, &o)?) {
+    for (p, g) in prompts
+        .iter()
+        .zip(synthlm::model::sample::generate(&model, &ids, &o)?)
+    {
         println!("--- prompt: {p:?} ({})", g.stop_reason);
         println!("{}{}", p, tok.decode(&g.tokens)?);
     }

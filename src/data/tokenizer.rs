@@ -102,7 +102,13 @@ impl TextTokenizer {
     /// UTF-8 bytes each token stands for (0 for special tokens). In a byte-level BPE every
     /// character of a token's string is one byte, so this is exact.
     pub fn token_byte_lengths(&self) -> Vec<u32> {
-        let specials: std::collections::HashSet<u32> = self.inner.get_added_tokens_decoder().into_iter().filter(|(_, t)| t.special).map(|(id, _)| id).collect();
+        let specials: std::collections::HashSet<u32> = self
+            .inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect();
         (0..self.vocab_size() as u32)
             .map(|id| match self.inner.id_to_token(id) {
                 Some(_) if specials.contains(&id) => 0,

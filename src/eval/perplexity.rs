@@ -26,9 +26,22 @@ pub struct EvalResult {
 /// Evaluate on `shards` with windows of `seq_len` tokens, `batch` windows per forward pass,
 /// at most `max_windows` windows, evenly spaced over the whole set (deterministic).
 /// `token_bytes[id]` is the byte length of each token.
-pub fn evaluate(model: &Gpt, shards: &TokenShards, seq_len: usize, batch: usize, max_windows: usize, token_bytes: &[u32]) -> Result<EvalResult> {
+pub fn evaluate(
+    model: &Gpt,
+    shards: &TokenShards,
+    seq_len: usize,
+    batch: usize,
+    max_windows: usize,
+    token_bytes: &[u32],
+) -> Result<EvalResult> {
     let available = shards.sequential_windows(seq_len);
-    anyhow::ensure!(available > 0, "{}: {} tokens is too few for one window of {}", shards.dir.display(), shards.len(), seq_len + 1);
+    anyhow::ensure!(
+        available > 0,
+        "{}: {} tokens is too few for one window of {}",
+        shards.dir.display(),
+        shards.len(),
+        seq_len + 1
+    );
     let n = (max_windows as u64).min(available);
     // Evenly spaced windows: i * available / n.
     let picks: Vec<u64> = (0..n).map(|i| i * available / n).collect();
@@ -46,9 +59,18 @@ pub fn evaluate(model: &Gpt, shards: &TokenShards, seq_len: usize, batch: usize,
         nll += row_nll.iter().map(|&x| x as f64).sum::<f64>();
         tokens += row_nll.len() as u64;
         for row in data.chunks(seq_len + 1) {
-            bytes += row[1..].iter().map(|&t| token_bytes.get(t as usize).copied().unwrap_or(0) as u64).sum::<u64>();
+            bytes += row[1..]
+                .iter()
+                .map(|&t| token_bytes.get(t as usize).copied().unwrap_or(0) as u64)
+                .sum::<u64>();
         }
     }
     let loss = nll / tokens as f64;
-    Ok(EvalResult { tokens, bytes, loss, ppl: loss.exp(), bpb: nll / std::f64::consts::LN_2 / bytes.max(1) as f64 })
+    Ok(EvalResult {
+        tokens,
+        bytes,
+        loss,
+        ppl: loss.exp(),
+        bpb: nll / std::f64::consts::LN_2 / bytes.max(1) as f64,
+    })
 }

@@ -37,12 +37,30 @@ pub struct ModelConfig {
 /// their tokenizer. The GPU presets use GPT-2's vocabulary (50257) and context (1024).
 pub const PRESETS: &[(&str, &str)] = &[
     ("tiny", "d=32, 2 layers, 2 heads, ctx 64: tests"),
-    ("mini-1m", "d=128, 4 layers, 4 heads, ctx 128: 1,334,016 params at vocab 4096"),
-    ("mini-3m", "d=192, 6 layers, 6 heads, ctx 256: ~3.4M params at vocab 4096"),
-    ("mini-7m", "d=256, 6 layers, 8 heads, ctx 256: 6,901,760 params at vocab 8192"),
-    ("gpt2-small", "GPT-2 small: d=768, 12 layers, 12 heads: 124,439,808 params"),
-    ("gpt-500m", "d=1280, 24 layers, 20 heads: 537,900,800 params"),
-    ("gpt-1b", "d=2048, 18 layers, 16 heads: 1,011,476,480 params"),
+    (
+        "mini-1m",
+        "d=128, 4 layers, 4 heads, ctx 128: 1,334,016 params at vocab 4096",
+    ),
+    (
+        "mini-3m",
+        "d=192, 6 layers, 6 heads, ctx 256: ~3.4M params at vocab 4096",
+    ),
+    (
+        "mini-7m",
+        "d=256, 6 layers, 8 heads, ctx 256: 6,901,760 params at vocab 8192",
+    ),
+    (
+        "gpt2-small",
+        "GPT-2 small: d=768, 12 layers, 12 heads: 124,439,808 params",
+    ),
+    (
+        "gpt-500m",
+        "d=1280, 24 layers, 20 heads: 537,900,800 params",
+    ),
+    (
+        "gpt-1b",
+        "d=2048, 18 layers, 16 heads: 1,011,476,480 params",
+    ),
 ];
 
 impl ModelConfig {
@@ -58,10 +76,20 @@ impl ModelConfig {
             "gpt-1b" => (50257, 1024, 2048, 18, 16),
             _ => {
                 let names: Vec<_> = PRESETS.iter().map(|p| p.0).collect();
-                bail!("unknown model preset `{name}` (expected one of: {})", names.join(", "))
+                bail!(
+                    "unknown model preset `{name}` (expected one of: {})",
+                    names.join(", ")
+                )
             }
         };
-        Ok(ModelConfig { vocab_size, context, d_model, n_layer, n_head, dropout: 0.0 })
+        Ok(ModelConfig {
+            vocab_size,
+            context,
+            d_model,
+            n_layer,
+            n_head,
+            dropout: 0.0,
+        })
     }
 
     pub fn with_vocab(mut self, vocab_size: usize) -> Self {
@@ -71,13 +99,23 @@ impl ModelConfig {
 
     /// Check the shape; errors name the offending key.
     pub fn validate(&self) -> Result<()> {
-        for (k, v) in [("vocab_size", self.vocab_size), ("context", self.context), ("d_model", self.d_model), ("n_layer", self.n_layer), ("n_head", self.n_head)] {
+        for (k, v) in [
+            ("vocab_size", self.vocab_size),
+            ("context", self.context),
+            ("d_model", self.d_model),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+        ] {
             if v == 0 {
                 bail!("model.{k} must be at least 1");
             }
         }
         if self.d_model % self.n_head != 0 {
-            bail!("model.n_head = {} does not divide model.d_model = {}", self.n_head, self.d_model);
+            bail!(
+                "model.n_head = {} does not divide model.d_model = {}",
+                self.n_head,
+                self.d_model
+            );
         }
         if !(0.0..1.0).contains(&self.dropout) {
             bail!("model.dropout = {} must be in [0, 1)", self.dropout);
@@ -92,7 +130,10 @@ impl ModelConfig {
     /// Every parameter's name and shape, in a fixed order (computed, nothing allocated).
     pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let (d, v, t) = (self.d_model, self.vocab_size, self.context);
-        let mut out = vec![("transformer.wte.weight".to_string(), vec![v, d]), ("transformer.wpe.weight".to_string(), vec![t, d])];
+        let mut out = vec![
+            ("transformer.wte.weight".to_string(), vec![v, d]),
+            ("transformer.wpe.weight".to_string(), vec![t, d]),
+        ];
         for i in 0..self.n_layer {
             let p = |s: &str| format!("transformer.h.{i}.{s}");
             out.extend([
@@ -117,7 +158,10 @@ impl ModelConfig {
 
     /// Exact parameter count (the output head is tied, so it adds nothing).
     pub fn param_count(&self) -> usize {
-        self.parameter_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+        self.parameter_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
     }
 
     /// Parameters outside the embeddings (the `N` of scaling laws).
@@ -170,29 +214,53 @@ impl Gpt {
             } else if name.ends_with(".bias") {
                 vec![0.0; n]
             } else {
-                let std = if name.ends_with("c_proj.weight") { resid } else { 0.02 };
+                let std = if name.ends_with("c_proj.weight") {
+                    resid
+                } else {
+                    0.02
+                };
                 let normal = Normal::new(0.0, std).expect("valid std");
                 (0..n).map(|_| normal.sample(&mut rng) as f32).collect()
             };
             let t = Tensor::from_vec(data, shape, device)?;
             params.push((name, Var::from_tensor(&t)?));
         }
-        Ok(Gpt { config, params, device: device.clone() })
+        Ok(Gpt {
+            config,
+            params,
+            device: device.clone(),
+        })
     }
 
     /// Build from named tensors (a checkpoint); every expected parameter must be present with
     /// the right shape.
-    pub fn from_tensors(config: ModelConfig, mut tensors: std::collections::HashMap<String, Tensor>, device: &Device) -> Result<Gpt> {
+    pub fn from_tensors(
+        config: ModelConfig,
+        mut tensors: std::collections::HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Gpt> {
         config.validate()?;
         let mut params = Vec::new();
         for (name, shape) in config.parameter_shapes() {
-            let t = tensors.remove(&name).ok_or_else(|| anyhow::anyhow!("missing parameter `{name}`"))?;
+            let t = tensors
+                .remove(&name)
+                .ok_or_else(|| anyhow::anyhow!("missing parameter `{name}`"))?;
             if t.dims() != shape.as_slice() {
-                bail!("parameter `{name}` has shape {:?}, the config needs {shape:?}", t.dims());
+                bail!(
+                    "parameter `{name}` has shape {:?}, the config needs {shape:?}",
+                    t.dims()
+                );
             }
-            params.push((name, Var::from_tensor(&t.to_dtype(DType::F32)?.to_device(device)?)?));
+            params.push((
+                name,
+                Var::from_tensor(&t.to_dtype(DType::F32)?.to_device(device)?)?,
+            ));
         }
-        Ok(Gpt { config, params, device: device.clone() })
+        Ok(Gpt {
+            config,
+            params,
+            device: device.clone(),
+        })
     }
 
     fn p(&self, i: usize) -> &Tensor {
@@ -204,17 +272,26 @@ impl Gpt {
         let (b, t) = idx.dims2()?;
         let c = &self.config;
         if t > c.context {
-            bail!("sequence of {t} tokens is longer than the context ({})", c.context);
+            bail!(
+                "sequence of {t} tokens is longer than the context ({})",
+                c.context
+            );
         }
         let d = c.d_model;
         let drop = |x: Tensor, site: u64| -> Result<Tensor> {
             match dropout.seed {
-                Some(seed) if c.dropout > 0.0 => dropout_mask(&x, c.dropout, seed.wrapping_mul(1_000_003).wrapping_add(site)),
+                Some(seed) if c.dropout > 0.0 => dropout_mask(
+                    &x,
+                    c.dropout,
+                    seed.wrapping_mul(1_000_003).wrapping_add(site),
+                ),
                 _ => Ok(x),
             }
         };
         let wte = self.p(0);
-        let tok = wte.index_select(&idx.flatten_all()?, 0)?.reshape((b, t, d))?;
+        let tok = wte
+            .index_select(&idx.flatten_all()?, 0)?
+            .reshape((b, t, d))?;
         let pos = self.p(1).narrow(0, 0, t)?;
         let mut x = drop(tok.broadcast_add(&pos)?.reshape((b * t, d))?, 0)?;
         for layer in 0..c.n_layer {
@@ -243,7 +320,10 @@ impl Gpt {
 
     /// All parameters as named tensors (for safetensors).
     pub fn tensors(&self) -> std::collections::HashMap<String, Tensor> {
-        self.params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect()
+        self.params
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
     }
 }
 
@@ -258,6 +338,8 @@ fn dropout_mask(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     use rand::Rng;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let keep = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep }).collect();
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { keep })
+        .collect();
     Ok(x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)?)
 }

@@ -24,10 +24,18 @@ pub fn causal_attention(qkv: &Tensor, n_head: usize) -> Result<Tensor> {
     let (b, t, d3) = qkv.dims3()?;
     let d = d3 / 3;
     let hd = d / n_head;
-    let split = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((b, t, n_head, hd))?.transpose(1, 2)?.contiguous()?) };
+    let split = |i: usize| -> Result<Tensor> {
+        Ok(qkv
+            .narrow(2, i * d, d)?
+            .reshape((b, t, n_head, hd))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    };
     let (q, k, v) = (split(0)?, split(1)?, split(2)?);
     let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-    let mask: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY })).collect();
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
     let mask = Tensor::from_vec(mask, (t, t), qkv.device())?;
     let att = softmax(&att.broadcast_add(&mask)?)?;
     Ok(att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?)

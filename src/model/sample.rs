@@ -23,7 +23,14 @@ pub struct SampleOptions {
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { max_new_tokens: 64, temperature: 0.8, top_k: Some(50), top_p: Some(0.95), stop_tokens: vec![], seed: 0 }
+        SampleOptions {
+            max_new_tokens: 64,
+            temperature: 0.8,
+            top_k: Some(50),
+            top_p: Some(0.95),
+            stop_tokens: vec![],
+            seed: 0,
+        }
     }
 }
 
@@ -53,13 +60,29 @@ fn forward_cached(m: &Gpt, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f3
     let mut x = p(0).index_select(&ids, 0)?.add(&p(1).narrow(0, pos0, n)?)?;
     // Causal mask for the new positions against all cached + new positions.
     let total = pos0 + n;
-    let mask: Vec<f32> = (0..n).flat_map(|i| (0..total).map(move |j| if j <= pos0 + i { 0.0 } else { f32::NEG_INFINITY })).collect();
+    let mask: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= pos0 + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
     let mask = Tensor::from_vec(mask, (1, n, total), &m.device)?;
     for layer in 0..c.n_layer {
         let w = |k: usize| p(2 + layer * 12 + k);
         let a = kernels::layer_norm(&x, w(0), w(1), 1e-5)?;
         let qkv = a.matmul(w(2))?.broadcast_add(w(3))?;
-        let heads = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(1, i * d, d)?.reshape((n, h, hd))?.transpose(0, 1)?.contiguous()?) };
+        let heads = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(1, i * d, d)?
+                .reshape((n, h, hd))?
+                .transpose(0, 1)?
+                .contiguous()?)
+        };
         let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
         let k = match cache.k[layer].take() {
             Some(old) => Tensor::cat(&[&old, &k], 1)?,
@@ -89,7 +112,14 @@ fn forward_cached(m: &Gpt, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f3
 /// Pick the next token from logits.
 pub fn pick(logits: &[f32], o: &SampleOptions, rng: &mut ChaCha8Rng) -> u32 {
     if o.temperature <= 0.0 {
-        return logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32;
+        return logits
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+            )
+            .0 as u32;
     }
     let mut idx: Vec<usize> = (0..logits.len()).collect();
     idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
@@ -97,7 +127,10 @@ pub fn pick(logits: &[f32], o: &SampleOptions, rng: &mut ChaCha8Rng) -> u32 {
         idx.truncate(k.max(1));
     }
     let max = logits[idx[0]] as f64;
-    let mut probs: Vec<f64> = idx.iter().map(|&i| ((logits[i] as f64 - max) / o.temperature).exp()).collect();
+    let mut probs: Vec<f64> = idx
+        .iter()
+        .map(|&i| ((logits[i] as f64 - max) / o.temperature).exp())
+        .collect();
     let sum: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|p| *p /= sum);
     if let Some(top_p) = o.top_p {
@@ -161,6 +194,8 @@ pub fn generate(model: &Gpt, prompts: &[Vec<u32>], o: &SampleOptions) -> Result<
 pub fn last_logits(model: &Gpt, tokens: &[u32]) -> Result<Vec<f32>> {
     let t = Tensor::from_slice(tokens, (1, tokens.len()), &model.device)?;
     let logits = model.forward(&t, Default::default())?;
-    Ok(logits.narrow(0, tokens.len() - 1, 1)?.squeeze(0)?.to_vec1::<f32>()?)
+    Ok(logits
+        .narrow(0, tokens.len() - 1, 1)?
+        .squeeze(0)?
+        .to_vec1::<f32>()?)
 }
-

@@ -59,7 +59,13 @@ pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
 }
 
 /// Write a checkpoint; keep the newest `keep` ones.
-pub fn save(run_dir: &Path, state: &CheckpointState, model: &HashMap<String, Tensor>, optim: &HashMap<String, Tensor>, keep: usize) -> Result<PathBuf> {
+pub fn save(
+    run_dir: &Path,
+    state: &CheckpointState,
+    model: &HashMap<String, Tensor>,
+    optim: &HashMap<String, Tensor>,
+    keep: usize,
+) -> Result<PathBuf> {
     let root = checkpoints_dir(run_dir);
     std::fs::create_dir_all(&root)?;
     let name = format!("step-{:08}", state.step);
@@ -71,8 +77,11 @@ pub fn save(run_dir: &Path, state: &CheckpointState, model: &HashMap<String, Ten
     let mut state = state.clone();
     for (file, tensors) in [(MODEL_FILE, model), (OPTIM_FILE, optim)] {
         let path = staging.join(file);
-        candle_core::safetensors::save(tensors, &path).with_context(|| format!("writing {}", path.display()))?;
-        state.files.insert(file.to_string(), crate::io::sha256_file(&path)?);
+        candle_core::safetensors::save(tensors, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        state
+            .files
+            .insert(file.to_string(), crate::io::sha256_file(&path)?);
     }
     crate::io::write_json(&staging.join(STATE_FILE), &state)?;
     let dir = root.join(&name);
@@ -100,10 +109,15 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     if !pointer.exists() {
         return Ok(None);
     }
-    let name = std::fs::read_to_string(&pointer).with_context(|| format!("reading {}", pointer.display()))?;
+    let name = std::fs::read_to_string(&pointer)
+        .with_context(|| format!("reading {}", pointer.display()))?;
     let dir = checkpoints_dir(run_dir).join(name.trim());
     if !dir.is_dir() {
-        bail!("{} points to {}, which does not exist", pointer.display(), dir.display());
+        bail!(
+            "{} points to {}, which does not exist",
+            pointer.display(),
+            dir.display()
+        );
     }
     Ok(Some(dir))
 }
@@ -119,19 +133,27 @@ pub struct Loaded {
 /// Load and verify a checkpoint folder: every file must match its recorded SHA-256.
 pub fn load(dir: &Path, device: &Device) -> Result<Loaded> {
     let state_path = dir.join(STATE_FILE);
-    let state: CheckpointState = crate::io::read_json(&state_path).with_context(|| format!("checkpoint {}: unreadable {STATE_FILE}", dir.display()))?;
+    let state: CheckpointState = crate::io::read_json(&state_path)
+        .with_context(|| format!("checkpoint {}: unreadable {STATE_FILE}", dir.display()))?;
     for (file, want) in &state.files {
         let path = dir.join(file);
-        let got = crate::io::sha256_file(&path).with_context(|| format!("checkpoint {}: missing {file}", dir.display()))?;
+        let got = crate::io::sha256_file(&path)
+            .with_context(|| format!("checkpoint {}: missing {file}", dir.display()))?;
         if &got != want {
             bail!("checkpoint {}: {file} is corrupt (SHA-256 {got} does not match the recorded {want}); resume from an older checkpoint or delete it", dir.display());
         }
     }
     let read = |file: &str| -> Result<HashMap<String, Tensor>> {
         let path = dir.join(file);
-        candle_core::safetensors::load(&path, device).with_context(|| format!("checkpoint {}: cannot read {file}", dir.display()))
+        candle_core::safetensors::load(&path, device)
+            .with_context(|| format!("checkpoint {}: cannot read {file}", dir.display()))
     };
-    Ok(Loaded { dir: dir.to_path_buf(), model: read(MODEL_FILE)?, optim: read(OPTIM_FILE)?, state })
+    Ok(Loaded {
+        dir: dir.to_path_buf(),
+        model: read(MODEL_FILE)?,
+        optim: read(OPTIM_FILE)?,
+        state,
+    })
 }
 
 /// Keys whose values differ between two configs (dotted paths), for resume errors.
@@ -141,8 +163,17 @@ pub fn config_diff(a: &RunConfig, b: &RunConfig) -> Vec<String> {
             (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
                 let keys: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).collect();
                 for k in keys {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&p, x.get(k).unwrap_or(&serde_json::Value::Null), y.get(k).unwrap_or(&serde_json::Value::Null), out);
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(
+                        &p,
+                        x.get(k).unwrap_or(&serde_json::Value::Null),
+                        y.get(k).unwrap_or(&serde_json::Value::Null),
+                        out,
+                    );
                 }
             }
             _ if a != b => out.push(format!("{prefix}: {a} -> {b}")),
@@ -150,6 +181,11 @@ pub fn config_diff(a: &RunConfig, b: &RunConfig) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk("", &serde_json::to_value(a).unwrap_or_default(), &serde_json::to_value(b).unwrap_or_default(), &mut out);
+    walk(
+        "",
+        &serde_json::to_value(a).unwrap_or_default(),
+        &serde_json::to_value(b).unwrap_or_default(),
+        &mut out,
+    );
     out
 }

@@ -26,8 +26,24 @@ pub const SCHEMA: &str = "synthlm-run/1";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MetricLine {
-    Train { step: u64, tokens: u64, loss: f64, lr: f64, grad_norm: f64, tokens_per_s: f64, elapsed_s: f64 },
-    Eval { step: u64, tokens: u64, set: String, loss: f64, ppl: f64, bpb: f64, eval_tokens: u64 },
+    Train {
+        step: u64,
+        tokens: u64,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        tokens_per_s: f64,
+        elapsed_s: f64,
+    },
+    Eval {
+        step: u64,
+        tokens: u64,
+        set: String,
+        loss: f64,
+        ppl: f64,
+        bpb: f64,
+        eval_tokens: u64,
+    },
 }
 
 /// Identity of the training data.
@@ -87,8 +103,14 @@ impl MetricsWriter {
         }
         let body: String = kept.iter().map(|l| format!("{l}\n")).collect();
         crate::io::write_bytes(path, body.as_bytes())?;
-        let file = std::fs::OpenOptions::new().append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-        Ok(MetricsWriter { file, lines: kept.len() as u64 })
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(MetricsWriter {
+            file,
+            lines: kept.len() as u64,
+        })
     }
 
     pub fn write(&mut self, line: &MetricLine) -> Result<()> {
@@ -104,10 +126,15 @@ impl MetricsWriter {
 /// Read a run's metrics.
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<MetricLine>> {
     let path = run_dir.join(METRICS);
-    let f = std::io::BufReader::new(std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?);
+    let f = std::io::BufReader::new(
+        std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?,
+    );
     f.lines()
         .enumerate()
-        .map(|(i, l)| Ok(serde_json::from_str(&l?).with_context(|| format!("{}: line {}", path.display(), i + 1))?))
+        .map(|(i, l)| {
+            Ok(serde_json::from_str(&l?)
+                .with_context(|| format!("{}: line {}", path.display(), i + 1))?)
+        })
         .collect()
 }
 

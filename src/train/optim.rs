@@ -35,11 +35,21 @@ const CHUNK: usize = 1 << 14;
 
 impl AdamW {
     pub fn new(sizes: &[usize], decay: Vec<bool>) -> Self {
-        AdamW { m: sizes.iter().map(|&n| vec![0.0; n]).collect(), v: sizes.iter().map(|&n| vec![0.0; n]).collect(), t: 0, decay }
+        AdamW {
+            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            t: 0,
+            decay,
+        }
     }
 
     /// Apply one update with gradients `grads` (same order and sizes as the parameters).
-    pub fn step(&mut self, params: &[(String, Var)], grads: &[Vec<f32>], h: AdamWParams) -> Result<()> {
+    pub fn step(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &[Vec<f32>],
+        h: AdamWParams,
+    ) -> Result<()> {
         self.t += 1;
         let (b1, b2) = (h.beta1 as f32, h.beta2 as f32);
         let bc1 = 1.0 - h.beta1.powi(self.t as i32);
@@ -51,7 +61,11 @@ impl AdamW {
         for (i, ((_, var), g)) in params.iter().zip(grads).enumerate() {
             let t = var.as_tensor();
             let mut p = t.flatten_all()?.to_vec1::<f32>()?;
-            let wd = if self.decay[i] { (h.lr * h.weight_decay) as f32 } else { 0.0 };
+            let wd = if self.decay[i] {
+                (h.lr * h.weight_decay) as f32
+            } else {
+                0.0
+            };
             p.par_chunks_mut(CHUNK)
                 .zip(self.m[i].par_chunks_mut(CHUNK))
                 .zip(self.v[i].par_chunks_mut(CHUNK))
@@ -71,27 +85,53 @@ impl AdamW {
     }
 
     /// The state as named tensors (`m.NAME`, `v.NAME`, and `t`), for safetensors.
-    pub fn state_tensors(&self, names: &[String], device: &candle_core::Device) -> Result<HashMap<String, Tensor>> {
+    pub fn state_tensors(
+        &self,
+        names: &[String],
+        device: &candle_core::Device,
+    ) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         for (i, n) in names.iter().enumerate() {
-            out.insert(format!("m.{n}"), Tensor::from_slice(&self.m[i], self.m[i].len(), device)?);
-            out.insert(format!("v.{n}"), Tensor::from_slice(&self.v[i], self.v[i].len(), device)?);
+            out.insert(
+                format!("m.{n}"),
+                Tensor::from_slice(&self.m[i], self.m[i].len(), device)?,
+            );
+            out.insert(
+                format!("v.{n}"),
+                Tensor::from_slice(&self.v[i], self.v[i].len(), device)?,
+            );
         }
         out.insert("t".into(), Tensor::new(&[self.t as u32], device)?);
         Ok(out)
     }
 
     /// Restore from [`AdamW::state_tensors`] output.
-    pub fn load_state(&mut self, names: &[String], mut tensors: HashMap<String, Tensor>) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        names: &[String],
+        mut tensors: HashMap<String, Tensor>,
+    ) -> Result<()> {
         for (i, n) in names.iter().enumerate() {
-            for (key, slot) in [(format!("m.{n}"), &mut self.m[i]), (format!("v.{n}"), &mut self.v[i])] {
-                let t = tensors.remove(&key).ok_or_else(|| anyhow::anyhow!("optimizer state has no `{key}`"))?;
+            for (key, slot) in [
+                (format!("m.{n}"), &mut self.m[i]),
+                (format!("v.{n}"), &mut self.v[i]),
+            ] {
+                let t = tensors
+                    .remove(&key)
+                    .ok_or_else(|| anyhow::anyhow!("optimizer state has no `{key}`"))?;
                 let v = t.to_vec1::<f32>()?;
-                anyhow::ensure!(v.len() == slot.len(), "optimizer state `{key}` has {} values, expected {}", v.len(), slot.len());
+                anyhow::ensure!(
+                    v.len() == slot.len(),
+                    "optimizer state `{key}` has {} values, expected {}",
+                    v.len(),
+                    slot.len()
+                );
                 *slot = v;
             }
         }
-        let t = tensors.remove("t").ok_or_else(|| anyhow::anyhow!("optimizer state has no step count `t`"))?;
+        let t = tensors
+            .remove("t")
+            .ok_or_else(|| anyhow::anyhow!("optimizer state has no step count `t`"))?;
         self.t = t.to_vec1::<u32>()?[0] as u64;
         Ok(())
     }
@@ -101,7 +141,13 @@ impl AdamW {
 pub fn global_norm(grads: &[Vec<f32>]) -> f64 {
     let sq: f64 = grads
         .iter()
-        .map(|g| g.par_chunks(CHUNK).map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()).collect::<Vec<_>>().iter().sum::<f64>())
+        .map(|g| {
+            g.par_chunks(CHUNK)
+                .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())
+                .collect::<Vec<_>>()
+                .iter()
+                .sum::<f64>()
+        })
         .sum();
     sq.sqrt()
 }

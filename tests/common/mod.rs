@@ -170,19 +170,40 @@ pub fn training_fixture(dir: &Path, vocab: usize) -> synthlm::config::RunConfig 
     use synthlm::data::document::Document;
     use synthlm::data::pack::{pack_documents, PackOptions};
     use synthlm::data::read::DataError;
-    let docs = |range: std::ops::Range<u64>| -> Vec<Document> { range.map(|i| Document::text(format!("d{i}"), "grammar", english(12, i))).collect() };
+    let docs = |range: std::ops::Range<u64>| -> Vec<Document> {
+        range
+            .map(|i| Document::text(format!("d{i}"), "grammar", english(12, i)))
+            .collect()
+    };
     let train_docs = docs(0..400);
-    let tok = synthlm::data::tokenizer::train_bpe(train_docs.iter().map(|d| d.text.clone()), &synthlm::data::tokenizer::BpeOptions { vocab_size: vocab, min_frequency: 2 }).unwrap();
+    let tok = synthlm::data::tokenizer::train_bpe(
+        train_docs.iter().map(|d| d.text.clone()),
+        &synthlm::data::tokenizer::BpeOptions {
+            vocab_size: vocab,
+            min_frequency: 2,
+        },
+    )
+    .unwrap();
     let tok_path = dir.join("tokenizer.json");
     tok.save(&tok_path).unwrap();
     let pack = |name: &str, d: Vec<Document>| {
         let out = dir.join(name);
-        pack_documents(d.into_iter().map(Ok::<_, DataError>), &tok, &out, &PackOptions::default(), serde_json::Value::Null, None).unwrap();
+        pack_documents(
+            d.into_iter().map(Ok::<_, DataError>),
+            &tok,
+            &out,
+            &PackOptions::default(),
+            serde_json::Value::Null,
+            None,
+        )
+        .unwrap();
         out
     };
     let mut cfg = synthlm::config::profile("smoke").unwrap();
     cfg.data.train = pack("train", train_docs);
-    cfg.data.val.insert("grammar".into(), pack("val", docs(10_000..10_040)));
+    cfg.data
+        .val
+        .insert("grammar".into(), pack("val", docs(10_000..10_040)));
     cfg.data.tokenizer = Some(tok_path);
     cfg.out_dir = dir.join("run");
     cfg
