@@ -481,12 +481,16 @@ pub fn array_field<'a>(row: &'a Row, key: &str) -> Result<&'a Vec<Value>, String
     }
 }
 
-/// Copy the scalar (string, number, boolean) fields of a row, except `skip`, into metadata.
+/// Copy the scalar (string, number, boolean) and object fields of a row, except `skip`, into
+/// metadata (objects carry e.g. generation settings; arrays are data, not metadata).
 pub fn scalar_meta(row: &Row, skip: &[&str]) -> std::collections::BTreeMap<String, Value> {
     row.iter()
         .filter(|(k, v)| {
             !skip.contains(&k.as_str())
-                && matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+                && matches!(
+                    v,
+                    Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Object(_)
+                )
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()

@@ -128,48 +128,47 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
         .collect();
     let mut opt = AdamW::new(&sizes, names.iter().map(|n| decays(n)).collect());
     let (mut window_loss, mut window_steps) = (0f64, 0u64);
-    let (model, mut step, mut tokens_seen, elapsed0, mut metrics) = match checkpoint::latest(
-        &run_dir,
-    )? {
-        Some(dir) => {
-            let ck = checkpoint::load(&dir, &s.device)?;
-            let diff = checkpoint::config_diff(&ck.state.config, cfg);
-            if !diff.is_empty() {
-                bail!(
+    let (model, mut step, mut tokens_seen, elapsed0, mut metrics) =
+        match checkpoint::latest(&run_dir)? {
+            Some(dir) => {
+                let ck = checkpoint::load(&dir, &s.device)?;
+                let diff = checkpoint::config_diff(&ck.state.config, cfg);
+                if !diff.is_empty() {
+                    bail!(
                     "{} was written with a different config ({}); use another out_dir or delete {}",
                     dir.display(),
                     diff.join("; "),
                     checkpoint::checkpoints_dir(&run_dir).display()
                 );
-            }
-            if ck.state.data_sha256 != s.train.manifest.content_sha256 {
-                bail!(
+                }
+                if ck.state.data_sha256 != s.train.manifest.content_sha256 {
+                    bail!(
                     "{}: the training data changed since this checkpoint (content hash differs)",
                     dir.display()
                 );
+                }
+                let model = Gpt::from_tensors(mcfg.clone(), ck.model, &s.device)
+                    .with_context(|| format!("checkpoint {}", dir.display()))?;
+                opt.load_state(&names, ck.optim)
+                    .with_context(|| format!("checkpoint {}", dir.display()))?;
+                let metrics = MetricsWriter::open(&run_dir.join(METRICS), ck.state.metrics_lines)?;
+                (window_loss, window_steps) = (ck.state.log_window_loss, ck.state.log_window_steps);
+                (
+                    model,
+                    ck.state.step,
+                    ck.state.tokens_seen,
+                    ck.state.elapsed_s,
+                    metrics,
+                )
             }
-            let model = Gpt::from_tensors(mcfg.clone(), ck.model, &s.device)
-                .with_context(|| format!("checkpoint {}", dir.display()))?;
-            opt.load_state(&names, ck.optim)
-                .with_context(|| format!("checkpoint {}", dir.display()))?;
-            let metrics = MetricsWriter::open(&run_dir.join(METRICS), ck.state.metrics_lines)?;
-            (window_loss, window_steps) = (ck.state.log_window_loss, ck.state.log_window_steps);
-            (
-                model,
-                ck.state.step,
-                ck.state.tokens_seen,
-                ck.state.elapsed_s,
-                metrics,
-            )
-        }
-        None => (
-            Gpt::new(mcfg.clone(), tc.seed, &s.device)?,
-            0,
-            0,
-            0.0,
-            MetricsWriter::open(&run_dir.join(METRICS), 0)?,
-        ),
-    };
+            None => (
+                Gpt::new(mcfg.clone(), tc.seed, &s.device)?,
+                0,
+                0,
+                0.0,
+                MetricsWriter::open(&run_dir.join(METRICS), 0)?,
+            ),
+        };
 
     let started = Instant::now();
     let elapsed = || elapsed0 + started.elapsed().as_secs_f64();

@@ -1,0 +1,10 @@
+//! Synthetic data generation with a teacher LLM: seed taxonomies, the four generators, a
+//! resumable sharded writer, and the driver that feeds the teacher.
+
+pub mod driver;
+pub mod jobs;
+pub mod seeds;
+pub mod shards;
+
+pub use driver::{generate, Teacher};
+pub use jobs::{GenSettings, Generator};

@@ -1,0 +1,249 @@
+//! Generators, sharded output and resume, driven by a deterministic stand-in teacher. (The
+//! real engine on a tiny GGUF is tested in tests/teacher.rs.)
+
+mod common;
+
+use anyhow::{bail, Result};
+use std::path::Path;
+use synthlm::data::read::{DocStream, LoadOptions};
+use synthlm::data::sources::SourceSpec;
+use synthlm::generate::driver::{Answer, Teacher};
+use synthlm::generate::jobs::Ask;
+use synthlm::generate::seeds::Seeds;
+use synthlm::generate::shards::ShardedWriter;
+use synthlm::generate::{generate, GenSettings, Generator};
+
+/// Answers from a hash of the call's seed; says "no" to one self-check in five; can be told
+/// to crash after `fail_after` answers.
+struct FakeTeacher {
+    answered: usize,
+    fail_after: Option<usize>,
+    prompts: Vec<String>,
+}
+
+impl FakeTeacher {
+    fn new(fail_after: Option<usize>) -> Self {
+        FakeTeacher {
+            answered: 0,
+            fail_after,
+            prompts: vec![],
+        }
+    }
+}
+
+impl Teacher for FakeTeacher {
+    fn serve(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<(u64, Ask)>,
+        done: &mut dyn FnMut(u64, Answer) -> Result<()>,
+    ) -> Result<()> {
+        // Keep up to 3 prompts in flight and answer them out of order, like a batching engine.
+        let mut flight: Vec<(u64, Ask)> = Vec::new();
+        loop {
+            while flight.len() < 3 {
+                match next() {
+                    Some(x) => flight.push(x),
+                    None => break,
+                }
+            }
+            let Some((id, ask)) = flight.pop() else {
+                return Ok(());
+            };
+            if self.fail_after == Some(self.answered) {
+                bail!("teacher crashed");
+            }
+            self.answered += 1;
+            self.prompts.push(ask.prompt.clone());
+            let text = if ask.prompt.contains("Reply with only yes or no") {
+                if ask.seed % 5 == 0 { "No." } else { "Yes." }.to_string()
+            } else {
+                format!(
+                    "Output {} for record {id}. {}",
+                    ask.seed % 997,
+                    common::english(3, ask.seed)
+                )
+            };
+            done(id, Answer { text, tokens: 40 })?;
+        }
+    }
+}
+
+fn load(files: Vec<std::path::PathBuf>, schema: &str) -> Vec<synthlm::data::document::Document> {
+    let spec: SourceSpec = schema.parse().unwrap();
+    DocStream::new(files, spec.parser(), LoadOptions::default())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn the_committed_seeds_load() {
+    let s = Seeds::committed().unwrap();
+    assert!(s.topics.len() >= 250, "{} topics", s.topics.len());
+    assert!(
+        s.story.nouns.len() >= 100 && s.story.verbs.len() >= 80 && s.story.adjectives.len() >= 60
+    );
+    assert!(s.skills.skills.len() >= 15);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("topics.txt"), "maths without a bar\n").unwrap();
+    let e = Seeds::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("topics.txt: line 1: expected `SUBJECT | TOPIC`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_generator_writes_its_datasets_schema_and_the_loaders_read_it() {
+    let seeds = Seeds::committed().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for g in Generator::ALL {
+        let out = dir.path().join(g.name());
+        let settings = GenSettings::new(g, 3);
+        let mut t = FakeTeacher::new(None);
+        let r = generate(&settings, &seeds, &out, 10, 4, &mut t, None).unwrap();
+        assert_eq!(r.records + r.dropped, 10, "{}", g.name());
+        let w = ShardedWriter::open(&out, &settings, 10, 4).unwrap();
+        let docs = load(w.files(), g.schema());
+        assert_eq!(docs.len() as u64, r.records, "{}", g.name());
+        for d in &docs {
+            let prov = d
+                .meta
+                .get("synthlm")
+                .unwrap_or_else(|| panic!("{}: meta {:?}", g.name(), d.meta));
+            assert_eq!(prov["generator"], g.name());
+            assert_eq!(prov["seed"], 3);
+        }
+        match g {
+            Generator::Magpie | Generator::Instruct => {
+                let chat = docs[0].chat.as_ref().unwrap();
+                assert_eq!(chat.len(), 2);
+                assert!(docs[0].text.starts_with("<|im_start|>user\n"));
+                if g == Generator::Magpie {
+                    // The instruction came from the pre-query template alone.
+                    assert!(t
+                        .prompts
+                        .iter()
+                        .any(|p| p.ends_with("<|im_end|>\n<|im_start|>user\n")));
+                } else {
+                    assert!(r.dropped > 0, "the self-check dropped some records");
+                    assert!(
+                        t.prompts.iter().any(|p| p.contains("more challenging")),
+                        "evolution stage ran"
+                    );
+                }
+            }
+            Generator::Cosmo | Generator::Stories => {
+                assert!(docs[0].chat.is_none());
+                assert!(docs[0].text.starts_with("Output "));
+                if g == Generator::Stories {
+                    assert_eq!(docs[0].meta["format"], "story");
+                    assert!(t.prompts[0].contains("3 to 4 year old"));
+                }
+            }
+        }
+    }
+}
+
+fn indices(out: &Path, settings: &GenSettings) -> (Vec<u64>, Vec<u64>) {
+    let w = ShardedWriter::open(out, settings, 0, 4).unwrap();
+    let mut done: Vec<u64> = w
+        .manifest
+        .shards
+        .iter()
+        .flat_map(|s| s.indices.clone())
+        .collect();
+    done.sort();
+    let mut dropped: Vec<u64> = w.manifest.dropped.iter().map(|d| d.0).collect();
+    dropped.sort();
+    (done, dropped)
+}
+
+#[test]
+fn a_crashed_run_resumes_without_loss_or_duplication_and_matches_an_uninterrupted_run() {
+    let seeds = Seeds::committed().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = GenSettings::new(Generator::Instruct, 9);
+    let whole = dir.path().join("whole");
+    generate(
+        &settings,
+        &seeds,
+        &whole,
+        23,
+        4,
+        &mut FakeTeacher::new(None),
+        None,
+    )
+    .unwrap();
+
+    let parts = dir.path().join("parts");
+    let e = generate(
+        &settings,
+        &seeds,
+        &parts,
+        23,
+        4,
+        &mut FakeTeacher::new(Some(37)),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("teacher crashed"));
+    let (done_before, _) = indices(&parts, &settings);
+    assert!(
+        !done_before.is_empty() && done_before.len() < 23,
+        "some shards were kept: {done_before:?}"
+    );
+    // A stray shard from a kill between shard and manifest writes is not trusted.
+    let next_name = format!(
+        "part-{:05}.parquet",
+        ShardedWriter::open(&parts, &settings, 23, 4)
+            .unwrap()
+            .manifest
+            .shards
+            .len()
+    );
+    std::fs::write(parts.join(next_name), b"half-written").unwrap();
+    generate(
+        &settings,
+        &seeds,
+        &parts,
+        23,
+        4,
+        &mut FakeTeacher::new(None),
+        None,
+    )
+    .unwrap();
+
+    let (a_done, a_dropped) = indices(&whole, &settings);
+    let (b_done, b_dropped) = indices(&parts, &settings);
+    assert_eq!(a_done, b_done, "same records");
+    assert_eq!(a_dropped, b_dropped, "same drops");
+    let mut all: Vec<u64> = b_done.iter().chain(&b_dropped).copied().collect();
+    all.sort();
+    assert_eq!(all, (0..23).collect::<Vec<_>>(), "every index exactly once");
+    // Same content, record by record.
+    let by_id = |out: &Path| -> std::collections::BTreeMap<String, String> {
+        load(
+            ShardedWriter::open(out, &settings, 0, 4).unwrap().files(),
+            "openhermes",
+        )
+        .into_iter()
+        .map(|d| (d.id, d.text))
+        .collect()
+    };
+    assert_eq!(by_id(&whole), by_id(&parts));
+    // Other settings in the same folder are refused.
+    let mut other = settings.clone();
+    other.temperature = 0.5;
+    let e = generate(
+        &other,
+        &seeds,
+        &parts,
+        23,
+        4,
+        &mut FakeTeacher::new(None),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("other settings"), "{e}");
+}
