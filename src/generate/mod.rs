@@ -5,6 +5,7 @@ pub mod driver;
 pub mod jobs;
 pub mod seeds;
 pub mod shards;
+pub mod stats;
 
 pub use driver::{generate, Teacher};
 pub use jobs::{GenSettings, Generator};

@@ -1,0 +1,3 @@
+//! Filtering: duplicates now; rules, judges and thresholds join with Experiment 2.
+
+pub mod dedup;
