@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Module names mirror the paper's sections: [`data`] (sources, records, tokenizer, packing,
-//! corpus statistics). Everything a notebook calls lives here; notebooks hold only narrative.
+//! corpus statistics), [`model`] (fused CPU kernels with backward for GPT-2-style training).
+//! Everything a notebook calls lives here; notebooks hold only narrative.
 
 pub mod bench;
 pub mod config;

@@ -301,7 +301,7 @@ impl Gpt {
             let y = kernels::causal_attention(&qkv, c.n_head)?.reshape((b * t, d))?;
             x = (x + drop(linear(&y, w(4), w(5))?, 1 + 2 * layer as u64)?)?;
             let h = kernels::layer_norm(&x, w(6), w(7), 1e-5)?;
-            let h = kernels::gelu(&linear(&h, w(8), w(9))?)?;
+            let h = kernels::bias_gelu(&h.matmul(w(8))?, w(9))?;
             x = (x + drop(linear(&h, w(10), w(11))?, 2 + 2 * layer as u64)?)?;
         }
         let n = self.params.len();
@@ -315,7 +315,7 @@ impl Gpt {
         let inputs = windows.narrow(1, 0, t1 - 1)?;
         let targets = windows.narrow(1, 1, t1 - 1)?.flatten_all()?;
         let logits = self.forward(&inputs.contiguous()?, dropout)?;
-        kernels::cross_entropy(&logits, &targets.contiguous()?)
+        Ok(kernels::cross_entropy(&logits, &targets.contiguous()?)?)
     }
 
     /// All parameters as named tensors (for safetensors).
