@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod cpu;
 pub mod data;
 pub mod eval;
 pub mod filter;

@@ -258,6 +258,7 @@ enum BenchCmd {
 }
 
 fn main() -> std::process::ExitCode {
+    synthlm::cpu::configure();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -425,9 +426,22 @@ fn data(cmd: DataCmd) -> Result<()> {
             let (docs, m) = synthlm::data::real::extract(&out)?;
             synthlm::io::write_json(&manifest, &m)?;
             for p in &m.packages {
-                println!("{} ({} {}): {} documents, {:.1} MB from {} files", p.source, p.package, p.version, p.documents, p.text_bytes as f64 / 1e6, p.files.len());
+                println!(
+                    "{} ({} {}): {} documents, {:.1} MB from {} files",
+                    p.source,
+                    p.package,
+                    p.version,
+                    p.documents,
+                    p.text_bytes as f64 / 1e6,
+                    p.files.len()
+                );
             }
-            println!("wrote {} documents to {} and the manifest to {}", docs.len(), out.display(), manifest.display());
+            println!(
+                "wrote {} documents to {} and the manifest to {}",
+                docs.len(),
+                out.display(),
+                manifest.display()
+            );
         }
         DataCmd::Stats { packed, json } => {
             let df = corpus_stats(&packed)?;

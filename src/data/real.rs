@@ -53,7 +53,10 @@ pub const PACKAGES: [&str; 3] = ["debian-handbook", "python3.11-doc", "fortunes"
 const FORTUNES_SKIPPED: [&str; 5] = ["art", "ascii-art", "translate-me", "ethnic", "men-women"];
 
 fn package_version(package: &str) -> Result<String> {
-    let out = std::process::Command::new("dpkg-query").args(["-W", "-f=${Version}", package]).output().context("running dpkg-query")?;
+    let out = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .output()
+        .context("running dpkg-query")?;
     if !out.status.success() {
         bail!("Debian package `{package}` is not installed; run `bash scripts/setup.sh real-data` (apt-get install {})", PACKAGES.join(" "));
     }
@@ -81,13 +84,22 @@ fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<Vec<PathBuf>>
 pub fn html_to_text(html: &str, main: &str) -> String {
     let doc = Html::parse_document(html);
     let root_sel = Selector::parse(main).expect("valid selector");
-    let blocks = Selector::parse("h1, h2, h3, h4, div.para, p:not(#title), pre, dt").expect("valid selector");
+    let blocks = Selector::parse("h1, h2, h3, h4, div.para, p:not(#title), pre, dt")
+        .expect("valid selector");
     let mut parts: Vec<String> = Vec::new();
     for root in doc.select(&root_sel) {
         for el in root.select(&blocks) {
             let raw: String = el.text().collect();
-            let text = if el.value().name() == "pre" { raw.trim_end().to_string() } else { raw.split_whitespace().collect::<Vec<_>>().join(" ") };
-            let text = text.trim_start_matches('¶').trim_end_matches('¶').trim().to_string();
+            let text = if el.value().name() == "pre" {
+                raw.trim_end().to_string()
+            } else {
+                raw.split_whitespace().collect::<Vec<_>>().join(" ")
+            };
+            let text = text
+                .trim_start_matches('¶')
+                .trim_end_matches('¶')
+                .trim()
+                .to_string();
             if !text.is_empty() {
                 parts.push(text);
             }
@@ -98,7 +110,13 @@ pub fn html_to_text(html: &str, main: &str) -> String {
 
 /// Split a fortune file into fortunes (separated by lines holding only `%`).
 pub fn split_fortunes(text: &str) -> Vec<String> {
-    text.split("\n%\n").map(|f| f.trim_matches(|c: char| c == '%' || c.is_whitespace()).to_string()).filter(|f| !f.is_empty()).collect()
+    text.split("\n%\n")
+        .map(|f| {
+            f.trim_matches(|c: char| c == '%' || c.is_whitespace())
+                .to_string()
+        })
+        .filter(|f| !f.is_empty())
+        .collect()
 }
 
 /// Extract the whole corpus from the installed packages: documents (JSON Lines) at
@@ -106,20 +124,66 @@ pub fn split_fortunes(text: &str) -> Vec<String> {
 pub fn extract(documents_path: &Path) -> Result<(Vec<Document>, RealManifest)> {
     type Extract = fn(&str) -> Vec<String>;
     let sources: [(&str, &str, &str, &str, Box<dyn Fn(&Path) -> bool>, Extract); 3] = [
-        ("real/debian-handbook", "debian-handbook", "GPL-2.0+ or CC-BY-SA-3.0", "/usr/share/doc/debian-handbook/html/en-US", Box::new(|p: &Path| p.extension().is_some_and(|e| e == "html")), |h| vec![html_to_text(h, "body")]),
-        ("real/python-docs", "python3.11-doc", "PSF-2.0 (Python documentation licence)", "/usr/share/doc/python3.11/html", Box::new(|p: &Path| p.extension().is_some_and(|e| e == "html") && !p.to_string_lossy().contains("/_")), |h| vec![html_to_text(h, "div[role=main]")]),
-        ("real/fortunes", "fortunes", "BSD-3-Clause (fortune-mod) and various, see /usr/share/doc/fortunes/copyright", "/usr/share/games/fortunes", Box::new(|p: &Path| p.extension().is_none() && !FORTUNES_SKIPPED.iter().any(|s| p.file_name().is_some_and(|n| n == *s))), |t| split_fortunes(t)),
+        (
+            "real/debian-handbook",
+            "debian-handbook",
+            "GPL-2.0+ or CC-BY-SA-3.0",
+            "/usr/share/doc/debian-handbook/html/en-US",
+            Box::new(|p: &Path| p.extension().is_some_and(|e| e == "html")),
+            |h| vec![html_to_text(h, "body")],
+        ),
+        (
+            "real/python-docs",
+            "python3.11-doc",
+            "PSF-2.0 (Python documentation licence)",
+            "/usr/share/doc/python3.11/html",
+            Box::new(|p: &Path| {
+                p.extension().is_some_and(|e| e == "html") && !p.to_string_lossy().contains("/_")
+            }),
+            |h| vec![html_to_text(h, "div[role=main]")],
+        ),
+        (
+            "real/fortunes",
+            "fortunes",
+            "BSD-3-Clause (fortune-mod) and various, see /usr/share/doc/fortunes/copyright",
+            "/usr/share/games/fortunes",
+            Box::new(|p: &Path| {
+                p.extension().is_none()
+                    && !FORTUNES_SKIPPED
+                        .iter()
+                        .any(|s| p.file_name().is_some_and(|n| n == *s))
+            }),
+            |t| split_fortunes(t),
+        ),
     ];
     let mut docs = Vec::new();
     let mut packages = Vec::new();
     for (source, package, licence, dir, keep, extract) in sources {
         let version = package_version(package)?;
-        let mut pkg = RealPackage { source: source.into(), package: package.into(), version, licence: licence.into(), documents: 0, text_bytes: 0, files: vec![] };
+        let mut pkg = RealPackage {
+            source: source.into(),
+            package: package.into(),
+            version,
+            licence: licence.into(),
+            documents: 0,
+            text_bytes: 0,
+            files: vec![],
+        };
         for path in files_under(Path::new(dir), &*keep)? {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let text = String::from_utf8_lossy(&bytes);
-            let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
-            let mut file = RealFile { path: path.display().to_string(), sha256: crate::io::sha256_hex(&bytes), documents: 0, text_bytes: 0 };
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let mut file = RealFile {
+                path: path.display().to_string(),
+                sha256: crate::io::sha256_hex(&bytes),
+                documents: 0,
+                text_bytes: 0,
+            };
             for (i, t) in extract(&text).into_iter().enumerate() {
                 // Pages that are only a title or a table of contents carry too little prose.
                 if t.split_whitespace().count() < 8 {
@@ -127,7 +191,11 @@ pub fn extract(documents_path: &Path) -> Result<(Vec<Document>, RealManifest)> {
                 }
                 file.documents += 1;
                 file.text_bytes += t.len() as u64;
-                docs.push(Document::text(format!("{rel}#{i}"), source, t).with_meta("package", package).with_meta("file", rel.clone()));
+                docs.push(
+                    Document::text(format!("{rel}#{i}"), source, t)
+                        .with_meta("package", package)
+                        .with_meta("file", rel.clone()),
+                );
             }
             pkg.documents += file.documents;
             pkg.text_bytes += file.text_bytes;
@@ -138,6 +206,10 @@ pub fn extract(documents_path: &Path) -> Result<(Vec<Document>, RealManifest)> {
         packages.push(pkg);
     }
     crate::data::read::write_documents(documents_path, &docs)?;
-    let manifest = RealManifest { format: "synthlm-real-corpus/1".into(), packages, documents_sha256: crate::io::sha256_file(documents_path)? };
+    let manifest = RealManifest {
+        format: "synthlm-real-corpus/1".into(),
+        packages,
+        documents_sha256: crate::io::sha256_file(documents_path)?,
+    };
     Ok((docs, manifest))
 }
