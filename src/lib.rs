@@ -22,6 +22,7 @@ pub mod generate;
 pub mod io;
 pub mod model;
 pub mod progress;
+pub mod stats;
 pub mod train;
 
 /// What a notebook usually needs, in one `use synthlm::prelude::*;`.

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use std::path::Path;
 use synthlm::data::read::{DocStream, LoadOptions};
 use synthlm::data::sources::SourceSpec;
-use synthlm::generate::driver::{Answer, Teacher};
+use synthlm::generate::driver::{Answer, Backend};
 use synthlm::generate::jobs::Ask;
 use synthlm::generate::seeds::Seeds;
 use synthlm::generate::shards::ShardedWriter;
@@ -31,7 +31,7 @@ impl FakeTeacher {
     }
 }
 
-impl Teacher for FakeTeacher {
+impl Backend for FakeTeacher {
     fn serve(
         &mut self,
         next: &mut dyn FnMut() -> Option<(u64, Ask)>,

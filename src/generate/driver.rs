@@ -1,6 +1,6 @@
 //! The driver: keeps the teacher's batch full with the next stage of every record in flight.
 //!
-//! A [`Teacher`] serves prompts with continuous batching: it pulls a new prompt whenever a slot
+//! A [`Backend`] serves prompts with continuous batching: it pulls a new prompt whenever a slot
 //! frees, and reports each completion as soon as it finishes. Finishing one stage of a record
 //! (say, a Magpie instruction) immediately queues its next stage (the answer), so multi-stage
 //! generators keep the batch as full as single-stage ones.
@@ -22,8 +22,9 @@ pub struct Answer {
     pub tokens: u64,
 }
 
-/// Something that answers prompts, possibly many at once.
-pub trait Teacher {
+/// Something that answers prompts, possibly many at once (the teacher engine, or a stand-in in
+/// tests).
+pub trait Backend {
     /// Serve prompts until `next` returns `None` *and* nothing is in flight. `next` is polled
     /// again after every completion (a completion may queue a follow-up prompt).
     fn serve(
@@ -49,7 +50,7 @@ pub fn generate(
     out_dir: &Path,
     target: u64,
     shard_records: usize,
-    teacher: &mut dyn Teacher,
+    teacher: &mut dyn Backend,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<GenReport> {
     let writer = RefCell::new(ShardedWriter::open(

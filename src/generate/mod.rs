@@ -7,5 +7,5 @@ pub mod seeds;
 pub mod shards;
 pub mod stats;
 
-pub use driver::{generate, Teacher};
+pub use driver::{generate, Backend};
 pub use jobs::{GenSettings, Generator};
