@@ -17,6 +17,7 @@ pub mod config;
 pub mod cpu;
 pub mod data;
 pub mod eval;
+pub mod experiments;
 pub mod filter;
 pub mod generate;
 pub mod io;

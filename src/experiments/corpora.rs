@@ -1,0 +1,62 @@
+//! The corpora the experiments draw on: the generated synthetic families (`data/generated/*`)
+//! and the real baseline (extracted from Debian packages), with deterministic train/held-out
+//! splits by hashed document id, so every experiment and profile holds out the same documents.
+
+use crate::data::document::Document;
+use crate::data::read::{DocStream, LoadOptions};
+use crate::data::sources::SourceSpec;
+use crate::generate::jobs::Generator;
+use crate::generate::shards::{GenManifest, MANIFEST};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Held-out share of every corpus (by document).
+pub const HELD_OUT_PERCENT: u64 = 5;
+
+/// Whether a document is held out: FNV-1a of its source and id, modulo 100.
+pub fn is_held_out(doc: &Document) -> bool {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in doc.source.bytes().chain([0u8]).chain(doc.id.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % 100 < HELD_OUT_PERCENT
+}
+
+/// Split documents into (train, held-out).
+pub fn split(docs: Vec<Document>) -> (Vec<Document>, Vec<Document>) {
+    docs.into_iter().partition(|d| !is_held_out(d))
+}
+
+/// All records a generator has written so far, as documents whose `source` is `gen/NAME`.
+pub fn generated(root: &Path, generator: Generator) -> Result<Vec<Document>> {
+    let dir = root.join(generator.name());
+    let manifest: GenManifest = crate::io::read_json(&dir.join(MANIFEST)).with_context(|| format!("generated corpus {} (run `synthlm generate run --generator {}`)", dir.display(), generator.name()))?;
+    let files = manifest.shards.iter().map(|s| dir.join(&s.file)).collect();
+    let spec: SourceSpec = generator.schema().parse().map_err(anyhow::Error::msg)?;
+    let mut docs: Vec<Document> = DocStream::new(files, spec.parser(), LoadOptions::default()).collect::<Result<_, _>>()?;
+    for d in &mut docs {
+        d.source = format!("gen/{}", generator.name());
+    }
+    Ok(docs)
+}
+
+/// The real corpus extracted by `synthlm data real` (documents JSON Lines).
+pub fn real(path: &Path) -> Result<Vec<Document>> {
+    let docs = crate::data::read::document_files(vec![path.to_path_buf()], LoadOptions::default()).collect::<Result<Vec<_>, _>>().with_context(|| format!("real corpus {} (run `synthlm data real`)", path.display()))?;
+    Ok(docs)
+}
+
+/// Take documents in order until `bytes` of text (at least one document).
+pub fn take_bytes(docs: &[Document], bytes: u64) -> Vec<Document> {
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    for d in docs {
+        if n >= bytes && !out.is_empty() {
+            break;
+        }
+        n += d.text.len() as u64;
+        out.push(d.clone());
+    }
+    out
+}
