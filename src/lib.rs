@@ -15,6 +15,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod generate;
 pub mod io;
 pub mod model;
 pub mod progress;
