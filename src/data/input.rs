@@ -12,7 +12,8 @@ use crate::data::read::{self, DataError, DocStream, Format, LoadOptions};
 use crate::data::sources::{Dataset, SourceSpec};
 use std::path::{Path, PathBuf};
 
-/// All data files under a path (the file itself, or a folder's files, recursively, sorted).
+/// All data files under a path (the file itself, or a folder's files, recursively, sorted;
+/// `manifest.json` files describe data and are not data).
 pub fn data_files(path: &Path) -> Result<Vec<PathBuf>, DataError> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -36,7 +37,7 @@ pub fn data_files(path: &Path) -> Result<Vec<PathBuf>, DataError> {
             } else if p
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(Format::is_data_file)
+                .is_some_and(|n| Format::is_data_file(n) && n != "manifest.json")
             {
                 out.push(p);
             }

@@ -31,10 +31,17 @@ pub fn split(docs: Vec<Document>) -> (Vec<Document>, Vec<Document>) {
 /// All records a generator has written so far, as documents whose `source` is `gen/NAME`.
 pub fn generated(root: &Path, generator: Generator) -> Result<Vec<Document>> {
     let dir = root.join(generator.name());
-    let manifest: GenManifest = crate::io::read_json(&dir.join(MANIFEST)).with_context(|| format!("generated corpus {} (run `synthlm generate run --generator {}`)", dir.display(), generator.name()))?;
+    let manifest: GenManifest = crate::io::read_json(&dir.join(MANIFEST)).with_context(|| {
+        format!(
+            "generated corpus {} (run `synthlm generate run --generator {}`)",
+            dir.display(),
+            generator.name()
+        )
+    })?;
     let files = manifest.shards.iter().map(|s| dir.join(&s.file)).collect();
     let spec: SourceSpec = generator.schema().parse().map_err(anyhow::Error::msg)?;
-    let mut docs: Vec<Document> = DocStream::new(files, spec.parser(), LoadOptions::default()).collect::<Result<_, _>>()?;
+    let mut docs: Vec<Document> =
+        DocStream::new(files, spec.parser(), LoadOptions::default()).collect::<Result<_, _>>()?;
     for d in &mut docs {
         d.source = format!("gen/{}", generator.name());
     }
@@ -43,7 +50,9 @@ pub fn generated(root: &Path, generator: Generator) -> Result<Vec<Document>> {
 
 /// The real corpus extracted by `synthlm data real` (documents JSON Lines).
 pub fn real(path: &Path) -> Result<Vec<Document>> {
-    let docs = crate::data::read::document_files(vec![path.to_path_buf()], LoadOptions::default()).collect::<Result<Vec<_>, _>>().with_context(|| format!("real corpus {} (run `synthlm data real`)", path.display()))?;
+    let docs = crate::data::read::document_files(vec![path.to_path_buf()], LoadOptions::default())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("real corpus {} (run `synthlm data real`)", path.display()))?;
     Ok(docs)
 }
 

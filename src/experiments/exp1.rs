@@ -68,7 +68,11 @@ impl Exp1Profile {
 /// `smoke` (well under a minute, for tests and CI) or `mini` (the CPU run; ~40 minutes on 2
 /// cores). The `paper` scale is planned, not run here: see [`crate::budget`].
 pub fn profile(name: &str) -> Result<Exp1Profile> {
-    let spec = |preset: &str, ctx: usize| ModelSpec { preset: Some(preset.into()), context: Some(ctx), ..Default::default() };
+    let spec = |preset: &str, ctx: usize| ModelSpec {
+        preset: Some(preset.into()),
+        context: Some(ctx),
+        ..Default::default()
+    };
     Ok(match name {
         "smoke" => Exp1Profile {
             name: name.into(),
@@ -195,7 +199,14 @@ pub struct RunRef {
 pub const RESULTS: &str = "results.json";
 
 /// Prepare data (splits, tokenizer, packed sets) under `paths.work`, reusing what exists.
-fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, BTreeMap<String, (PathBuf, Vec<Document>)>, BTreeMap<String, (PathBuf, Vec<Document>)>)> {
+fn prepare(
+    p: &Exp1Profile,
+    paths: &Exp1Paths,
+) -> Result<(
+    TextTokenizer,
+    BTreeMap<String, (PathBuf, Vec<Document>)>,
+    BTreeMap<String, (PathBuf, Vec<Document>)>,
+)> {
     let mut synthetic = Vec::new();
     for g in Generator::ALL {
         synthetic.extend(corpora::generated(&paths.generated, g)?);
@@ -203,7 +214,13 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, BTreeMa
     let real = corpora::real(&paths.real)?;
     let (syn_train, syn_eval) = corpora::split(synthetic);
     let (real_train, real_eval) = corpora::split(real);
-    let cap = |docs: Vec<Document>, bytes: u64| if bytes == 0 { docs } else { corpora::take_bytes(&docs, bytes) };
+    let cap = |docs: Vec<Document>, bytes: u64| {
+        if bytes == 0 {
+            docs
+        } else {
+            corpora::take_bytes(&docs, bytes)
+        }
+    };
     let syn_train = cap(syn_train, p.max_train_bytes);
     let real_train = cap(real_train, p.max_train_bytes);
     // The blend: half the bytes of the smaller set from each.
@@ -218,16 +235,38 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, BTreeMa
     let tok = if tok_path.exists() {
         TextTokenizer::load(&tok_path)?
     } else {
-        let texts: Vec<String> = syn_train.iter().chain(&real_train).map(|d| d.text.clone()).collect();
-        let tok = train_bpe(texts.into_iter(), &BpeOptions { vocab_size: p.vocab_size, min_frequency: 2 })?;
+        let texts: Vec<String> = syn_train
+            .iter()
+            .chain(&real_train)
+            .map(|d| d.text.clone())
+            .collect();
+        let tok = train_bpe(
+            texts.into_iter(),
+            &BpeOptions {
+                vocab_size: p.vocab_size,
+                min_frequency: 2,
+            },
+        )?;
         tok.save(&tok_path)?;
         tok
     };
     let pack = |name: &str, docs: Vec<Document>| -> Result<(PathBuf, Vec<Document>)> {
         let dir = paths.work.join("packed").join(name);
-        let fresh = crate::data::pack::TokenShards::open(&dir).map(|s| s.manifest.tokenizer_sha256 == tok.sha256() && s.manifest.documents == docs.len() as u64).unwrap_or(false);
+        let fresh = crate::data::pack::TokenShards::open(&dir)
+            .map(|s| {
+                s.manifest.tokenizer_sha256 == tok.sha256()
+                    && s.manifest.documents == docs.len() as u64
+            })
+            .unwrap_or(false);
         if !fresh {
-            pack_documents(docs.clone().into_iter().map(Ok::<_, DataError>), &tok, &dir, &PackOptions::default(), serde_json::json!({"experiment": "exp1", "set": name}), None)?;
+            pack_documents(
+                docs.clone().into_iter().map(Ok::<_, DataError>),
+                &tok,
+                &dir,
+                &PackOptions::default(),
+                serde_json::json!({"experiment": "exp1", "set": name}),
+                None,
+            )?;
         }
         Ok((dir, docs))
     };
@@ -236,18 +275,47 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, BTreeMa
     train_sets.insert("real".to_string(), pack("train-real", real_train)?);
     train_sets.insert("blend".to_string(), pack("train-blend", blend)?);
     let mut eval_sets = BTreeMap::new();
-    eval_sets.insert("synthetic".to_string(), pack("eval-synthetic", corpora::take_bytes(&syn_eval, p.max_eval_bytes))?);
-    eval_sets.insert("real".to_string(), pack("eval-real", corpora::take_bytes(&real_eval, p.max_eval_bytes))?);
+    eval_sets.insert(
+        "synthetic".to_string(),
+        pack(
+            "eval-synthetic",
+            corpora::take_bytes(&syn_eval, p.max_eval_bytes),
+        )?,
+    );
+    eval_sets.insert(
+        "real".to_string(),
+        pack(
+            "eval-real",
+            corpora::take_bytes(&real_eval, p.max_eval_bytes),
+        )?,
+    );
     Ok((tok, train_sets, eval_sets))
 }
 
 fn size(dir: &Path) -> Result<CorpusSize> {
     let m = crate::data::pack::TokenShards::open(dir)?.manifest;
-    Ok(CorpusSize { documents: m.documents, tokens: m.tokens, text_bytes: m.text_bytes, sources: m.sources.iter().map(|(k, v)| (k.clone(), v.documents)).collect() })
+    Ok(CorpusSize {
+        documents: m.documents,
+        tokens: m.tokens,
+        text_bytes: m.text_bytes,
+        sources: m
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.documents))
+            .collect(),
+    })
 }
 
 /// The run config of one model.
-pub fn run_config(p: &Exp1Profile, student: &ModelSpec, train_dir: &Path, evals: &BTreeMap<String, PathBuf>, tokenizer: &Path, seed: u64, out_dir: PathBuf) -> Result<RunConfig> {
+pub fn run_config(
+    p: &Exp1Profile,
+    student: &ModelSpec,
+    train_dir: &Path,
+    evals: &BTreeMap<String, PathBuf>,
+    tokenizer: &Path,
+    seed: u64,
+    out_dir: PathBuf,
+) -> Result<RunConfig> {
     let mut c = train_profile("mini")?;
     c.profile = format!("exp1-{}", p.name);
     c.out_dir = out_dir;
@@ -276,7 +344,10 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
     let started = std::time::Instant::now();
     let (tok, train_sets, eval_sets) = prepare(p, paths)?;
     let tok_path = paths.work.join("tokenizer.json");
-    let evals: BTreeMap<String, PathBuf> = eval_sets.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    let evals: BTreeMap<String, PathBuf> = eval_sets
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
 
     // Contamination: every training set against every evaluation set.
     let mut contam = Vec::new();
@@ -288,7 +359,11 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
     }
 
     let total = (p.students.len() * CONDITIONS.len() * p.seeds.len()) as u64;
-    let pb = if progress { crate::progress::bar(total, "runs", "exp1") } else { indicatif::ProgressBar::hidden() };
+    let pb = if progress {
+        crate::progress::bar(total, "runs", "exp1")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut runs = Vec::new();
     let mut samples = Vec::new();
     let prompts: Vec<Vec<u32>> = PROMPTS
@@ -306,19 +381,48 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
                 let out = paths.results.join(&rel);
                 pb.set_message(rel.clone());
                 if metrics::read_summary(&out).is_err() {
-                    let cfg = run_config(p, spec, &train_sets[cond].0, &evals, &tok_path, seed, out.clone())?;
-                    train(&cfg, &TrainOptions::default()).with_context(|| format!("training {rel}"))?;
+                    let cfg = run_config(
+                        p,
+                        spec,
+                        &train_sets[cond].0,
+                        &evals,
+                        &tok_path,
+                        seed,
+                        out.clone(),
+                    )?;
+                    train(&cfg, &TrainOptions::default())
+                        .with_context(|| format!("training {rel}"))?;
                 }
                 // Samples from the final weights (deterministic: seeded).
-                let ck = crate::train::checkpoint::latest(&out)?.with_context(|| format!("{rel} has no checkpoint"))?;
+                let ck = crate::train::checkpoint::latest(&out)?
+                    .with_context(|| format!("{rel} has no checkpoint"))?;
                 let loaded = crate::train::checkpoint::load(&ck, &candle_core::Device::Cpu)?;
                 let mcfg = spec.resolve(Some(tok.vocab_size()))?;
-                let model = crate::model::Gpt::from_tensors(mcfg, loaded.model, &candle_core::Device::Cpu)?;
-                let o = SampleOptions { max_new_tokens: p.sample_tokens, temperature: 0.8, top_k: Some(40), top_p: Some(0.95), stop_tokens: vec![tok.eot_id()], seed };
+                let model =
+                    crate::model::Gpt::from_tensors(mcfg, loaded.model, &candle_core::Device::Cpu)?;
+                let o = SampleOptions {
+                    max_new_tokens: p.sample_tokens,
+                    temperature: 0.8,
+                    top_k: Some(40),
+                    top_p: Some(0.95),
+                    stop_tokens: vec![tok.eot_id()],
+                    seed,
+                };
                 for (prompt, g) in PROMPTS.iter().zip(generate(&model, &prompts, &o)?) {
-                    samples.push(Sample { student: student.clone(), condition: cond.into(), seed, prompt: prompt.to_string(), completion: tok.decode(&g.tokens)? });
+                    samples.push(Sample {
+                        student: student.clone(),
+                        condition: cond.into(),
+                        seed,
+                        prompt: prompt.to_string(),
+                        completion: tok.decode(&g.tokens)?,
+                    });
                 }
-                runs.push(RunRef { student: student.clone(), condition: cond.into(), seed, dir: rel });
+                runs.push(RunRef {
+                    student: student.clone(),
+                    condition: cond.into(),
+                    seed,
+                    dir: rel,
+                });
                 pb.inc(1);
             }
         }
@@ -326,33 +430,91 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
     pb.finish_and_clear();
 
     // Aggregate over seeds.
-    let final_val = |r: &RunRef| -> Result<BTreeMap<String, crate::eval::perplexity::EvalResult>> { Ok(metrics::read_summary(&paths.results.join(&r.dir))?.final_val) };
+    let final_val = |r: &RunRef| -> Result<BTreeMap<String, crate::eval::perplexity::EvalResult>> {
+        Ok(metrics::read_summary(&paths.results.join(&r.dir))?.final_val)
+    };
     let mut cells = Vec::new();
     let mut comparisons = Vec::new();
     for (student, spec) in &p.students {
         for cond in CONDITIONS {
-            let rs: Vec<&RunRef> = runs.iter().filter(|r| &r.student == student && r.condition == cond).collect();
+            let rs: Vec<&RunRef> = runs
+                .iter()
+                .filter(|r| &r.student == student && r.condition == cond)
+                .collect();
             let (mut loss, mut bpb) = (BTreeMap::new(), BTreeMap::new());
             for e in EVAL_SETS {
-                let vals: Vec<crate::eval::perplexity::EvalResult> = rs.iter().map(|r| Ok(final_val(r)?[e].clone())).collect::<Result<_>>()?;
-                loss.insert(e.to_string(), bootstrap_mean_ci(&vals.iter().map(|v| v.loss).collect::<Vec<_>>(), 0.95, 10_000, 7));
-                bpb.insert(e.to_string(), bootstrap_mean_ci(&vals.iter().map(|v| v.bpb).collect::<Vec<_>>(), 0.95, 10_000, 7));
+                let vals: Vec<crate::eval::perplexity::EvalResult> = rs
+                    .iter()
+                    .map(|r| Ok(final_val(r)?[e].clone()))
+                    .collect::<Result<_>>()?;
+                loss.insert(
+                    e.to_string(),
+                    bootstrap_mean_ci(
+                        &vals.iter().map(|v| v.loss).collect::<Vec<_>>(),
+                        0.95,
+                        10_000,
+                        7,
+                    ),
+                );
+                bpb.insert(
+                    e.to_string(),
+                    bootstrap_mean_ci(
+                        &vals.iter().map(|v| v.bpb).collect::<Vec<_>>(),
+                        0.95,
+                        10_000,
+                        7,
+                    ),
+                );
             }
-            cells.push(Cell { student: student.clone(), params: spec.resolve(Some(tok.vocab_size()))?.param_count(), condition: cond.into(), loss, bpb });
+            cells.push(Cell {
+                student: student.clone(),
+                params: spec.resolve(Some(tok.vocab_size()))?.param_count(),
+                condition: cond.into(),
+                loss,
+                bpb,
+            });
         }
         for e in EVAL_SETS {
-            let by = |cond: &str| -> Result<Vec<f64>> { p.seeds.iter().map(|&s| Ok(final_val(runs.iter().find(|r| &r.student == student && r.condition == cond && r.seed == s).expect("run"))?[e].loss)).collect() };
-            comparisons.push(Comparison { student: student.clone(), eval: e.into(), test: paired_test(&by("synthetic")?, &by("real")?, 11) });
+            let by = |cond: &str| -> Result<Vec<f64>> {
+                p.seeds
+                    .iter()
+                    .map(|&s| {
+                        Ok(final_val(
+                            runs.iter()
+                                .find(|r| {
+                                    &r.student == student && r.condition == cond && r.seed == s
+                                })
+                                .expect("run"),
+                        )?[e]
+                            .loss)
+                    })
+                    .collect()
+            };
+            comparisons.push(Comparison {
+                student: student.clone(),
+                eval: e.into(),
+                test: paired_test(&by("synthetic")?, &by("real")?, 11),
+            });
         }
     }
     let wall_s = started.elapsed().as_secs_f64();
-    let run_hours: f64 = runs.iter().filter_map(|r| metrics::read_summary(&paths.results.join(&r.dir)).ok()).map(|s| s.cpu_core_hours).sum();
+    let run_hours: f64 = runs
+        .iter()
+        .filter_map(|r| metrics::read_summary(&paths.results.join(&r.dir)).ok())
+        .map(|s| s.cpu_core_hours)
+        .sum();
     let results = Exp1Results {
         schema: "synthlm-exp1/1".into(),
         profile: p.clone(),
         tokenizer_sha256: tok.sha256().into(),
-        train_sets: train_sets.iter().map(|(k, v)| Ok((k.clone(), size(&v.0)?))).collect::<Result<_>>()?,
-        eval_sets: eval_sets.iter().map(|(k, v)| Ok((k.clone(), size(&v.0)?))).collect::<Result<_>>()?,
+        train_sets: train_sets
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), size(&v.0)?)))
+            .collect::<Result<_>>()?,
+        eval_sets: eval_sets
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), size(&v.0)?)))
+            .collect::<Result<_>>()?,
         contamination: contam,
         cells,
         comparisons,
