@@ -3,70 +3,14 @@
 
 mod common;
 
-use anyhow::{bail, Result};
 use std::path::Path;
 use synthlm::data::read::{DocStream, LoadOptions};
 use synthlm::data::sources::SourceSpec;
-use synthlm::generate::driver::{Answer, Backend};
-use synthlm::generate::jobs::Ask;
 use synthlm::generate::seeds::Seeds;
 use synthlm::generate::shards::ShardedWriter;
 use synthlm::generate::{generate, GenSettings, Generator};
 
-/// Answers from a hash of the call's seed; says "no" to one self-check in five; can be told
-/// to crash after `fail_after` answers.
-struct FakeTeacher {
-    answered: usize,
-    fail_after: Option<usize>,
-    prompts: Vec<String>,
-}
-
-impl FakeTeacher {
-    fn new(fail_after: Option<usize>) -> Self {
-        FakeTeacher {
-            answered: 0,
-            fail_after,
-            prompts: vec![],
-        }
-    }
-}
-
-impl Backend for FakeTeacher {
-    fn serve(
-        &mut self,
-        next: &mut dyn FnMut() -> Option<(u64, Ask)>,
-        done: &mut dyn FnMut(u64, Answer) -> Result<()>,
-    ) -> Result<()> {
-        // Keep up to 3 prompts in flight and answer them out of order, like a batching engine.
-        let mut flight: Vec<(u64, Ask)> = Vec::new();
-        loop {
-            while flight.len() < 3 {
-                match next() {
-                    Some(x) => flight.push(x),
-                    None => break,
-                }
-            }
-            let Some((id, ask)) = flight.pop() else {
-                return Ok(());
-            };
-            if self.fail_after == Some(self.answered) {
-                bail!("teacher crashed");
-            }
-            self.answered += 1;
-            self.prompts.push(ask.prompt.clone());
-            let text = if ask.prompt.contains("Reply with only yes or no") {
-                if ask.seed % 5 == 0 { "No." } else { "Yes." }.to_string()
-            } else {
-                format!(
-                    "Output {} for record {id}. {}",
-                    ask.seed % 997,
-                    common::english(3, ask.seed)
-                )
-            };
-            done(id, Answer { text, tokens: 40 })?;
-        }
-    }
-}
+use common::FakeTeacher;
 
 fn load(files: Vec<std::path::PathBuf>, schema: &str) -> Vec<synthlm::data::document::Document> {
     let spec: SourceSpec = schema.parse().unwrap();

@@ -76,7 +76,7 @@ pub fn profile(name: &str) -> Result<Exp1Profile> {
     Ok(match name {
         "smoke" => Exp1Profile {
             name: name.into(),
-            students: vec![("tiny".into(), spec("tiny", 32)), ("tiny-wide".into(), ModelSpec { d_model: Some(48), ..spec("tiny", 32) })],
+            students: vec![("tiny".into(), spec("tiny", 64)), ("tiny-wide".into(), ModelSpec { d_model: Some(48), ..spec("tiny", 64) })],
             seeds: vec![0, 1, 2],
             vocab_size: 512,
             seq_len: 32,

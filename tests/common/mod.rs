@@ -208,3 +208,64 @@ pub fn training_fixture(dir: &Path, vocab: usize) -> synthlm::config::RunConfig 
     cfg.out_dir = dir.join("run");
     cfg
 }
+
+// ---------------------------------------------------------------------------------------------
+// A stand-in teacher for generation tests.
+
+use synthlm::generate::driver::{Answer, Backend};
+use synthlm::generate::jobs::Ask;
+
+/// Answers from a hash of the call's seed; says "no" to one self-check in five; can be told
+/// to crash after `fail_after` answers.
+pub struct FakeTeacher {
+    pub answered: usize,
+    pub fail_after: Option<usize>,
+    pub prompts: Vec<String>,
+}
+
+impl FakeTeacher {
+    pub fn new(fail_after: Option<usize>) -> Self {
+        FakeTeacher {
+            answered: 0,
+            fail_after,
+            prompts: vec![],
+        }
+    }
+}
+
+impl Backend for FakeTeacher {
+    fn serve(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<(u64, Ask)>,
+        done: &mut dyn FnMut(u64, Answer) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        // Keep up to 3 prompts in flight and answer them out of order, like a batching engine.
+        let mut flight: Vec<(u64, Ask)> = Vec::new();
+        loop {
+            while flight.len() < 3 {
+                match next() {
+                    Some(x) => flight.push(x),
+                    None => break,
+                }
+            }
+            let Some((id, ask)) = flight.pop() else {
+                return Ok(());
+            };
+            if self.fail_after == Some(self.answered) {
+                anyhow::bail!("teacher crashed");
+            }
+            self.answered += 1;
+            self.prompts.push(ask.prompt.clone());
+            let text = if ask.prompt.contains("Reply with only yes or no") {
+                if ask.seed % 5 == 0 { "No." } else { "Yes." }.to_string()
+            } else {
+                format!(
+                    "Output {} for record {id}. {}",
+                    ask.seed % 997,
+                    english(3, ask.seed)
+                )
+            };
+            done(id, Answer { text, tokens: 40 })?;
+        }
+    }
+}
