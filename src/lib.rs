@@ -23,6 +23,7 @@ pub mod generate;
 pub mod io;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod stats;
 pub mod train;
 

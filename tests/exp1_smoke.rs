@@ -100,4 +100,53 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
     assert_eq!(again.cells, r.cells);
     assert_eq!(again.samples, r.samples);
     assert_eq!(exp1::load_results(&paths.results).unwrap().cells, r.cells);
+
+    // The report: book Markdown with SVG figures, paper LaTeX with PNG figures, same numbers.
+    let book = dir.path().join("book");
+    let paper = dir.path().join("paper");
+    synthlm::report::exp1::book_markdown(&r, &paths.results, &book).unwrap();
+    synthlm::report::exp1::paper_tex(&r, &paths.results, &paper).unwrap();
+    let md = std::fs::read_to_string(book.join("exp1.md")).unwrap();
+    let tex = std::fs::read_to_string(paper.join("exp1-results.tex")).unwrap();
+    for c in &r.cells {
+        let cell = synthlm::report::tables::mean_ci(
+            c.loss["real"].mean,
+            c.loss["real"].lo,
+            c.loss["real"].hi,
+        );
+        assert!(md.contains(&cell) && tex.contains(&cell), "{cell} in both");
+    }
+    assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"));
+    for s in ["tiny", "tiny-wide"] {
+        for f in [
+            format!("exp1-curves-{s}-real"),
+            format!("exp1-curves-{s}-synthetic"),
+            format!("exp1-bars-{s}"),
+        ] {
+            let svg =
+                std::fs::read_to_string(book.join("figures").join(format!("{f}.svg"))).unwrap();
+            assert!(
+                svg.contains("<svg") && svg.contains("nats/token") || svg.contains("bits per byte"),
+                "{f}"
+            );
+            let png = std::fs::read(paper.join("figures").join(format!("{f}.png"))).unwrap();
+            assert_eq!(&png[1..4], b"PNG");
+            assert!(md.contains(&format!("figures/{f}.svg")));
+        }
+    }
+    if let Ok(keep) = std::env::var("SYNTHLM_KEEP_REPORT") {
+        for (from, to) in [(&book, "book"), (&paper, "paper")] {
+            let dest = std::path::Path::new(&keep).join(to);
+            std::fs::create_dir_all(dest.join("figures")).unwrap();
+            for e in std::fs::read_dir(from.join("figures")).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), dest.join("figures").join(e.file_name())).unwrap();
+            }
+        }
+        std::fs::copy(
+            book.join("exp1.md"),
+            std::path::Path::new(&keep).join("exp1.md"),
+        )
+        .unwrap();
+    }
 }
