@@ -34,6 +34,20 @@ enum Cmd {
     /// Generate synthetic data with the teacher LLM (resumable).
     #[command(subcommand)]
     Generate(GenerateCmd),
+    /// Run an experiment (resumable: finished runs are reused).
+    Experiment {
+        /// 1 (more experiments follow).
+        #[arg(long, default_value_t = 1)]
+        number: u32,
+        /// smoke or mini.
+        #[arg(long, default_value = "mini")]
+        profile: String,
+    },
+    /// Write the book's and the paper's generated parts from the results files.
+    Report {
+        #[arg(long, default_value = "mini")]
+        profile: String,
+    },
     /// Train (or resume) a model from a TOML config. Ctrl-C saves a checkpoint and exits.
     Train {
         #[arg(long, short)]
@@ -339,6 +353,23 @@ fn run() -> Result<()> {
         Cmd::Data(c) => data(c),
         Cmd::Bench(c) => bench(c),
         Cmd::Generate(c) => generate(c),
+        Cmd::Experiment { number, profile } => {
+            anyhow::ensure!(number == 1, "experiment {number} is not implemented yet (1 is)");
+            let root = std::env::current_dir()?;
+            let p = synthlm::experiments::exp1::profile(&profile)?;
+            let r = synthlm::experiments::exp1::run(&p, &synthlm::experiments::exp1::Exp1Paths::standard(&root, &profile), true)?;
+            println!("{}", synthlm::report::tables::markdown(&synthlm::report::exp1::results_table(&r)?)?);
+            Ok(())
+        }
+        Cmd::Report { profile } => {
+            let root = std::env::current_dir()?;
+            let results = root.join(format!("data/results/exp1/{profile}"));
+            let r = synthlm::experiments::exp1::load_results(&results)?;
+            synthlm::report::exp1::book_markdown(&r, &results, &root.join("book/src/generated"))?;
+            synthlm::report::exp1::paper_tex(&r, &results, &root.join("paper/generated"))?;
+            println!("wrote book/src/generated/ and paper/generated/ from {}", results.display());
+            Ok(())
+        }
         Cmd::Train {
             config,
             profile,
