@@ -13,8 +13,15 @@ pub fn run_worker<T: serde::de::DeserializeOwned>(
     worker: &str,
     args: &[String],
 ) -> Result<T> {
+    let mut all = vec!["bench".to_string(), worker.to_string()];
+    all.extend_from_slice(args);
+    run_json_child(exe, &all)
+}
+
+/// Run `EXE ARGS...` in a fresh process (so its peak memory is its own) and parse the JSON it
+/// prints on standard output.
+pub fn run_json_child<T: serde::de::DeserializeOwned>(exe: &Path, args: &[String]) -> Result<T> {
     let out = std::process::Command::new(exe)
-        .args(["bench", worker])
         .args(args)
         .output()
         .context("starting worker")?;

@@ -250,22 +250,14 @@ fn main() -> Result<()> {
     for slots in flag("--slots", "1,32,64").split(',') {
         let slots: usize = slots.parse()?;
         let requests = if slots == 1 { 2 } else { slots * per_slot };
-        let out = std::process::Command::new(&exe)
-            .args([
-                "worker",
-                &slots.to_string(),
-                &requests.to_string(),
-                &new_tokens.to_string(),
-                if eos { "eos" } else { "fixed" },
-            ])
-            .output()
-            .context("starting worker")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "worker failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let fig: Figure = serde_json::from_slice(&out.stdout)?;
+        let args = [
+            "worker".to_string(),
+            slots.to_string(),
+            requests.to_string(),
+            new_tokens.to_string(),
+            (if eos { "eos" } else { "fixed" }).to_string(),
+        ];
+        let fig: Figure = synthlm::bench::run_json_child(&exe, &args)?;
         println!(
             "| {} | {} | {} | {:.1} | {:.1} | {:.0} |",
             fig.slots,

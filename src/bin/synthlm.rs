@@ -354,11 +354,21 @@ fn run() -> Result<()> {
         Cmd::Bench(c) => bench(c),
         Cmd::Generate(c) => generate(c),
         Cmd::Experiment { number, profile } => {
-            anyhow::ensure!(number == 1, "experiment {number} is not implemented yet (1 is)");
+            anyhow::ensure!(
+                number == 1,
+                "experiment {number} is not implemented yet (1 is)"
+            );
             let root = std::env::current_dir()?;
             let p = synthlm::experiments::exp1::profile(&profile)?;
-            let r = synthlm::experiments::exp1::run(&p, &synthlm::experiments::exp1::Exp1Paths::standard(&root, &profile), true)?;
-            println!("{}", synthlm::report::tables::markdown(&synthlm::report::exp1::results_table(&r)?)?);
+            let r = synthlm::experiments::exp1::run(
+                &p,
+                &synthlm::experiments::exp1::Exp1Paths::standard(&root, &profile),
+                true,
+            )?;
+            println!(
+                "{}",
+                synthlm::report::tables::markdown(&synthlm::report::exp1::results_table(&r)?)?
+            );
             Ok(())
         }
         Cmd::Report { profile } => {
@@ -367,7 +377,10 @@ fn run() -> Result<()> {
             let r = synthlm::experiments::exp1::load_results(&results)?;
             synthlm::report::exp1::book_markdown(&r, &results, &root.join("book/src/generated"))?;
             synthlm::report::exp1::paper_tex(&r, &results, &root.join("paper/generated"))?;
-            println!("wrote book/src/generated/ and paper/generated/ from {}", results.display());
+            println!(
+                "wrote book/src/generated/ and paper/generated/ from {}",
+                results.display()
+            );
             Ok(())
         }
         Cmd::Train {
@@ -532,12 +545,7 @@ fn data(cmd: DataCmd) -> Result<()> {
             println!("{df}");
             if let Some(path) = json {
                 let mut df = df;
-                let mut buf = Vec::new();
-                use polars::prelude::SerWriter;
-                polars::prelude::JsonWriter::new(&mut buf)
-                    .with_json_format(polars::prelude::JsonFormat::Json)
-                    .finish(&mut df)?;
-                synthlm::io::write_bytes(&path, &buf)?;
+                synthlm::report::tables::write_json(&path, &mut df)?;
             }
         }
     }
@@ -922,12 +930,7 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
             let mut df = synthlm::generate::stats::first_look(&corpora)?;
             println!("{df}");
             if let Some(path) = json {
-                let mut buf = Vec::new();
-                use polars::prelude::SerWriter;
-                polars::prelude::JsonWriter::new(&mut buf)
-                    .with_json_format(polars::prelude::JsonFormat::Json)
-                    .finish(&mut df)?;
-                synthlm::io::write_bytes(&path, &buf)?;
+                synthlm::report::tables::write_json(&path, &mut df)?;
             }
         }
     }

@@ -353,19 +353,52 @@ pub fn paper_tex(r: &Exp1Results, results_dir: &Path, out_dir: &Path) -> Result<
 }
 
 /// Validation-loss curves of one student on one held-out set, as an inline figure.
-pub fn curves_figure(r: &Exp1Results, results_dir: &Path, student: &str, eval: &str) -> Result<crate::report::plots::Svg> {
-    let (unit, x_label) = if r.profile.tokens_per_run() >= 1_000_000 { (1e6, "training tokens (millions)") } else { (1e3, "training tokens (thousands)") };
+pub fn curves_figure(
+    r: &Exp1Results,
+    results_dir: &Path,
+    student: &str,
+    eval: &str,
+) -> Result<crate::report::plots::Svg> {
+    let (unit, x_label) = if r.profile.tokens_per_run() >= 1_000_000 {
+        (1e6, "training tokens (millions)")
+    } else {
+        (1e3, "training tokens (thousands)")
+    };
     let series = curves(r, results_dir, student, eval, unit)?;
     let title = format!("{student}: loss on held-out {eval} text");
-    crate::report::plots::to_svg(FIG, |root, s| line_chart(root, &title, x_label, "validation loss (nats/token)", &series, s))
+    crate::report::plots::to_svg(FIG, |root, s| {
+        line_chart(
+            root,
+            &title,
+            x_label,
+            "validation loss (nats/token)",
+            &series,
+            s,
+        )
+    })
 }
 
 /// Samples of one student and seed, one row per (training data, prompt).
 pub fn samples_table(r: &Exp1Results, student: &str, seed: u64) -> Result<DataFrame> {
-    let rows: Vec<&crate::experiments::exp1::Sample> = r.samples.iter().filter(|s| s.student == student && s.seed == seed).collect();
+    let rows: Vec<&crate::experiments::exp1::Sample> = r
+        .samples
+        .iter()
+        .filter(|s| s.student == student && s.seed == seed)
+        .collect();
     Ok(DataFrame::new(vec![
-        Column::new("trained on".into(), rows.iter().map(|s| s.condition.clone()).collect::<Vec<_>>()),
-        Column::new("prompt".into(), rows.iter().map(|s| s.prompt.clone()).collect::<Vec<_>>()),
-        Column::new("completion".into(), rows.iter().map(|s| s.completion.clone()).collect::<Vec<_>>()),
+        Column::new(
+            "trained on".into(),
+            rows.iter().map(|s| s.condition.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "prompt".into(),
+            rows.iter().map(|s| s.prompt.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "completion".into(),
+            rows.iter()
+                .map(|s| s.completion.clone())
+                .collect::<Vec<_>>(),
+        ),
     ])?)
 }

@@ -240,12 +240,18 @@ pub struct Svg(pub String);
 impl Svg {
     /// Called by evcxr to show the value of a cell.
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", self.0);
+        println!(
+            "EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT",
+            self.0
+        );
     }
 }
 
 /// Draw a figure function to an in-memory SVG.
-pub fn to_svg(size: (u32, u32), draw: impl Fn(&DrawingArea<SVGBackend, Shift>, f64) -> Result<()>) -> Result<Svg> {
+pub fn to_svg(
+    size: (u32, u32),
+    draw: impl Fn(&DrawingArea<SVGBackend, Shift>, f64) -> Result<()>,
+) -> Result<Svg> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();

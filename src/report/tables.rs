@@ -95,3 +95,12 @@ pub fn latex(df: &DataFrame) -> Result<String> {
     out.push_str("\\bottomrule\n\\end{tabular}\n");
     Ok(out)
 }
+
+/// Write a frame as a JSON array of row objects, atomically.
+pub fn write_json(path: &std::path::Path, df: &mut DataFrame) -> Result<()> {
+    let mut buf = Vec::new();
+    JsonWriter::new(&mut buf)
+        .with_json_format(JsonFormat::Json)
+        .finish(df)?;
+    crate::io::write_bytes(path, &buf)
+}
