@@ -131,7 +131,7 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
             );
             let png = std::fs::read(paper.join("figures").join(format!("{f}.png"))).unwrap();
             assert_eq!(&png[1..4], b"PNG");
-            assert!(md.contains(&format!("figures/{f}.svg")));
+            assert!(md.contains(&format!("generated/figures/{f}.svg")));
         }
     }
     if let Ok(keep) = std::env::var("SYNTHLM_KEEP_REPORT") {

@@ -15,7 +15,11 @@ fn root() -> PathBuf {
 }
 
 fn tools_dir() -> PathBuf {
-    std::env::var_os("SYNTHLM_TOOLS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/synthlm/tools"))
+    std::env::var_os("SYNTHLM_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/synthlm/tools")
+        })
 }
 
 /// Experiment 1 at the smoke scale on the committed corpora (finished runs are reused).
@@ -40,8 +44,15 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (install with scripts/setup.sh)"));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (install with scripts/setup.sh)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -53,22 +64,45 @@ fn notebook_runs_headless_with_the_smoke_profile() {
     let cache = tools_dir().join("evcxr");
     std::fs::create_dir_all(&cache).unwrap();
     run(Command::new("jupyter")
-        .args(["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=3000", "--ExecutePreprocessor.kernel_name=rust", "--output"])
+        .args([
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=3000",
+            "--ExecutePreprocessor.kernel_name=rust",
+            "--output",
+        ])
         .arg(&executed)
         .arg(root().join("notebooks/01-pure-synthetic.ipynb"))
         .env("SYNTHLM_PROFILE", "smoke")
         .env("EVCXR_TMPDIR", &cache));
-    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&executed).unwrap()).unwrap();
+    let nb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&executed).unwrap()).unwrap();
     let mut texts = String::new();
-    for cell in nb["cells"].as_array().unwrap().iter().filter(|c| c["cell_type"] == "code") {
+    for cell in nb["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["cell_type"] == "code")
+    {
         for o in cell["outputs"].as_array().unwrap() {
             assert_ne!(o["output_type"], "error", "a cell failed: {o}");
             texts.push_str(&o.to_string());
         }
     }
-    assert!(texts.contains("profile smoke"), "the first cell ran with the smoke profile");
-    assert!(texts.contains("trained on") && texts.contains("synthetic"), "the results table printed");
-    assert!(texts.contains("image/svg+xml") && texts.contains("validation loss"), "a figure rendered inline");
+    assert!(
+        texts.contains("profile smoke"),
+        "the first cell ran with the smoke profile"
+    );
+    assert!(
+        texts.contains("trained on") && texts.contains("synthetic"),
+        "the results table printed"
+    );
+    assert!(
+        texts.contains("image/svg+xml") && texts.contains("validation loss"),
+        "a figure rendered inline"
+    );
 }
 
 #[test]
@@ -82,10 +116,21 @@ fn book_builds_and_the_experiment_page_shows_its_table_and_figures() {
     run(Command::new("mdbook").arg("build").arg(&book));
     let site = book.join("book");
     // Serve the site on a free loopback port and log every request.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log = tmp.path().join("server.log");
     let mut server = Command::new("python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
         .arg(&site)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -93,18 +138,48 @@ fn book_builds_and_the_experiment_page_shows_its_table_and_figures() {
     std::thread::sleep(std::time::Duration::from_millis(800));
     let url = format!("http://127.0.0.1:{port}/exp1.html");
     let profile = tmp.path().join("chrome");
-    let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000"];
-    let dom = run(Command::new("chromium").args(flags).arg(format!("--user-data-dir={}", profile.display())).arg("--dump-dom").arg(&url));
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=5000",
+    ];
+    let dom = run(Command::new("chromium")
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(&url));
     let shot = root().join(".work/screenshots");
     std::fs::create_dir_all(&shot).unwrap();
-    run(Command::new("chromium").args(flags).arg(format!("--user-data-dir={}", profile.display())).arg(format!("--screenshot={}", shot.join("book-exp1.png").display())).arg("--window-size=1280,2400").arg(&url));
+    run(Command::new("chromium")
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!(
+            "--screenshot={}",
+            shot.join("book-exp1.png").display()
+        ))
+        .arg("--window-size=1280,2400")
+        .arg(&url));
     server.kill().ok();
     server.wait().ok();
-    assert!(dom.contains("<table") && dom.contains("trained on") && dom.contains("bits/byte, real"), "the results table is on the page");
+    assert!(
+        dom.contains("<table") && dom.contains("trained on") && dom.contains("bits/byte, real"),
+        "the results table is on the page"
+    );
     let requests = std::fs::read_to_string(&log).unwrap();
     for f in ["exp1-curves-tiny-wide-real.svg", "exp1-bars-tiny.svg"] {
         assert!(dom.contains(f), "{f} is referenced");
-        assert!(requests.lines().any(|l| l.contains(f) && l.contains("\" 200 ")), "the browser loaded {f}:\n{requests}");
+        assert!(
+            requests
+                .lines()
+                .any(|l| l.contains(f) && l.contains("\" 200 ")),
+            "the browser loaded {f}:\n{requests}"
+        );
     }
 }
 
@@ -117,12 +192,25 @@ fn paper_builds_offline_and_prints_the_result_numbers() {
     copy_dir(&root().join("paper"), &paper);
     synthlm::report::exp1::paper_tex(&r, &paths.results, &paper.join("generated")).unwrap();
     let bundle = tools_dir().join("tex-bundle");
-    run(Command::new("tectonic").arg("-b").arg(&bundle).args(["--keep-logs", "main.tex"]).current_dir(&paper).env("HOME", tmp.path()));
-    let text = run(Command::new("pdftotext").args(["-layout"]).arg(paper.join("main.pdf")).arg("-"));
+    run(Command::new("tectonic")
+        .arg("-b")
+        .arg(&bundle)
+        .args(["--keep-logs", "main.tex"])
+        .current_dir(&paper)
+        .env("HOME", tmp.path()));
+    let text = run(Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(paper.join("main.pdf"))
+        .arg("-"));
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for c in &r.cells {
         let m = synthlm::report::tables::num(c.loss["real"].mean);
-        assert!(flat.contains(&m), "{m} (mean real loss of {} / {}) is in the PDF", c.student, c.condition);
+        assert!(
+            flat.contains(&m),
+            "{m} (mean real loss of {} / {}) is in the PDF",
+            c.student,
+            c.condition
+        );
     }
     assert!(flat.contains("Experiment 1") && flat.contains("Limitations"));
 }

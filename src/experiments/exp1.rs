@@ -184,6 +184,7 @@ pub struct Exp1Results {
     pub samples: Vec<Sample>,
     /// Run directories relative to the results folder, by (student, condition, seed).
     pub runs: Vec<RunRef>,
+    /// Training wall time of all runs, summed.
     pub wall_s: f64,
     pub cpu_core_hours: f64,
 }
@@ -342,7 +343,6 @@ pub fn run_config(
 /// Run (or resume) Experiment 1 and write `results.json`. Finished runs are not redone.
 /// The real corpus is extracted from the installed Debian packages first if it is missing.
 pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Results> {
-    let started = std::time::Instant::now();
     if !paths.real.exists() {
         crate::data::real::extract(&paths.real)?;
     }
@@ -501,12 +501,14 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
             });
         }
     }
-    let wall_s = started.elapsed().as_secs_f64();
-    let run_hours: f64 = runs
+    // Time is what the runs took (summed from their summaries), not this call's, which may
+    // only have reused finished runs.
+    let summaries: Vec<metrics::Summary> = runs
         .iter()
-        .filter_map(|r| metrics::read_summary(&paths.results.join(&r.dir)).ok())
-        .map(|s| s.cpu_core_hours)
-        .sum();
+        .map(|r| metrics::read_summary(&paths.results.join(&r.dir)))
+        .collect::<Result<_>>()?;
+    let wall_s = summaries.iter().map(|s| s.wall_s).sum::<f64>();
+    let run_hours: f64 = summaries.iter().map(|s| s.cpu_core_hours).sum();
     let results = Exp1Results {
         schema: "synthlm-exp1/1".into(),
         profile: p.clone(),
