@@ -13,6 +13,7 @@
 //! Everything a notebook calls lives here; notebooks hold only narrative.
 
 pub mod bench;
+pub mod budget;
 pub mod config;
 pub mod cpu;
 pub mod data;

@@ -22,12 +22,22 @@ fn tools_dir() -> PathBuf {
         })
 }
 
-/// Experiment 1 at the smoke scale on the committed corpora (finished runs are reused).
-fn smoke_results() -> (Exp1Results, Exp1Paths) {
-    synthlm::cpu::configure();
-    let paths = Exp1Paths::standard(&root(), "smoke");
-    let r = exp1::run(&exp1::profile("smoke").unwrap(), &paths, false).unwrap();
-    (r, paths)
+/// Experiment 1 at the smoke scale on the committed corpora, computed once per test binary in
+/// a folder of its own (tests run in parallel threads; the notebook uses the standard paths).
+fn smoke_results() -> &'static (Exp1Results, Exp1Paths) {
+    static SMOKE: std::sync::OnceLock<(Exp1Results, Exp1Paths)> = std::sync::OnceLock::new();
+    SMOKE.get_or_init(|| {
+        synthlm::cpu::configure();
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let standard = Exp1Paths::standard(&root(), "smoke");
+        let paths = Exp1Paths {
+            work: dir.path().join("work"),
+            results: dir.path().join("results"),
+            ..standard
+        };
+        let r = exp1::run(&exp1::profile("smoke").unwrap(), &paths, false).unwrap();
+        (r, paths)
+    })
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -112,7 +122,7 @@ fn book_builds_and_the_experiment_page_shows_its_table_and_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let book = tmp.path().join("book");
     copy_dir(&root().join("book"), &book);
-    synthlm::report::exp1::book_markdown(&r, &paths.results, &book.join("src/generated")).unwrap();
+    synthlm::report::exp1::book_markdown(r, &paths.results, &book.join("src/generated")).unwrap();
     run(Command::new("mdbook").arg("build").arg(&book));
     let site = book.join("book");
     // Serve the site on a free loopback port and log every request.
@@ -190,7 +200,7 @@ fn paper_builds_offline_and_prints_the_result_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let paper = tmp.path().join("paper");
     copy_dir(&root().join("paper"), &paper);
-    synthlm::report::exp1::paper_tex(&r, &paths.results, &paper.join("generated")).unwrap();
+    synthlm::report::exp1::paper_tex(r, &paths.results, &paper.join("generated")).unwrap();
     let bundle = tools_dir().join("tex-bundle");
     run(Command::new("tectonic")
         .arg("-b")

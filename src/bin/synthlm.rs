@@ -43,6 +43,14 @@ enum Cmd {
         #[arg(long, default_value = "mini")]
         profile: String,
     },
+    /// The paper-scale plan: FLOPs, GPU-hours and dollars per student (nothing runs).
+    Budget {
+        /// GPU-hours the original plan allows for one run (default: 10 GPU-hours, $50).
+        #[arg(long, default_value_t = 10.0)]
+        gpu_hours: f64,
+        #[arg(long, default_value_t = 8)]
+        gpus: usize,
+    },
     /// Write the book's and the paper's generated parts from the results files.
     Report {
         #[arg(long, default_value = "mini")]
@@ -369,6 +377,32 @@ fn run() -> Result<()> {
                 "{}",
                 synthlm::report::tables::markdown(&synthlm::report::exp1::results_table(&r)?)?
             );
+            Ok(())
+        }
+        Cmd::Budget { gpu_hours, gpus } => {
+            let gpu = synthlm::budget::Gpu::rtx4090();
+            println!(
+                "{}: {} TFLOP/s peak x {:.0}% MFU, ${}/GPU-hour, {gpus} GPUs\n",
+                gpu.name,
+                gpu.peak_tflops,
+                gpu.mfu * 100.0,
+                gpu.dollars_per_hour
+            );
+            println!("| student | params | plan: tokens in {gpu_hours} GPU-h | compute-optimal tokens (20/param) | GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|");
+            for preset in ["gpt2-small", "gpt-500m", "gpt-1b"] {
+                let t = synthlm::budget::chinchilla_tokens(preset)?;
+                let b = synthlm::budget::run_budget(preset, t, &gpu, gpus)?;
+                let plan = synthlm::budget::tokens_for_gpu_hours(preset, gpu_hours, &gpu)?;
+                println!(
+                    "| {preset} | {} | {:.2}B | {:.2}B | {:.0} | {:.1} | {:.0} |",
+                    b.params,
+                    plan as f64 / 1e9,
+                    t as f64 / 1e9,
+                    b.gpu_hours,
+                    b.wall_hours,
+                    b.dollars
+                );
+            }
             Ok(())
         }
         Cmd::Report { profile } => {
