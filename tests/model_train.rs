@@ -147,9 +147,9 @@ fn train_losses(run: &std::path::Path) -> Vec<(u64, f64)> {
     metrics::read_metrics(run)
         .unwrap()
         .into_iter()
-        .filter_map(|l| match l {
-            metrics::MetricLine::Train { step, loss, .. } => Some((step, loss)),
-            metrics::MetricLine::Eval { step, loss, .. } => Some((step + 1_000_000, loss)),
+        .map(|l| match l {
+            metrics::MetricLine::Train { step, loss, .. } => (step, loss),
+            metrics::MetricLine::Eval { step, loss, .. } => (step + 1_000_000, loss),
         })
         .collect()
 }
@@ -343,7 +343,9 @@ fn kv_cache_sampling_matches_the_full_forward_and_is_seeded() {
         stop_tokens: vec![],
         seed: 0,
     };
-    let g = generate(&m, &[prompt.clone()], &greedy).unwrap().remove(0);
+    let g = generate(&m, std::slice::from_ref(&prompt), &greedy)
+        .unwrap()
+        .remove(0);
     // Greedy with the cache = argmax of the full (uncached) forward at every step.
     let mut seq = prompt.clone();
     for &t in &g.tokens {
@@ -370,7 +372,7 @@ fn kv_cache_sampling_matches_the_full_forward_and_is_seeded() {
     assert_eq!(a, b, "same seed, same samples");
     let c2 = generate(
         &m,
-        &[prompt.clone()],
+        std::slice::from_ref(&prompt),
         &SampleOptions {
             seed: 12,
             ..o.clone()
@@ -381,7 +383,7 @@ fn kv_cache_sampling_matches_the_full_forward_and_is_seeded() {
     let stop = a[0].tokens[3];
     let s = generate(
         &m,
-        &[prompt.clone()],
+        std::slice::from_ref(&prompt),
         &SampleOptions {
             stop_tokens: vec![stop],
             ..o.clone()

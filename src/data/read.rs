@@ -25,6 +25,12 @@ use std::path::{Path, PathBuf};
 /// One record as a JSON object, whatever the file format.
 pub type Row = serde_json::Map<String, Value>;
 
+/// One row with its location, or the error reading it.
+pub type LocatedRow = Result<(RowLoc, Row), DataError>;
+
+/// A stream of located rows.
+pub type RowIter = Box<dyn Iterator<Item = Result<(RowLoc, Row), DataError>> + Send>;
+
 /// Where a row came from. `row` is 1-based: the line number for JSON Lines, the element number
 /// for JSON arrays, the row number for Parquet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,9 +143,7 @@ pub fn count_rows(path: &Path) -> Result<Option<usize>, DataError> {
 }
 
 /// Stream the rows of one file. Memory is bounded by one Parquet row group or one JSON line.
-pub fn rows(
-    path: &Path,
-) -> Result<Box<dyn Iterator<Item = Result<(RowLoc, Row), DataError>> + Send>, DataError> {
+pub fn rows(path: &Path) -> Result<RowIter, DataError> {
     Ok(match Format::of(path)? {
         Format::Parquet => Box::new(ParquetRows::open(path)?),
         Format::JsonLines => Box::new(JsonLines::open(path)?),
@@ -389,7 +393,7 @@ impl ParquetRows {
         })
     }
 
-    fn read_group(&mut self) -> Result<Vec<Result<(RowLoc, Row), DataError>>, DataError> {
+    fn read_group(&mut self) -> Result<Vec<LocatedRow>, DataError> {
         let n = self.group_rows[self.next_group];
         let (start, end) = (self.first_row + 1, self.first_row + n);
         let range_err = |e: PolarsError| file_err(&self.path, format!("rows {start}-{end}: {e}"));
@@ -548,7 +552,7 @@ pub type ParseRow = dyn Fn(&Row, &RowLoc) -> Result<Option<Document>, String> + 
 /// A stream of documents over files. Iterate it, then read [`DocStream::report`].
 pub struct DocStream {
     files: std::vec::IntoIter<PathBuf>,
-    current: Option<Box<dyn Iterator<Item = Result<(RowLoc, Row), DataError>> + Send>>,
+    current: Option<RowIter>,
     parse: Box<ParseRow>,
     opts: LoadOptions,
     report: LoadReport,

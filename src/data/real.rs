@@ -123,7 +123,16 @@ pub fn split_fortunes(text: &str) -> Vec<String> {
 /// `documents_path`, and the manifest.
 pub fn extract(documents_path: &Path) -> Result<(Vec<Document>, RealManifest)> {
     type Extract = fn(&str) -> Vec<String>;
-    let sources: [(&str, &str, &str, &str, Box<dyn Fn(&Path) -> bool>, Extract); 3] = [
+    // (corpus, package, licence, folder, which files, how a file becomes texts)
+    type Source = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Box<dyn Fn(&Path) -> bool>,
+        Extract,
+    );
+    let sources: [Source; 3] = [
         (
             "real/debian-handbook",
             "debian-handbook",

@@ -199,15 +199,11 @@ pub struct RunRef {
 
 pub const RESULTS: &str = "results.json";
 
+/// Packed sets by name: (packed folder, the documents in it).
+type Sets = BTreeMap<String, (PathBuf, Vec<Document>)>;
+
 /// Prepare data (splits, tokenizer, packed sets) under `paths.work`, reusing what exists.
-fn prepare(
-    p: &Exp1Profile,
-    paths: &Exp1Paths,
-) -> Result<(
-    TextTokenizer,
-    BTreeMap<String, (PathBuf, Vec<Document>)>,
-    BTreeMap<String, (PathBuf, Vec<Document>)>,
-)> {
+fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, Sets, Sets)> {
     let mut synthetic = Vec::new();
     for g in Generator::ALL {
         synthetic.extend(corpora::generated(&paths.generated, g)?);

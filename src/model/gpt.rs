@@ -110,7 +110,7 @@ impl ModelConfig {
                 bail!("model.{k} must be at least 1");
             }
         }
-        if self.d_model % self.n_head != 0 {
+        if !self.d_model.is_multiple_of(self.n_head) {
             bail!(
                 "model.n_head = {} does not divide model.d_model = {}",
                 self.n_head,

@@ -234,7 +234,7 @@ pub fn figures(r: &Exp1Results, results_dir: &Path, dir: &Path) -> Result<Vec<St
             .iter()
             .map(|c| format!("trained on {c}"))
             .collect();
-        let series: Vec<(String, Vec<(f64, f64, f64)>)> = EVAL_SETS
+        let series: Vec<crate::report::plots::BarSeries> = EVAL_SETS
             .iter()
             .map(|e| {
                 let vals = CONDITIONS

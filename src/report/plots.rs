@@ -15,6 +15,9 @@ pub struct Series {
     pub points: Vec<(f64, f64, f64, f64)>,
 }
 
+/// One bar per group: a label and (mean, lo, hi) per group.
+pub type BarSeries = (String, Vec<(f64, f64, f64)>);
+
 /// Palette that survives greyscale printing reasonably (Okabe-Ito).
 pub const COLORS: [RGBColor; 6] = [
     RGBColor(0, 114, 178),
@@ -110,7 +113,7 @@ pub fn grouped_bars<DB: DrawingBackend>(
     title: &str,
     y_label: &str,
     groups: &[String],
-    series: &[(String, Vec<(f64, f64, f64)>)],
+    series: &[BarSeries],
     scale: f64,
 ) -> Result<()>
 where

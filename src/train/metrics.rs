@@ -132,8 +132,7 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<MetricLine>> {
     f.lines()
         .enumerate()
         .map(|(i, l)| {
-            Ok(serde_json::from_str(&l?)
-                .with_context(|| format!("{}: line {}", path.display(), i + 1))?)
+            serde_json::from_str(&l?).with_context(|| format!("{}: line {}", path.display(), i + 1))
         })
         .collect()
 }
