@@ -25,9 +25,20 @@ const MR: usize = 8;
 /// accumulator registers of the 32, leaving room for the 3 weight vectors.
 const NP: usize = 3;
 
-/// Whether the AVX-512 kernels may run (checked once; `is_x86_feature_detected` caches).
+static FALLBACK_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Use the plain-Rust kernels from now on, in this whole process (tests of the fallback; the
+/// two paths differ in the last bits of `exp`, so do not mix them within one comparison).
+pub fn use_fallback_kernels() {
+    FALLBACK_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the AVX-512 kernels may run (`is_x86_feature_detected` caches its answer).
 #[inline]
 pub fn has_avx512() -> bool {
+    if FALLBACK_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx512f")
