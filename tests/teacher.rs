@@ -9,6 +9,7 @@ use candle_core::Device;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
+use std::path::Path;
 use synthlm::data::document::{Message, Role};
 use synthlm::generate::kernels::{matmul, PackedMatrix};
 use synthlm::generate::sampling::{sample, Seen};
