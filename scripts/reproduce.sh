@@ -41,5 +41,5 @@ step "7/8 book"
 mdbook build book
 
 step "8/8 paper"
-(cd paper && tectonic -b "$SYNTHLM_TOOLS/tex-bundle" main.tex)
-step "done: book/book/index.html and paper/main.pdf"
+(cd paper && tectonic -b "$SYNTHLM_TOOLS/tex-bundle" main.tex && mv main.pdf synthlm.pdf)
+step "done: book/book/index.html and paper/synthlm.pdf (profile $profile)"

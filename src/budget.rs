@@ -45,10 +45,20 @@ pub struct RunBudget {
 
 /// Budget of training `preset` on `tokens` tokens on `gpus` GPUs.
 pub fn run_budget(preset: &str, tokens: u64, gpu: &Gpu, gpus: usize) -> anyhow::Result<RunBudget> {
-    let c = ModelConfig::preset(preset)?;
+    Ok(budget_for(
+        preset,
+        &ModelConfig::preset(preset)?,
+        tokens,
+        gpu,
+        gpus,
+    ))
+}
+
+/// Budget of training model `c` (named `preset` in the result) on `tokens` tokens.
+pub fn budget_for(preset: &str, c: &ModelConfig, tokens: u64, gpu: &Gpu, gpus: usize) -> RunBudget {
     let flops = c.train_flops_per_token() * tokens as f64;
     let gpu_hours = flops / (gpu.peak_tflops * 1e12 * gpu.mfu) / 3600.0;
-    Ok(RunBudget {
+    RunBudget {
         preset: preset.into(),
         params: c.param_count(),
         tokens,
@@ -56,7 +66,7 @@ pub fn run_budget(preset: &str, tokens: u64, gpu: &Gpu, gpus: usize) -> anyhow::
         gpu_hours,
         wall_hours: gpu_hours / gpus.max(1) as f64,
         dollars: gpu_hours * gpu.dollars_per_hour,
-    })
+    }
 }
 
 /// Tokens for a compute-optimal run (Hoffmann et al. 2022: ~20 tokens per parameter).

@@ -17,3 +17,43 @@ fn gpt2_small_on_its_chinchilla_budget() {
     let back = tokens_for_gpu_hours("gpt2-small", b.gpu_hours, &gpu).unwrap();
     assert!((back as f64 - tokens as f64).abs() / (tokens as f64) < 1e-6);
 }
+
+/// Experiment 1's paper profile: three students at equal token budgets, 9 runs each, costed at
+/// the profile's own vocabulary and sequence length; its run configs are valid GPU configs.
+#[test]
+fn experiment_1_paper_plan() {
+    use synthlm::experiments::exp1;
+    let p = exp1::profile("paper").unwrap();
+    let gpu = Gpu::rtx4090();
+    let rows = exp1::plan(&p, &gpu).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(p.tokens_per_run(), 1000 * 16 * 32 * 1024);
+    // GPT-2 small's shape with a 32,768-token vocabulary (tied embeddings): 124.4M - 17.5M x 768.
+    assert_eq!(rows[0].params, 124_439_808 - (50257 - 32768) * 768);
+    for r in &rows {
+        assert_eq!(r.runs, 9);
+        assert_eq!(r.tokens_per_run, p.tokens_per_run());
+        let dense = 6.0 * r.params as f64 * r.tokens_per_run as f64;
+        assert!(
+            r.per_run.flops > dense && r.per_run.flops < 1.2 * dense,
+            "attention adds a little"
+        );
+        assert!((r.gpu_hours - 9.0 * r.per_run.gpu_hours).abs() < 1e-9);
+        assert!((r.dollars - 5.0 * r.gpu_hours).abs() < 1e-6);
+    }
+    assert!(rows[0].gpu_hours < rows[1].gpu_hours && rows[1].gpu_hours < rows[2].gpu_hours);
+    for (_, spec) in &p.students {
+        let c = exp1::run_config(
+            &p,
+            spec,
+            std::path::Path::new("train"),
+            &Default::default(),
+            std::path::Path::new("tokenizer.json"),
+            0,
+            "out".into(),
+        )
+        .unwrap();
+        assert_eq!(c.device, "cuda");
+        assert_eq!(c.train.tokens_per_step(), 16 * 32 * 1024);
+    }
+}

@@ -40,6 +40,8 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
     let paths = Exp1Paths {
         generated,
         real: real_path,
+        real_manifest: dir.path().join("real-manifest.json"),
+        hub: synthlm::data::hub::HubOptions::offline(dir.path().join("no-hub")),
         work: dir.path().join("work"),
         results: dir.path().join("results"),
     };
@@ -81,14 +83,18 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
         "{:?}",
         r.contamination
     );
-    // The blend holds both kinds of text.
-    assert!(
-        r.train_sets["blend"]
-            .sources
-            .keys()
-            .any(|s| s.starts_with("gen/"))
-            && r.train_sets["blend"].sources.contains_key("real/grammar")
-    );
+    // The blend holds both kinds of text, and its synthetic half, like the synthetic held-out
+    // sample, draws on every family (not just on the first ones read).
+    for set in [&r.train_sets["blend"], &r.eval_sets["synthetic"]] {
+        for g in Generator::ALL {
+            assert!(
+                set.sources.contains_key(&format!("gen/{}", g.name())),
+                "{:?}",
+                set.sources
+            );
+        }
+    }
+    assert!(r.train_sets["blend"].sources.contains_key("real/grammar"));
     // Every run wrote the results schema, without committing checkpoints to results.json.
     for run in &r.runs {
         let s = synthlm::train::metrics::read_summary(&paths.results.join(&run.dir)).unwrap();
@@ -117,6 +123,28 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
         assert!(md.contains(&cell) && tex.contains(&cell), "{cell} in both");
     }
     assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"));
+    // The data and reproducibility parts: statistics and an example per source, and every
+    // input pinned by its hash (the generated families' manifests, tokenizer, packed sets).
+    let data_md = std::fs::read_to_string(book.join("exp1-data.md")).unwrap();
+    let repro = std::fs::read_to_string(book.join("exp1-reproducibility.md")).unwrap();
+    for source in [
+        "gen/stories",
+        "gen/cosmo",
+        "gen/magpie",
+        "gen/instruct",
+        "real/grammar",
+    ] {
+        assert!(
+            data_md.matches(source).count() >= 2,
+            "{source}: table row and example"
+        );
+    }
+    for g in Generator::ALL {
+        let sha = synthlm::io::sha256_file(&paths.generated.join(g.name()).join("manifest.json"))
+            .unwrap();
+        assert!(repro.contains(&sha[..16]), "{}", g.name());
+    }
+    assert!(repro.contains(&r.tokenizer_sha256[..16]) && repro.contains("train-blend"));
     for s in ["tiny", "tiny-wide"] {
         for f in [
             format!("exp1-curves-{s}-real"),
@@ -149,4 +177,83 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
         )
         .unwrap();
     }
+
+    // Finished runs are not reused for other inputs: change one real document and the call
+    // refuses, naming the record of what the runs were trained on.
+    let mut changed = real.clone();
+    changed[0].text.push_str(" A new sentence.");
+    synthlm::data::read::write_documents(&paths.real, &changed).unwrap();
+    let err = format!("{:#}", exp1::run(&p, &paths, false).unwrap_err());
+    assert!(
+        err.contains("inputs.json") && err.contains("-real"),
+        "{err}"
+    );
+}
+
+/// The paper profile's data path: synthetic and real corpora read from seed datasets in the
+/// Hugging Face cache (a local fixture in the real schemas), at the smoke scale.
+#[test]
+fn hub_corpora_feed_the_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hub");
+    let snap = common::hf_snapshot(&cache, "HuggingFaceTB/cosmopedia");
+    common::write_parquet(
+        &snap.join("data/stories/train-00000-of-00001.parquet"),
+        &common::cosmopedia_rows(200),
+    );
+    let snap = common::hf_snapshot(&cache, "Magpie-Align/Magpie-Pro-300K-Filtered");
+    common::write_parquet(
+        &snap.join("data/train-00000-of-00001.parquet"),
+        &common::magpie_rows(200, 0),
+    );
+    let snap = common::hf_snapshot(&cache, "HuggingFaceFW/fineweb-edu");
+    common::write_parquet(
+        &snap.join("sample/10BT/000_00000.parquet"),
+        &common::fineweb_rows(400),
+    );
+    let paths = Exp1Paths {
+        generated: dir.path().join("absent"),
+        real: dir.path().join("absent.jsonl"),
+        real_manifest: dir.path().join("absent-manifest.json"),
+        hub: synthlm::data::hub::HubOptions::offline(&cache),
+        work: dir.path().join("work"),
+        results: dir.path().join("results"),
+    };
+    let per_source = 150;
+    let p = exp1::Exp1Profile {
+        corpora: exp1::Corpora::Hub {
+            synthetic: vec!["cosmopedia/stories".into(), "magpie-pro".into()],
+            real: vec!["fineweb-edu/sample-10BT".into()],
+            docs_per_source: per_source,
+        },
+        ..exp1::profile("smoke").unwrap()
+    };
+    let r = exp1::run(&p, &paths, false).unwrap();
+    let docs = |set: &str, source: &str| {
+        r.train_sets[set].sources.get(source).copied().unwrap_or(0)
+            + r.eval_sets
+                .get(set)
+                .map_or(0, |e| e.sources.get(source).copied().unwrap_or(0))
+    };
+    for s in ["cosmopedia/stories", "magpie-pro"] {
+        let n = docs("synthetic", s);
+        assert!(n > 100 && n <= per_source as u64, "{s}: {n} documents");
+        assert!(
+            r.train_sets["blend"].sources.contains_key(s),
+            "{s}: {:?}",
+            r.train_sets
+        );
+    }
+    assert_eq!(docs("real", "fineweb-edu/sample-10BT"), per_source as u64);
+    assert!(r.cells.iter().all(|c| c.loss["real"].mean.is_finite()));
+
+    // Without the dataset in the cache, the error says what to fetch.
+    let mut missing = p.clone();
+    missing.corpora = exp1::Corpora::Hub {
+        synthetic: vec!["openhermes".into()],
+        real: vec!["fineweb-edu/sample-10BT".into()],
+        docs_per_source: per_source,
+    };
+    let err = format!("{:#}", exp1::run(&missing, &paths, false).unwrap_err());
+    assert!(err.contains("openhermes"), "{err}");
 }

@@ -39,9 +39,12 @@ enum Cmd {
         /// 1 (more experiments follow).
         #[arg(long, default_value_t = 1)]
         number: u32,
-        /// smoke or mini.
+        /// smoke, mini or paper (GPU scale: needs the `cuda` feature and the seed datasets).
         #[arg(long, default_value = "mini")]
         profile: String,
+        /// Print what the profile costs on GPUs (FLOPs, GPU-hours, dollars) and stop.
+        #[arg(long)]
+        plan: bool,
     },
     /// The paper-scale plan: FLOPs, GPU-hours and dollars per student (nothing runs).
     Budget {
@@ -361,13 +364,27 @@ fn run() -> Result<()> {
         Cmd::Data(c) => data(c),
         Cmd::Bench(c) => bench(c),
         Cmd::Generate(c) => generate(c),
-        Cmd::Experiment { number, profile } => {
+        Cmd::Experiment {
+            number,
+            profile,
+            plan,
+        } => {
             anyhow::ensure!(
                 number == 1,
                 "experiment {number} is not implemented yet (1 is)"
             );
             let root = std::env::current_dir()?;
             let p = synthlm::experiments::exp1::profile(&profile)?;
+            if plan {
+                use synthlm::report::exp1::{plan_table, plan_text, ORIGINAL_GPU_HOURS};
+                let gpu = synthlm::budget::Gpu::rtx4090();
+                println!("{}\n", plan_text(&p, &gpu, ORIGINAL_GPU_HOURS)?);
+                println!(
+                    "{}",
+                    synthlm::report::tables::markdown(&plan_table(&p, &gpu)?)?
+                );
+                return Ok(());
+            }
             let r = synthlm::experiments::exp1::run(
                 &p,
                 &synthlm::experiments::exp1::Exp1Paths::standard(&root, &profile),

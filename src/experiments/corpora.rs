@@ -13,19 +13,53 @@ use std::path::Path;
 /// Held-out share of every corpus (by document).
 pub const HELD_OUT_PERCENT: u64 = 5;
 
-/// Whether a document is held out: FNV-1a of its source and id, modulo 100.
-pub fn is_held_out(doc: &Document) -> bool {
+/// FNV-1a of a salt, a document's source and its id: a stable pseudo-random number per document.
+fn doc_hash(salt: &str, doc: &Document) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in doc.source.bytes().chain([0u8]).chain(doc.id.bytes()) {
+    let bytes = salt
+        .bytes()
+        .chain(doc.source.bytes())
+        .chain([0u8])
+        .chain(doc.id.bytes());
+    for b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h % 100 < HELD_OUT_PERCENT
+    h
 }
 
-/// Split documents into (train, held-out).
+/// Whether a document is held out: the hash of its source and id, modulo 100.
+pub fn is_held_out(doc: &Document) -> bool {
+    doc_hash("", doc) % 100 < HELD_OUT_PERCENT
+}
+
+/// Put documents in a fixed pseudo-random order (by a salted hash of source and id), so that
+/// any prefix — a byte cap, half of a blend, an evaluation sample — draws on every source in
+/// proportion, instead of on whichever source was read first.
+pub fn mix(docs: &mut [Document]) {
+    // FNV's top bits barely depend on the last bytes (ids often differ only there), so
+    // finish with a full avalanche (splitmix64's finalizer) before sorting.
+    let avalanche = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    docs.sort_by_cached_key(|d| {
+        (
+            avalanche(doc_hash("mix", d)),
+            d.source.clone(),
+            d.id.clone(),
+        )
+    });
+}
+
+/// Split documents into (train, held-out), each in [`mix`] order.
 pub fn split(docs: Vec<Document>) -> (Vec<Document>, Vec<Document>) {
-    docs.into_iter().partition(|d| !is_held_out(d))
+    let (mut train, mut held_out): (Vec<_>, Vec<_>) =
+        docs.into_iter().partition(|d| !is_held_out(d));
+    mix(&mut train);
+    mix(&mut held_out);
+    (train, held_out)
 }
 
 /// All records a generator has written so far, as documents whose `source` is `gen/NAME`.

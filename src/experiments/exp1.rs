@@ -10,14 +10,18 @@
 //! Results go to `data/results/exp1/PROFILE/`: one run directory per model (the results
 //! schema of [`crate::train::metrics`], checkpoints excluded from git) and `results.json`.
 
+use crate::budget::{budget_for, Gpu, RunBudget};
 use crate::config::{profile as train_profile, ModelSpec, RunConfig};
 use crate::data::document::Document;
+use crate::data::hub::HubOptions;
 use crate::data::pack::{pack_documents, PackOptions};
-use crate::data::read::DataError;
+use crate::data::read::{DataError, LoadOptions};
 use crate::data::tokenizer::{train_bpe, BpeOptions, TextTokenizer};
 use crate::eval::contamination::{contamination, ngram_set, Contamination};
 use crate::experiments::corpora;
+use crate::experiments::provenance::{environment, local_inputs, Environment, InputRecord};
 use crate::generate::jobs::Generator;
+use crate::generate::stats::{first_look_rows, FirstLook};
 use crate::model::sample::{generate, SampleOptions};
 use crate::stats::{bootstrap_mean_ci, paired_test, MeanCi, PairedTest};
 use crate::train::{metrics, train, TrainOptions};
@@ -57,16 +61,92 @@ pub struct Exp1Profile {
     pub max_eval_bytes: u64,
     pub eval_windows: usize,
     pub sample_tokens: usize,
+    /// Micro-batches per optimizer step.
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    /// `cpu`, or `cuda` for the paper scale (needs the `cuda` feature).
+    #[serde(default = "cpu")]
+    pub device: String,
+    #[serde(default)]
+    pub corpora: Corpora,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+/// Where the synthetic and the real corpus come from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Corpora {
+    /// The CPU scales: the teacher-generated families under `data/generated` against the
+    /// documents extracted from Debian packages.
+    #[default]
+    Local,
+    /// The paper scale: seed datasets from the Hugging Face cache (specs such as
+    /// `cosmopedia/stories`), the first `docs_per_source` documents of each.
+    Hub {
+        synthetic: Vec<String>,
+        real: Vec<String>,
+        docs_per_source: usize,
+    },
 }
 
 impl Exp1Profile {
     pub fn tokens_per_run(&self) -> u64 {
-        self.steps * (self.batch_size * self.seq_len) as u64
+        self.steps * (self.batch_size * self.grad_accum * self.seq_len) as u64
+    }
+
+    /// Training runs in the grid: students x conditions x seeds.
+    pub fn runs(&self) -> usize {
+        self.students.len() * CONDITIONS.len() * self.seeds.len()
     }
 }
 
-/// `smoke` (well under a minute, for tests and CI) or `mini` (the CPU run; ~40 minutes on 2
-/// cores). The `paper` scale is planned, not run here: see [`crate::budget`].
+/// One student's share of a profile's compute: every condition and seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub student: String,
+    pub params: usize,
+    pub runs: usize,
+    pub tokens_per_run: u64,
+    /// One run on `gpu`.
+    pub per_run: RunBudget,
+    pub gpu_hours: f64,
+    pub dollars: f64,
+}
+
+/// What a profile costs on a GPU (FLOPs from the model shapes at the profile's vocabulary and
+/// sequence length; utilisation and price from [`Gpu`]). Evaluation and sampling are left out:
+/// at these settings they are under 1% of training.
+pub fn plan(p: &Exp1Profile, gpu: &Gpu) -> Result<Vec<PlanRow>> {
+    let runs = CONDITIONS.len() * p.seeds.len();
+    p.students
+        .iter()
+        .map(|(name, spec)| {
+            let mut c = spec.resolve(Some(p.vocab_size))?;
+            c.context = p.seq_len;
+            let per_run = budget_for(name, &c, p.tokens_per_run(), gpu, 1);
+            Ok(PlanRow {
+                student: name.clone(),
+                params: c.param_count(),
+                runs,
+                tokens_per_run: p.tokens_per_run(),
+                gpu_hours: per_run.gpu_hours * runs as f64,
+                dollars: per_run.dollars * runs as f64,
+                per_run,
+            })
+        })
+        .collect()
+}
+
+/// `smoke` (well under a minute, for tests and CI), `mini` (the CPU run; ~40 minutes on 2
+/// cores) or `paper` (the original plan's GPU scale: GPT-2 small, 500M and 1B students on the
+/// seed datasets; see [`plan`] for what it costs).
 pub fn profile(name: &str) -> Result<Exp1Profile> {
     let spec = |preset: &str, ctx: usize| ModelSpec {
         preset: Some(preset.into()),
@@ -76,7 +156,16 @@ pub fn profile(name: &str) -> Result<Exp1Profile> {
     Ok(match name {
         "smoke" => Exp1Profile {
             name: name.into(),
-            students: vec![("tiny".into(), spec("tiny", 64)), ("tiny-wide".into(), ModelSpec { d_model: Some(48), ..spec("tiny", 64) })],
+            students: vec![
+                ("tiny".into(), spec("tiny", 64)),
+                (
+                    "tiny-wide".into(),
+                    ModelSpec {
+                        d_model: Some(48),
+                        ..spec("tiny", 64)
+                    },
+                ),
+            ],
             seeds: vec![0, 1, 2],
             vocab_size: 512,
             seq_len: 32,
@@ -87,10 +176,16 @@ pub fn profile(name: &str) -> Result<Exp1Profile> {
             max_eval_bytes: 20_000,
             eval_windows: 8,
             sample_tokens: 12,
+            grad_accum: 1,
+            device: cpu(),
+            corpora: Corpora::Local,
         },
         "mini" => Exp1Profile {
             name: name.into(),
-            students: vec![("mini-1m".into(), spec("mini-1m", 128)), ("mini-3m".into(), spec("mini-3m", 128))],
+            students: vec![
+                ("mini-1m".into(), spec("mini-1m", 128)),
+                ("mini-3m".into(), spec("mini-3m", 128)),
+            ],
             seeds: vec![0, 1, 2],
             vocab_size: 8192,
             seq_len: 128,
@@ -101,8 +196,44 @@ pub fn profile(name: &str) -> Result<Exp1Profile> {
             max_eval_bytes: 400_000,
             eval_windows: 128,
             sample_tokens: 64,
+            grad_accum: 1,
+            device: cpu(),
+            corpora: Corpora::Local,
         },
-        _ => anyhow::bail!("unknown Experiment 1 profile `{name}` (expected smoke or mini; `paper` is a plan: see synthlm budget)"),
+        // 0.5M tokens per step (32 x 16 x 1024) for 1,000 steps: 524M tokens per run, the same
+        // for every student, as the design asks. Synthetic: the three LLM-generated seed
+        // datasets (instructions, textbooks, conversations); real: FineWeb-Edu.
+        "paper" => Exp1Profile {
+            name: name.into(),
+            students: vec![
+                ("gpt2-small".into(), spec("gpt2-small", 1024)),
+                ("gpt-500m".into(), spec("gpt-500m", 1024)),
+                ("gpt-1b".into(), spec("gpt-1b", 1024)),
+            ],
+            seeds: vec![0, 1, 2],
+            vocab_size: 32768,
+            seq_len: 1024,
+            batch_size: 32,
+            steps: 1000,
+            lr: 6e-4,
+            max_train_bytes: 3_000_000_000,
+            max_eval_bytes: 20_000_000,
+            eval_windows: 512,
+            sample_tokens: 128,
+            grad_accum: 16,
+            device: "cuda".into(),
+            corpora: Corpora::Hub {
+                synthetic: vec![
+                    "openhermes".into(),
+                    "cosmopedia/web_samples_v2".into(),
+                    "cosmopedia/stories".into(),
+                    "magpie-pro".into(),
+                ],
+                real: vec!["fineweb-edu/sample-10BT".into()],
+                docs_per_source: 1_000_000,
+            },
+        },
+        _ => anyhow::bail!("unknown Experiment 1 profile `{name}` (expected smoke, mini or paper)"),
     })
 }
 
@@ -113,6 +244,10 @@ pub struct Exp1Paths {
     pub generated: PathBuf,
     /// Real documents from `synthlm data real`.
     pub real: PathBuf,
+    /// Their provenance manifest (`data/real/manifest.json`).
+    pub real_manifest: PathBuf,
+    /// The Hugging Face cache, for [`Corpora::Hub`].
+    pub hub: HubOptions,
     /// Scratch: tokenizer, packed shards, checkpoints of runs (git-ignored).
     pub work: PathBuf,
     /// Committed results.
@@ -125,6 +260,8 @@ impl Exp1Paths {
         Exp1Paths {
             generated: root.join("data/generated"),
             real: root.join(".work/real/documents.jsonl"),
+            real_manifest: root.join("data/real/manifest.json"),
+            hub: HubOptions::from_env(),
             work: root.join(format!(".work/exp1/{profile}")),
             results: root.join(format!("data/results/exp1/{profile}")),
         }
@@ -187,6 +324,53 @@ pub struct Exp1Results {
     /// Training wall time of all runs, summed.
     pub wall_s: f64,
     pub cpu_core_hours: f64,
+    /// Per source, training splits: length, duplication, diversity.
+    #[serde(default)]
+    pub first_look: Vec<FirstLook>,
+    /// The start of one held-out document per source.
+    #[serde(default)]
+    pub examples: Vec<Example>,
+    /// Inputs by identity: the corpora's manifests and files, then the tokenizer and the packed
+    /// sets the runs were trained and evaluated on.
+    #[serde(default)]
+    pub inputs: Vec<InputRecord>,
+    /// Software and machine of the call that wrote this file.
+    #[serde(default)]
+    pub environment: Environment,
+}
+
+/// The start of a document, for the book's data chapter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub source: String,
+    pub id: String,
+    pub excerpt: String,
+}
+
+/// The first `chars` characters of a text, cut at a word boundary, whitespace collapsed.
+fn excerpt(text: &str, chars: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= chars {
+        return flat;
+    }
+    let cut: String = flat.chars().take(chars).collect();
+    match cut.rfind(' ') {
+        Some(i) => format!("{} ...", &cut[..i]),
+        None => format!("{cut} ..."),
+    }
+}
+
+/// Documents grouped by source, in first-seen order.
+fn by_source<'a>(docs: impl IntoIterator<Item = &'a Document>) -> Vec<(String, Vec<Document>)> {
+    let mut groups: Vec<(String, Vec<Document>)> = Vec::new();
+    for d in docs {
+        match groups.iter_mut().find(|g| g.0 == d.source) {
+            Some(g) => g.1.push(d.clone()),
+            None => groups.push((d.source.clone(), vec![d.clone()])),
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    groups
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,11 +388,40 @@ type Sets = BTreeMap<String, (PathBuf, Vec<Document>)>;
 
 /// Prepare data (splits, tokenizer, packed sets) under `paths.work`, reusing what exists.
 fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, Sets, Sets)> {
-    let mut synthetic = Vec::new();
-    for g in Generator::ALL {
-        synthetic.extend(corpora::generated(&paths.generated, g)?);
-    }
-    let real = corpora::real(&paths.real)?;
+    let (synthetic, real) = match &p.corpora {
+        Corpora::Local => {
+            if !paths.real.exists() {
+                let (_, manifest) = crate::data::real::extract(&paths.real)?;
+                crate::io::write_json(&paths.real_manifest, &manifest)?;
+            }
+            let mut synthetic = Vec::new();
+            for g in Generator::ALL {
+                synthetic.extend(corpora::generated(&paths.generated, g)?);
+            }
+            (synthetic, corpora::real(&paths.real)?)
+        }
+        Corpora::Hub {
+            synthetic,
+            real,
+            docs_per_source,
+        } => {
+            let load = |specs: &[String]| -> Result<Vec<Document>> {
+                let mut docs = Vec::new();
+                for s in specs {
+                    let opts = LoadOptions {
+                        limit: Some(*docs_per_source),
+                        ..Default::default()
+                    };
+                    let stream = crate::data::input::open(s, None, &paths.hub, opts)?;
+                    for d in stream {
+                        docs.push(d?);
+                    }
+                }
+                Ok(docs)
+            };
+            (load(synthetic)?, load(real)?)
+        }
+    };
     let (syn_train, syn_eval) = corpora::split(synthetic);
     let (real_train, real_eval) = corpora::split(real);
     let cap = |docs: Vec<Document>, bytes: u64| {
@@ -228,8 +441,18 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, Sets, S
     blend.extend(corpora::take_bytes(&real_train, half));
 
     std::fs::create_dir_all(&paths.work)?;
+    // Reuse the tokenizer (and packed sets) only if they were made from these very texts.
     let tok_path = paths.work.join("tokenizer.json");
-    let tok = if tok_path.exists() {
+    let tok_inputs_path = paths.work.join("tokenizer.inputs");
+    let tok_inputs = format!(
+        "vocab {} min_frequency 2 texts {}{}",
+        p.vocab_size,
+        fingerprint(&syn_train),
+        fingerprint(&real_train)
+    );
+    let tok_fresh = tok_path.exists()
+        && std::fs::read_to_string(&tok_inputs_path).is_ok_and(|s| s == tok_inputs);
+    let tok = if tok_fresh {
         TextTokenizer::load(&tok_path)?
     } else {
         let texts: Vec<String> = syn_train
@@ -245,15 +468,14 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, Sets, S
             },
         )?;
         tok.save(&tok_path)?;
+        crate::io::write_bytes(&tok_inputs_path, tok_inputs.as_bytes())?;
         tok
     };
     let pack = |name: &str, docs: Vec<Document>| -> Result<(PathBuf, Vec<Document>)> {
         let dir = paths.work.join("packed").join(name);
+        let inputs = serde_json::json!({"experiment": "exp1", "set": name, "documents_sha256": fingerprint(&docs)});
         let fresh = crate::data::pack::TokenShards::open(&dir)
-            .map(|s| {
-                s.manifest.tokenizer_sha256 == tok.sha256()
-                    && s.manifest.documents == docs.len() as u64
-            })
+            .map(|s| s.manifest.tokenizer_sha256 == tok.sha256() && s.manifest.inputs == inputs)
             .unwrap_or(false);
         if !fresh {
             pack_documents(
@@ -261,7 +483,7 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, Sets, S
                 &tok,
                 &dir,
                 &PackOptions::default(),
-                serde_json::json!({"experiment": "exp1", "set": name}),
+                inputs,
                 None,
             )?;
         }
@@ -287,6 +509,55 @@ fn prepare(p: &Exp1Profile, paths: &Exp1Paths) -> Result<(TextTokenizer, Sets, S
         )?,
     );
     Ok((tok, train_sets, eval_sets))
+}
+
+/// SHA-256 over the ids and texts of documents, in order.
+fn fingerprint(docs: &[Document]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for d in docs {
+        h.update(d.id.as_bytes());
+        h.update([0]);
+        h.update(d.text.as_bytes());
+        h.update([0]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// Finished runs are reused only if they were trained on these inputs: `inputs.json` in the
+/// results folder records the tokenizer and packed sets the runs there saw.
+fn check_inputs(results: &Path, tok: &TextTokenizer, sets: &[&Sets]) -> Result<()> {
+    let mut current = BTreeMap::new();
+    current.insert("tokenizer".to_string(), tok.sha256().to_string());
+    for set in sets {
+        for (dir, _) in set.values() {
+            let m = crate::data::pack::TokenShards::open(dir)?.manifest;
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            current.insert(name.to_string(), m.content_sha256);
+        }
+    }
+    let path = results.join("inputs.json");
+    if path.exists() {
+        let before: BTreeMap<String, String> = crate::io::read_json(&path)?;
+        if before != current {
+            let changed: Vec<&String> = current
+                .keys()
+                .filter(|k| before.get(*k) != current.get(*k))
+                .collect();
+            anyhow::bail!(
+                "{}: the runs here were trained on other inputs (changed: {changed:?}); move that folder away to start the experiment over",
+                path.display()
+            );
+        }
+    } else {
+        anyhow::ensure!(
+            !results.join("runs").exists(),
+            "{}: runs exist but no record of the inputs they were trained on; move that folder away to start the experiment over",
+            results.display()
+        );
+        crate::io::write_json(&path, &current)?;
+    }
+    Ok(())
 }
 
 fn size(dir: &Path) -> Result<CorpusSize> {
@@ -323,6 +594,8 @@ pub fn run_config(
     c.train.seed = seed;
     c.train.seq_len = p.seq_len;
     c.train.batch_size = p.batch_size;
+    c.train.grad_accum = p.grad_accum;
+    c.device = p.device.clone();
     c.train.max_steps = p.steps;
     c.train.warmup_steps = (p.steps / 10).max(1);
     c.train.lr = p.lr;
@@ -339,10 +612,9 @@ pub fn run_config(
 /// Run (or resume) Experiment 1 and write `results.json`. Finished runs are not redone.
 /// The real corpus is extracted from the installed Debian packages first if it is missing.
 pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Results> {
-    if !paths.real.exists() {
-        crate::data::real::extract(&paths.real)?;
-    }
     let (tok, train_sets, eval_sets) = prepare(p, paths)?;
+    std::fs::create_dir_all(&paths.results)?;
+    check_inputs(&paths.results, &tok, &[&train_sets, &eval_sets])?;
     let tok_path = paths.work.join("tokenizer.json");
     let evals: BTreeMap<String, PathBuf> = eval_sets
         .iter()
@@ -504,6 +776,47 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
         .map(|r| metrics::read_summary(&paths.results.join(&r.dir)))
         .collect::<Result<_>>()?;
     let wall_s = summaries.iter().map(|s| s.wall_s).sum::<f64>();
+    // The data as the runs saw it: the training splits per source, one held-out example each.
+    let train_docs = train_sets["synthetic"]
+        .1
+        .iter()
+        .chain(&train_sets["real"].1);
+    let first_look = first_look_rows(&by_source(train_docs));
+    let examples = by_source(eval_sets.values().flat_map(|s| &s.1))
+        .into_iter()
+        .map(|(source, docs)| Example {
+            source,
+            id: docs[0].id.clone(),
+            excerpt: excerpt(&docs[0].text, 400),
+        })
+        .collect();
+    let mut inputs = match &p.corpora {
+        Corpora::Local => local_inputs(&paths.generated, &paths.real, &paths.real_manifest)?,
+        Corpora::Hub {
+            synthetic, real, ..
+        } => synthetic
+            .iter()
+            .chain(real)
+            .map(|s| InputRecord {
+                name: s.clone(),
+                detail: "Hugging Face dataset (revision in the spec; main if none)".into(),
+                sha256: String::new(),
+            })
+            .collect(),
+    };
+    let recorded: BTreeMap<String, String> =
+        crate::io::read_json(&paths.results.join("inputs.json"))?;
+    for (name, sha256) in recorded {
+        inputs.push(InputRecord {
+            detail: if name == "tokenizer" {
+                format!("byte-level BPE, {} tokens", tok.vocab_size())
+            } else {
+                "packed token shards (content hash)".into()
+            },
+            name,
+            sha256,
+        });
+    }
     let run_hours: f64 = summaries.iter().map(|s| s.cpu_core_hours).sum();
     let results = Exp1Results {
         schema: "synthlm-exp1/1".into(),
@@ -524,6 +837,10 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
         runs,
         wall_s,
         cpu_core_hours: run_hours,
+        first_look,
+        examples,
+        inputs,
+        environment: environment(),
     };
     crate::io::write_json(&paths.results.join(RESULTS), &results)?;
     Ok(results)

@@ -3,3 +3,4 @@
 
 pub mod corpora;
 pub mod exp1;
+pub mod provenance;
