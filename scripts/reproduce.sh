@@ -34,6 +34,8 @@ step "5/8 report: book/src/generated and paper/generated"
 "$SYNTHLM_BIN" report --profile "$profile"
 
 step "6/8 notebook (executed headless; outputs saved in place)"
+# LD_LIBRARY_PATH: the Rust std dylib each evcxr cell links against (see tests/publish.rs).
+LD_LIBRARY_PATH="$(rustc --print target-libdir)" \
 EVCXR_TMPDIR="$SYNTHLM_TOOLS/evcxr" SYNTHLM_PROFILE="$profile" jupyter nbconvert --to notebook --execute \
   --ExecutePreprocessor.timeout=3000 --ExecutePreprocessor.kernel_name=rust --inplace notebooks/01-pure-synthetic.ipynb
 

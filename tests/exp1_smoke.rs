@@ -179,15 +179,35 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
     }
 
     // Finished runs are not reused for other inputs: change one real document and the call
-    // refuses, naming the record of what the runs were trained on.
+    // refuses, naming the record of what the runs were trained on (the smoke profile's own
+    // results are scratch and start over instead).
     let mut changed = real.clone();
-    changed[0].text.push_str(" A new sentence.");
+    let train_doc = changed
+        .iter_mut()
+        .find(|d| !synthlm::experiments::corpora::is_held_out(d))
+        .unwrap();
+    train_doc.text.push_str(" A new sentence.");
     synthlm::data::read::write_documents(&paths.real, &changed).unwrap();
-    let err = format!("{:#}", exp1::run(&p, &paths, false).unwrap_err());
+    let kept = exp1::Exp1Profile {
+        name: "smoke-kept".into(),
+        ..p.clone()
+    };
+    let err = format!("{:#}", exp1::run(&kept, &paths, false).unwrap_err());
     assert!(
-        err.contains("inputs.json") && err.contains("-real"),
+        err.contains("inputs.json") && err.contains("train-real"),
         "{err}"
     );
+    let again = exp1::run(&p, &paths, false).unwrap();
+    assert_eq!(again.runs.len(), r.runs.len());
+    let packed = |r: &exp1::Exp1Results| {
+        r.inputs
+            .iter()
+            .find(|i| i.name == "train-real")
+            .unwrap()
+            .sha256
+            .clone()
+    };
+    assert_ne!(packed(&again), packed(&r), "repacked from the new texts");
 }
 
 /// The paper profile's data path: synthetic and real corpora read from seed datasets in the

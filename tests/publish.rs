@@ -40,6 +40,18 @@ fn smoke_results() -> &'static (Exp1Results, Exp1Paths) {
     })
 }
 
+/// Where the toolchain's `libstd-*.so` lives. evcxr links each cell against it dynamically, with a
+/// RUNPATH relative to cargo's `deps/` folder, but loads the cell's library through its hard link
+/// one folder up, where that relative path misses; naming the folder here makes the load work
+/// whatever the cache's location.
+fn rust_std_dylib_dir() -> PathBuf {
+    let out = Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .output()
+        .expect("rustc");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -86,7 +98,8 @@ fn notebook_runs_headless_with_the_smoke_profile() {
         .arg(&executed)
         .arg(root().join("notebooks/01-pure-synthetic.ipynb"))
         .env("SYNTHLM_PROFILE", "smoke")
-        .env("EVCXR_TMPDIR", &cache));
+        .env("EVCXR_TMPDIR", &cache)
+        .env("LD_LIBRARY_PATH", rust_std_dylib_dir()));
     let nb: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&executed).unwrap()).unwrap();
     let mut texts = String::new();

@@ -526,7 +526,8 @@ fn fingerprint(docs: &[Document]) -> String {
 
 /// Finished runs are reused only if they were trained on these inputs: `inputs.json` in the
 /// results folder records the tokenizer and packed sets the runs there saw.
-fn check_inputs(results: &Path, tok: &TextTokenizer, sets: &[&Sets]) -> Result<()> {
+/// The `smoke` profile's results are scratch (tests and CI): stale ones are cleared instead.
+fn check_inputs(results: &Path, scratch: bool, tok: &TextTokenizer, sets: &[&Sets]) -> Result<()> {
     let mut current = BTreeMap::new();
     current.insert("tokenizer".to_string(), tok.sha256().to_string());
     for set in sets {
@@ -539,7 +540,14 @@ fn check_inputs(results: &Path, tok: &TextTokenizer, sets: &[&Sets]) -> Result<(
     let path = results.join("inputs.json");
     if path.exists() {
         let before: BTreeMap<String, String> = crate::io::read_json(&path)?;
-        if before != current {
+        if before != current && scratch {
+            eprintln!(
+                "{}: inputs changed; clearing these scratch results",
+                results.display()
+            );
+            std::fs::remove_dir_all(results.join("runs")).ok();
+            crate::io::write_json(&path, &current)?;
+        } else if before != current {
             let changed: Vec<&String> = current
                 .keys()
                 .filter(|k| before.get(*k) != current.get(*k))
@@ -614,7 +622,12 @@ pub fn run_config(
 pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Results> {
     let (tok, train_sets, eval_sets) = prepare(p, paths)?;
     std::fs::create_dir_all(&paths.results)?;
-    check_inputs(&paths.results, &tok, &[&train_sets, &eval_sets])?;
+    check_inputs(
+        &paths.results,
+        p.name == "smoke",
+        &tok,
+        &[&train_sets, &eval_sets],
+    )?;
     let tok_path = paths.work.join("tokenizer.json");
     let evals: BTreeMap<String, PathBuf> = eval_sets
         .iter()
