@@ -643,4 +643,13 @@ fn generation_survives_a_real_kill_without_loss_or_duplication() {
     for text in got.values() {
         assert_eq!(text.matches("<|im_start|>").count(), 2, "{text:?}");
     }
+    // Once every record is settled, the same command has nothing to do and does not even load
+    // the teacher (here: a path that does not exist); other settings still need the teacher
+    // (and then the manifest's settings check).
+    let gone = dir.path().join("no-such.gguf");
+    let st = generate_cmd(&gone, &killed, records).output().unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.success() && stdout.contains("nothing to do"), "{stdout}");
+    let st = generate_cmd(&gone, &killed, records + 1).output().unwrap();
+    assert!(!st.status.success(), "one more record needs the teacher");
 }

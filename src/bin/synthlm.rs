@@ -911,10 +911,6 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
             teacher,
             seeds,
         } => {
-            let t = match teacher {
-                Some(p) => Teacher::load_from(&p)?,
-                None => Teacher::load()?,
-            };
             let mut settings = GenSettings::new(generator, seed);
             settings.temperature = temperature;
             settings.top_p = top_p;
@@ -922,6 +918,31 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
             settings.max_new_tokens = max_new_tokens;
             settings.evolve = !no_evolve;
             settings.self_check = !no_self_check;
+            // Nothing left to do (same settings, every record settled): say so without loading
+            // the teacher (seconds and a gigabyte), so re-running the corpus script is cheap.
+            let manifest = out.join(synthlm::generate::shards::MANIFEST);
+            if manifest.exists() {
+                let m: synthlm::generate::shards::GenManifest = synthlm::io::read_json(&manifest)?;
+                settings.teacher_sha256 = m.settings.teacher_sha256.clone();
+                let settled = m.settled();
+                if m.settings == settings
+                    && (0..records.max(m.target)).all(|i| settled.contains(&i))
+                {
+                    println!(
+                        "{}: all {} records settled ({} kept, {} dropped); nothing to do in {}",
+                        generator.name(),
+                        records.max(m.target),
+                        m.records,
+                        m.dropped.len(),
+                        out.display()
+                    );
+                    return Ok(());
+                }
+            }
+            let t = match teacher {
+                Some(p) => Teacher::load_from(&p)?,
+                None => Teacher::load()?,
+            };
             settings.teacher_sha256 = t.sha256.clone();
             let seeds = Seeds::load(&seeds)?;
             let mut backend = TeacherBackend {
