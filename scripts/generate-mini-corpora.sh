@@ -8,7 +8,7 @@ source scripts/env.sh
 [ -x "$SYNTHLM_BIN" ] || cargo build --release --locked
 STEP="${STEP:-300}"
 # Records per family: each reaches >= ~1M teacher tokens of text (see data/generated/README.md).
-declare -A TARGET=([stories]=2600 [cosmo]=2200 [magpie]=2400 [instruct]=2800)
+declare -A TARGET=([stories]=2600 [cosmo]=2400 [magpie]=2400 [instruct]=2800)
 for round in $(seq 1 100); do
   left=0
   for g in stories cosmo magpie instruct; do
