@@ -123,6 +123,26 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
         assert!(md.contains(&cell) && tex.contains(&cell), "{cell} in both");
     }
     assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"));
+    // Findings: one generated paragraph per student, naming the best training data per set
+    // (the lowest mean bits per byte in the table).
+    let findings = synthlm::report::exp1::findings(&r);
+    assert_eq!(findings.len(), p.students.len());
+    for (f, (student, _)) in findings.iter().zip(&p.students) {
+        let best = |eval: &str| {
+            r.cells
+                .iter()
+                .filter(|c| &c.student == student)
+                .min_by(|a, b| a.bpb[eval].mean.total_cmp(&b.bpb[eval].mean))
+                .unwrap()
+                .condition
+                .clone()
+        };
+        for eval in ["real", "synthetic"] {
+            let claim = format!("on held-out {eval} text, training on {} gives", best(eval));
+            assert!(f.contains(&claim), "{f}");
+        }
+        assert!(md.contains(f.as_str()));
+    }
     // The data and reproducibility parts: statistics and an example per source, and every
     // input pinned by its hash (the generated families' manifests, tokenizer, packed sets).
     let data_md = std::fs::read_to_string(book.join("exp1-data.md")).unwrap();

@@ -649,7 +649,10 @@ fn generation_survives_a_real_kill_without_loss_or_duplication() {
     let gone = dir.path().join("no-such.gguf");
     let st = generate_cmd(&gone, &killed, records).output().unwrap();
     let stdout = String::from_utf8_lossy(&st.stdout);
-    assert!(st.status.success() && stdout.contains("nothing to do"), "{stdout}");
+    assert!(
+        st.status.success() && stdout.contains("nothing to do"),
+        "{stdout}"
+    );
     let st = generate_cmd(&gone, &killed, records + 1).output().unwrap();
     assert!(!st.status.success(), "one more record needs the teacher");
 }
