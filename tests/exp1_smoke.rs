@@ -106,6 +106,13 @@ fn smoke_profile_runs_end_to_end_and_resumes() {
     assert_eq!(again.cells, r.cells);
     assert_eq!(again.samples, r.samples);
     assert_eq!(exp1::load_results(&paths.results).unwrap().cells, r.cells);
+    // Checkpoints are not committed: without them, finished runs keep their recorded samples.
+    for run in &r.runs {
+        std::fs::remove_dir_all(paths.results.join(&run.dir).join("checkpoints")).unwrap();
+    }
+    let committed = exp1::run(&p, &paths, false).unwrap();
+    assert_eq!(committed.samples, r.samples);
+    assert_eq!(committed.cells, r.cells);
 
     // The report: book Markdown with SVG figures, paper LaTeX with PNG figures, same numbers.
     let book = dir.path().join("book");

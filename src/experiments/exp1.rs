@@ -652,6 +652,9 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
     };
     let mut runs = Vec::new();
     let mut samples = Vec::new();
+    let recorded: Vec<Sample> = load_results(&paths.results)
+        .map(|r| r.samples)
+        .unwrap_or_default();
     let prompts: Vec<Vec<u32>> = PROMPTS
         .iter()
         .map(|s| {
@@ -679,9 +682,28 @@ pub fn run(p: &Exp1Profile, paths: &Exp1Paths, progress: bool) -> Result<Exp1Res
                     train(&cfg, &TrainOptions::default())
                         .with_context(|| format!("training {rel}"))?;
                 }
-                // Samples from the final weights (deterministic: seeded).
-                let ck = crate::train::checkpoint::latest(&out)?
-                    .with_context(|| format!("{rel} has no checkpoint"))?;
+                // Samples from the final weights (deterministic: seeded). Checkpoints are not
+                // committed: a finished run without one keeps the samples recorded before.
+                let Some(ck) = crate::train::checkpoint::latest(&out)? else {
+                    let before: Vec<Sample> = recorded
+                        .iter()
+                        .filter(|s| &s.student == student && s.condition == cond && s.seed == seed)
+                        .cloned()
+                        .collect();
+                    anyhow::ensure!(
+                        before.len() == PROMPTS.len(),
+                        "{rel} has no checkpoint and no recorded samples; move it away to train it again"
+                    );
+                    samples.extend(before);
+                    runs.push(RunRef {
+                        student: student.clone(),
+                        condition: cond.into(),
+                        seed,
+                        dir: rel,
+                    });
+                    pb.inc(1);
+                    continue;
+                };
                 let loaded = crate::train::checkpoint::load(&ck, &candle_core::Device::Cpu)?;
                 let mcfg = spec.resolve(Some(tok.vocab_size()))?;
                 let model =

@@ -277,6 +277,11 @@ const FIG: (u32, u32) = (720, 440);
 
 /// Draw every figure into `dir` (SVG, and PNG at 3x for print) and return their base names.
 pub fn figures(r: &Exp1Results, results_dir: &Path, dir: &Path) -> Result<Vec<String>> {
+    // The folder holds only this report's figures: drop those of an earlier report (another
+    // profile's students) so the pages never link or ship stale ones.
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
     std::fs::create_dir_all(dir)?;
     let mut names = Vec::new();
     let (unit, x_label) = if r.profile.tokens_per_run() >= 1_000_000 {
@@ -598,7 +603,7 @@ pub fn findings(r: &Exp1Results) -> Vec<String> {
     };
     let mut out = Vec::new();
     for (student, _) in &r.profile.students {
-        let bpb = |cond: &str, eval: &str| cell(student, cond).map(|c| c.bpb[eval].clone());
+        let bpb = |cond: &str, eval: &str| cell(student, cond).map(|c| c.bpb[eval]);
         let mut parts = Vec::new();
         let mut best_of = BTreeMap::new();
         for eval in EVAL_SETS {
