@@ -69,20 +69,28 @@ fn every_generator_writes_its_datasets_schema_and_the_loaders_read_it() {
                         .iter()
                         .any(|p| p.ends_with("<|im_end|>\n<|im_start|>user\n")));
                 } else {
-                    assert!(r.dropped > 0, "the self-check dropped some records");
                     assert!(
                         t.prompts.iter().any(|p| p.contains("more challenging")),
                         "evolution stage ran"
                     );
+                    // The user turn holds the passage, then the task its verb started.
+                    let user = &chat[0].content;
+                    assert!(user.starts_with("Output "), "{user}");
+                    assert!(user.trim_end().ends_with("the passage in two sentences."), "{user}");
                 }
             }
-            Generator::Cosmo | Generator::Stories => {
+            Generator::Cosmo => {
                 assert!(docs[0].chat.is_none());
                 assert!(docs[0].text.starts_with("Output "));
-                if g == Generator::Stories {
-                    assert_eq!(docs[0].meta["format"], "story");
-                    assert!(t.prompts[0].contains("3 to 4 year old"));
-                }
+            }
+            Generator::Stories => {
+                assert_eq!(docs[0].meta["format"], "story");
+                assert!(t.prompts[0].contains("3 to 4 year old"));
+                // The teacher continued the seeded opening, which carries the adjective and noun.
+                let attrs = &docs[0].meta["synthlm"]["attributes"];
+                let opening = attrs["opening"].as_str().unwrap();
+                assert!(docs[0].text.starts_with(opening), "{}", docs[0].text);
+                assert!(opening.contains(attrs["noun"].as_str().unwrap()));
             }
         }
     }
@@ -190,4 +198,35 @@ fn a_crashed_run_resumes_without_loss_or_duplication_and_matches_an_uninterrupte
     .unwrap_err()
     .to_string();
     assert!(e.contains("other settings"), "{e}");
+}
+
+/// A story that does not use its verb is dropped and counted; a text cut at the cap is
+/// continued once and kept when the continuation ends it; the manifest's shares say so.
+#[test]
+fn recipe_checks_drop_what_they_should_and_the_manifest_counts_it() {
+    let seeds = Seeds::committed().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = GenSettings::new(Generator::Stories, 5);
+    let out = dir.path().join("stories");
+    generate(&settings, &seeds, &out, 40, 8, &mut FakeTeacher::new(None), None).unwrap();
+    let m = ShardedWriter::open(&out, &settings, 0, 8).unwrap().manifest;
+    let missing = m.dropped_by.get("required-words").copied().unwrap_or(0);
+    assert!(missing > 0 && missing < 40, "{:?}", m.dropped_by);
+    assert_eq!(m.records + m.dropped.len() as u64, 40);
+    assert_eq!(m.required_words_share, Some(1.0));
+    assert_eq!(m.truncated_share, 0.0);
+    assert!(m.kept_tokens > 0 && m.kept_tokens <= m.teacher_tokens);
+
+    let settings = GenSettings::new(Generator::Cosmo, 5);
+    let out = dir.path().join("cosmo");
+    let mut t = FakeTeacher::new(None);
+    generate(&settings, &seeds, &out, 30, 8, &mut t, None).unwrap();
+    let m = ShardedWriter::open(&out, &settings, 0, 8).unwrap().manifest;
+    let continued = m.flagged.get("continued").copied().unwrap_or(0);
+    assert!(continued > 0, "some texts needed their continuation: {:?}", m.flagged);
+    assert!(t.prompts.iter().any(|p| p.ends_with("And then the")), "continuation prompt");
+    let docs = load(ShardedWriter::open(&out, &settings, 0, 8).unwrap().files(), "cosmopedia");
+    for d in &docs {
+        assert!(!synthlm::filter::checks::ends_mid_sentence(&d.text), "{}", d.text);
+    }
 }

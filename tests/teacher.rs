@@ -283,6 +283,8 @@ fn sampling_filters_and_is_seeded() {
         top_k: 1,
         top_p: 1.0,
         repetition_penalty: 1.0,
+        no_repeat_ngram: 0,
+        repeat_last_n: 0,
     };
     assert_eq!(pick(&top1, &mut rng, &mut scratch), best);
     let nucleus = Sampling {
@@ -290,6 +292,8 @@ fn sampling_filters_and_is_seeded() {
         top_k: 0,
         top_p: 1e-6,
         repetition_penalty: 1.0,
+        no_repeat_ngram: 0,
+        repeat_last_n: 0,
     };
     assert_eq!(pick(&nucleus, &mut rng, &mut scratch), best);
     // top_k = 3 draws only among the three largest logits (several ids tie at the top here).
@@ -304,6 +308,8 @@ fn sampling_filters_and_is_seeded() {
         top_k: 3,
         top_p: 1.0,
         repetition_penalty: 1.0,
+        no_repeat_ngram: 0,
+        repeat_last_n: 0,
     };
     for _ in 0..200 {
         assert!(order[..3].contains(&pick(&top3, &mut rng, &mut scratch)));
@@ -323,6 +329,8 @@ fn sampling_filters_and_is_seeded() {
     seen2.insert(best);
     let pen = Sampling {
         repetition_penalty: 100.0,
+        no_repeat_ngram: 0,
+        repeat_last_n: 0,
         ..Sampling::greedy()
     };
     assert_ne!(
@@ -418,6 +426,8 @@ fn real_teacher_matches_candle_and_is_batch_invariant() {
                 top_k: 40,
                 top_p: 0.95,
                 repetition_penalty: 1.1,
+                no_repeat_ngram: 0,
+                repeat_last_n: 0,
             },
             stop: vec![t.eos],
             seed: 100 + i,
@@ -474,6 +484,8 @@ fn real_teacher_writes_a_coherent_story() {
             top_k: 0,
             top_p: 0.9,
             repetition_penalty: 1.1,
+            no_repeat_ngram: 0,
+            repeat_last_n: 0,
         },
         stop: vec![t.eos],
         seed: 1,

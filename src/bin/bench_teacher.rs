@@ -5,6 +5,7 @@
 //! bench_teacher                       # the table: 1, 32 and 64 slots
 //! bench_teacher --slots 1,16,32 --new-tokens 256
 //! bench_teacher --eos                 # stop at <|im_end|> as real generation does
+//! SYNTHLM_BENCH_LOGPROBS=1 bench_teacher  # also sum token log-probabilities (as generation does)
 //! bench_teacher check                 # our logits vs candle's quantized_llama, and a sample
 //! bench_teacher kernel                # GFLOP/s of the packed matmul on the model's shapes
 //! ```
@@ -72,6 +73,7 @@ fn worker(slots: usize, requests: usize, new_tokens: usize, eos: bool) -> Result
             teacher.chat_prompt(&[Message::new(Role::User, PROMPTS[i % PROMPTS.len()])])?;
         let max_new_tokens = new_tokens / 2 + (i * 7919 % (new_tokens + 1));
         reqs.push(Request {
+            logprobs: std::env::var_os("SYNTHLM_BENCH_LOGPROBS").is_some(),
             id: i as u64,
             prompt,
             max_new_tokens,
@@ -80,6 +82,8 @@ fn worker(slots: usize, requests: usize, new_tokens: usize, eos: bool) -> Result
                 top_k: 0,
                 top_p: 0.9,
                 repetition_penalty: 1.1,
+                no_repeat_ngram: 0,
+                repeat_last_n: 0,
             },
             stop: if eos { vec![teacher.eos] } else { vec![] },
             seed: i as u64,
@@ -151,6 +155,7 @@ fn check() -> Result<()> {
         argmax(&theirs)
     );
     let req = Request {
+        logprobs: std::env::var_os("SYNTHLM_BENCH_LOGPROBS").is_some(),
         id: 0,
         prompt,
         max_new_tokens: 200,

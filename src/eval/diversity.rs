@@ -22,3 +22,25 @@ pub fn distinct_n(texts: &[&str], n: usize) -> f64 {
     }
     seen.len() as f64 / total.max(1) as f64
 }
+
+/// distinct-n over the first `words` words of `texts` (in the order given), so that corpora of
+/// different sizes are compared on equal samples: distinct-n falls as a corpus grows, so a
+/// whole-corpus figure mostly measures size. `None` if the texts hold fewer words.
+pub fn distinct_n_at(texts: &[&str], n: usize, words_wanted: usize) -> Option<f64> {
+    let mut sample: Vec<String> = Vec::with_capacity(words_wanted);
+    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut total = 0usize;
+    for t in texts {
+        // n-grams do not cross document boundaries.
+        let w: Vec<String> = words(t).take(words_wanted - sample.len()).collect();
+        for g in w.windows(n) {
+            total += 1;
+            seen.insert(g.to_vec());
+        }
+        sample.extend(w);
+        if sample.len() >= words_wanted {
+            return Some(seen.len() as f64 / total.max(1) as f64);
+        }
+    }
+    None
+}

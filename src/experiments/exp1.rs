@@ -258,7 +258,7 @@ impl Exp1Paths {
     /// The project's standard layout for a profile.
     pub fn standard(root: &Path, profile: &str) -> Exp1Paths {
         Exp1Paths {
-            generated: root.join("data/generated"),
+            generated: root.join("data/generated/v1"),
             real: root.join(".work/real/documents.jsonl"),
             real_manifest: root.join("data/real/manifest.json"),
             hub: HubOptions::from_env(),

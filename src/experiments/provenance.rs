@@ -87,7 +87,7 @@ pub fn local_inputs(
         let path = generated.join(g.name()).join(MANIFEST);
         let m: GenManifest = crate::io::read_json(&path)?;
         out.push(InputRecord {
-            name: format!("data/generated/{}", g.name()),
+            name: format!("{}", generated.join(g.name()).display()),
             detail: format!(
                 "{} records ({} dropped), {} teacher tokens, {} shards, {:.1} h of generation; teacher SHA-256 {}",
                 m.records,

@@ -5,6 +5,7 @@
 //! (say, a Magpie instruction) immediately queues its next stage (the answer), so multi-stage
 //! generators keep the batch as full as single-stage ones.
 
+pub use crate::generate::jobs::Answer;
 use crate::generate::jobs::{Ask, GenSettings, Job, Step};
 use crate::generate::seeds::Seeds;
 use crate::generate::shards::ShardedWriter;
@@ -13,14 +14,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::Instant;
-
-/// A finished teacher call.
-#[derive(Clone, Debug)]
-pub struct Answer {
-    pub text: String,
-    /// Tokens the teacher generated for it.
-    pub tokens: u64,
-}
 
 /// Something that answers prompts, possibly many at once (the teacher engine, or a stand-in in
 /// tests).
@@ -79,14 +72,14 @@ pub fn generate(
         if let Some(a) = &answer {
             *tokens += a.tokens;
         }
-        match job.step(answer.map(|a| a.text)) {
+        match job.step(answer) {
             Step::Ask(ask) => queue.borrow_mut().push_back((index, ask)),
-            Step::Done(record) => {
+            Step::Done(record, tally) => {
                 let (_, tokens) = jobs.remove(&index).expect("present");
                 let mut r = report.borrow_mut();
                 r.records += 1;
                 r.teacher_tokens += tokens;
-                writer.borrow_mut().add(index, record, tokens)?;
+                writer.borrow_mut().add(index, record, tally)?;
                 if let Some(pb) = progress {
                     pb.inc(1);
                     pb.set_message(format!(
@@ -95,10 +88,12 @@ pub fn generate(
                     ));
                 }
             }
-            Step::Drop(reason) => {
-                jobs.remove(&index);
-                report.borrow_mut().dropped += 1;
-                writer.borrow_mut().drop_record(index, reason);
+            Step::Drop(class, detail) => {
+                let (_, tokens) = jobs.remove(&index).expect("present");
+                let mut r = report.borrow_mut();
+                r.dropped += 1;
+                r.teacher_tokens += tokens;
+                writer.borrow_mut().drop_record(index, class, detail, tokens);
                 if let Some(pb) = progress {
                     pb.inc(1);
                 }
@@ -134,4 +129,36 @@ pub fn generate(
     let mut r = report.into_inner();
     r.seconds = started.elapsed().as_secs_f64();
     Ok(r)
+}
+
+/// A backend that records every call of the backend it wraps: for reading, call by call, what
+/// a recipe asks and what the teacher answers (`synthlm generate show`).
+pub struct Transcript<'a> {
+    pub inner: &'a mut dyn Backend,
+    /// (record index, prompt, answer), in answering order.
+    pub calls: Vec<(u64, String, Answer)>,
+}
+
+impl Backend for Transcript<'_> {
+    fn serve(
+        &mut self,
+        next: &mut dyn FnMut() -> Option<(u64, Ask)>,
+        done: &mut dyn FnMut(u64, Answer) -> Result<()>,
+    ) -> Result<()> {
+        let prompts: RefCell<HashMap<u64, String>> = RefCell::new(HashMap::new());
+        let calls = RefCell::new(Vec::new());
+        let mut next_logged = || {
+            let n = next()?;
+            prompts.borrow_mut().insert(n.0, n.1.prompt.clone());
+            Some(n)
+        };
+        let mut done_logged = |i: u64, a: Answer| {
+            let p = prompts.borrow_mut().remove(&i).unwrap_or_default();
+            calls.borrow_mut().push((i, p, a.clone()));
+            done(i, a)
+        };
+        let r = self.inner.serve(&mut next_logged, &mut done_logged);
+        self.calls.extend(calls.into_inner());
+        r
+    }
 }

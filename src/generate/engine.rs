@@ -13,7 +13,7 @@
 //! and whatever the slot count or prefill chunking.
 
 use super::llama::{KvCache, Llama, LlamaConfig, RopeTable, Row, Workspace};
-use super::sampling::{sample, Sampling, Seen};
+use super::sampling::{ban_repeated_ngrams, sample, Sampling, Seen};
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
 use rand::SeedableRng;
@@ -37,6 +37,11 @@ pub struct Request {
     pub stop: Vec<u32>,
     /// Seed of this request's own random generator.
     pub seed: u64,
+    /// Also sum the log-probabilities of the generated tokens under the model's own
+    /// distribution (temperature 1, before penalties): [`Completion::logprob`]. Costs a copy
+    /// and one exp pass over the vocabulary per token.
+    #[serde(default)]
+    pub logprobs: bool,
 }
 
 /// Why a sequence ended.
@@ -60,6 +65,9 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     pub stop_reason: StopReason,
     pub prompt_tokens: usize,
+    /// Sum of `log p(token)` over [`Completion::tokens`] when the request asked for it, else 0.
+    #[serde(default)]
+    pub logprob: f64,
 }
 
 /// How [`Engine::run`] batches.
@@ -121,6 +129,9 @@ struct Active {
     scratch: Vec<u32>,
     /// This step's logits row, if it samples.
     logit_row: Option<usize>,
+    /// The raw logits of the row being sampled (when `req.logprobs`), and the running sum.
+    raw: Vec<f32>,
+    logprob: f64,
 }
 
 impl Active {
@@ -220,13 +231,14 @@ impl Engine {
                             tokens: vec![],
                             stop_reason,
                             prompt_tokens: req.prompt.len(),
+                            logprob: 0.0,
                         })?;
                         exhausted = false;
                         continue;
                     }
                     let mut seen = spare_seen.pop().unwrap_or_else(|| Seen::new(cfg.vocab));
                     seen.clear();
-                    if req.sampling.repetition_penalty != 1.0 {
+                    if req.sampling.repetition_penalty != 1.0 && req.sampling.repeat_last_n == 0 {
                         req.prompt.iter().for_each(|&t| seen.insert(t));
                     }
                     *slot = Some(Active {
@@ -237,6 +249,8 @@ impl Engine {
                         seen,
                         scratch: Vec::new(),
                         logit_row: None,
+                        raw: Vec::new(),
+                        logprob: 0.0,
                     });
                 }
             }
@@ -294,7 +308,17 @@ impl Engine {
                     .zip(ws.logits[..n_logits * vocab].par_chunks_mut(vocab))
                     .map(|(a, logits)| {
                         let a = &mut **a;
-                        sample(logits, &a.req.sampling, &a.seen, &mut a.rng, &mut a.scratch)
+                        if a.req.logprobs {
+                            a.raw.clear();
+                            a.raw.extend_from_slice(logits);
+                        }
+                        ban_repeated_ngrams(logits, &a.out, a.req.sampling.no_repeat_ngram);
+                        let t =
+                            sample(logits, &a.req.sampling, &a.seen, &mut a.rng, &mut a.scratch);
+                        if a.req.logprobs && !a.req.stop.contains(&t) {
+                            a.logprob += log_softmax_at(&mut a.raw, t as usize) as f64;
+                        }
+                        t
                     })
                     .collect()
             });
@@ -314,7 +338,7 @@ impl Engine {
                     Some(StopReason::Stop(t))
                 } else {
                     a.out.push(t);
-                    a.seen.insert(t);
+                    a.seen.update(&a.req.sampling, &a.out);
                     if a.out.len() >= a.req.max_new_tokens {
                         Some(StopReason::Length)
                     } else if a.req.prompt.len() + a.out.len() > cap {
@@ -333,6 +357,7 @@ impl Engine {
                         tokens: a.out,
                         stop_reason,
                         prompt_tokens: a.req.prompt.len(),
+                        logprob: a.logprob,
                     })?;
                     // A completion may give the caller a follow-up request (the next stage of
                     // a multi-stage generator), so ask the iterator again even if it was empty.
@@ -385,7 +410,7 @@ impl Engine {
                 .collect();
             self.model.forward(&rows, &mut caches, &rope, &mut ws);
             for (i, l) in ws.logits[..rows.len() * cfg.vocab]
-                .chunks_exact(cfg.vocab)
+                .chunks_exact_mut(cfg.vocab)
                 .enumerate()
             {
                 out.push(log_softmax_at(l, tokens[start + i + 1] as usize));
@@ -427,9 +452,11 @@ impl Engine {
     }
 }
 
-/// `log softmax(l)[i]`, in f64 for the sum.
-fn log_softmax_at(l: &[f32], i: usize) -> f32 {
+/// `log softmax(l)[i]` (the sum in f64). `l` is used as scratch: it holds exp(l - max) after.
+fn log_softmax_at(l: &mut [f32], i: usize) -> f32 {
     let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let z: f64 = l.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    ((l[i] - max) as f64 - z.ln()) as f32
+    let li = l[i];
+    l.iter_mut().for_each(|x| *x -= max);
+    let z = super::kernels::exp_inplace(l);
+    ((li - max) as f64 - z.ln()) as f32
 }

@@ -22,6 +22,16 @@ pub struct Sampling {
     /// sequence (prompt or output) is divided by it when positive, multiplied when negative.
     /// 1 = off.
     pub repetition_penalty: f32,
+    /// With `repeat_last_n > 0` the penalty applies only to the last `repeat_last_n` generated
+    /// tokens (llama.cpp's window) instead of to every token of prompt and output: a small
+    /// model penalised for every function word it has ever seen writes stilted text.
+    #[serde(default)]
+    pub repeat_last_n: usize,
+    /// Never repeat an n-gram of this many tokens within the generated text (Hugging Face's
+    /// `no_repeat_ngram_size`; 0 = off). It stops the loops a small model falls into without
+    /// the repetition penalty's side effect of pushing down every function word it has seen.
+    #[serde(default)]
+    pub no_repeat_ngram: usize,
 }
 
 impl Default for Sampling {
@@ -31,6 +41,8 @@ impl Default for Sampling {
             top_k: 0,
             top_p: 0.9,
             repetition_penalty: 1.0,
+            repeat_last_n: 0,
+            no_repeat_ngram: 0,
         }
     }
 }
@@ -42,6 +54,8 @@ impl Sampling {
             top_k: 0,
             top_p: 1.0,
             repetition_penalty: 1.0,
+            repeat_last_n: 0,
+            no_repeat_ngram: 0,
         }
     }
 }
@@ -60,12 +74,43 @@ impl Seen {
     pub fn insert(&mut self, t: u32) {
         self.0[t as usize / 64] |= 1 << (t % 64);
     }
+    /// Record token `t`, just appended to `out`, under the sampling's penalty window.
+    pub fn update(&mut self, s: &Sampling, out: &[u32]) {
+        if s.repetition_penalty == 1.0 {
+            return;
+        }
+        if s.repeat_last_n == 0 {
+            if let Some(&t) = out.last() {
+                self.insert(t);
+            }
+        } else {
+            self.clear();
+            out[out.len().saturating_sub(s.repeat_last_n)..]
+                .iter()
+                .for_each(|&t| self.insert(t));
+        }
+    }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &bits)| {
             (0..64)
                 .filter(move |b| bits >> b & 1 == 1)
                 .map(move |b| w * 64 + b)
         })
+    }
+}
+
+/// Set to -inf the logit of every token that would complete an `n`-gram already in `out`
+/// (its last `n - 1` tokens followed by that token). A scan of `out`: O(len x n) per token,
+/// small beside a forward pass.
+pub fn ban_repeated_ngrams(logits: &mut [f32], out: &[u32], n: usize) {
+    if n == 0 || out.len() < n {
+        return;
+    }
+    let tail = &out[out.len() - (n - 1)..];
+    for w in out.windows(n) {
+        if &w[..n - 1] == tail {
+            logits[w[n - 1] as usize] = f32::NEG_INFINITY;
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The committed seed data that conditions generation (`data/seeds/`): a topic taxonomy, a
-//! skill taxonomy and story attributes. Diversity comes from here, not from temperature alone.
+//! skill taxonomy, story attributes and story openings. Diversity comes from here, not from temperature alone.
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -11,6 +11,16 @@ pub struct StoryWords {
     pub verbs: Vec<String>,
     pub adjectives: Vec<String>,
     pub features: Vec<String>,
+}
+
+/// Story openings (recipe 2): templates with `{name}`, `{place}` and `{animal}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoryOpenings {
+    pub names: Vec<String>,
+    pub animals: Vec<String>,
+    pub places: Vec<String>,
+    pub openings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +40,7 @@ pub struct Seeds {
     /// (subject, topic)
     pub topics: Vec<(String, String)>,
     pub story: StoryWords,
+    pub openings: StoryOpenings,
     pub skills: Skills,
 }
 
@@ -61,12 +72,22 @@ impl Seeds {
         let story: StoryWords =
             toml::from_str(&read_toml("story_words.toml")?).context("story_words.toml")?;
         let skills: Skills = toml::from_str(&read_toml("skills.toml")?).context("skills.toml")?;
-        if topics.is_empty() || story.nouns.is_empty() || skills.skills.is_empty() {
+        let openings: StoryOpenings = toml::from_str(&read_toml("story_openings.toml")?)
+            .context("story_openings.toml")?;
+        let o = &openings;
+        if topics.is_empty()
+            || story.nouns.is_empty()
+            || skills.skills.is_empty()
+            || [&o.names, &o.animals, &o.places, &o.openings]
+                .iter()
+                .any(|v| v.is_empty())
+        {
             bail!("{}: seed lists must not be empty", dir.display());
         }
         Ok(Seeds {
             topics,
             story,
+            openings,
             skills,
         })
     }

@@ -2,9 +2,9 @@
 //! tokenizer and served by the continuous-batching [`Engine`](crate::generate::engine::Engine);
 //! every prompt stops at `<|im_end|>`.
 
-use crate::generate::driver::{Answer, Backend};
-use crate::generate::engine::{Request, RunOptions};
-use crate::generate::jobs::{Ask, GenSettings};
+use crate::generate::driver::Backend;
+use crate::generate::engine::{Request, RunOptions, StopReason};
+use crate::generate::jobs::{Answer, Ask, GenSettings};
 use crate::generate::sampling::Sampling;
 use crate::generate::teacher::Teacher;
 use anyhow::Result;
@@ -37,9 +37,12 @@ impl Backend for TeacherBackend<'_> {
                         top_k: 0,
                         top_p: s.top_p as f32,
                         repetition_penalty: s.repetition_penalty as f32,
+                        no_repeat_ngram: s.no_repeat_ngram,
+                        repeat_last_n: s.repeat_last_n,
                     },
                     stop: vec![t.eos],
                     seed: ask.seed,
+                    logprobs: true,
                 }),
                 Err(e) => {
                     encode_error = Some(e);
@@ -57,6 +60,8 @@ impl Backend for TeacherBackend<'_> {
                 Answer {
                     text,
                     tokens: c.tokens.len() as u64,
+                    finished: matches!(c.stop_reason, StopReason::Stop(_)),
+                    logprob: c.logprob,
                 },
             )
         })?;

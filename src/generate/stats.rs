@@ -6,6 +6,7 @@ use crate::eval::diversity::distinct_n;
 use crate::filter::dedup::{exact_duplicate_rate, near_duplicate_rate};
 use anyhow::Result;
 use polars::prelude::*;
+use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// The first-look numbers of one corpus.
@@ -85,4 +86,125 @@ pub fn first_look_frame(rows: &[FirstLook]) -> Result<DataFrame> {
 /// One row per named corpus (see [`first_look_rows`]), as a polars table.
 pub fn first_look(corpora: &[(String, Vec<Document>)]) -> Result<DataFrame> {
     first_look_frame(&first_look_rows(corpora))
+}
+
+/// What the record-level checks of [`crate::filter::checks`] find in a corpus: the failures we
+/// found by reading the v1 corpora, as shares of its documents. For conversations the answer
+/// (last turn) is checked for endings and preambles and the instruction (first turn) for
+/// meta-text. Diversity at a fixed sample size: distinct-2 over the first
+/// [`DISTINCT_SAMPLE_WORDS`] words, and the share of texts that open with the corpus's most
+/// common first three words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecipeChecks {
+    pub corpus: String,
+    pub documents: u64,
+    pub mid_sentence: f64,
+    pub preamble: f64,
+    pub title: f64,
+    /// Stories: all three required words used; and each on its own.
+    pub required_words: Option<f64>,
+    pub noun: Option<f64>,
+    pub verb: Option<f64>,
+    pub adjective: Option<f64>,
+    /// Instructions containing meta-text about a rewrite.
+    pub meta_text: Option<f64>,
+    pub not_english: f64,
+    pub top_opening: String,
+    pub top_opening_share: f64,
+    pub distinct_2_sample: Option<f64>,
+}
+
+/// Words of the fixed sample that distinct-n is measured on.
+pub const DISTINCT_SAMPLE_WORDS: usize = 100_000;
+
+/// The checks of one corpus (documents as the loaders read them).
+pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
+    use crate::filter::checks::{self as c, Pos};
+    let n = docs.len().max(1) as f64;
+    let share = |f: &dyn Fn(&Document) -> bool| docs.iter().filter(|d| f(d)).count() as f64 / n;
+    let body = |d: &Document| -> String {
+        match &d.chat {
+            Some(turns) => turns.last().map(|m| m.content.clone()).unwrap_or_default(),
+            None => d.text.clone(),
+        }
+    };
+    let attr = |d: &Document, k: &str| -> Option<String> {
+        d.meta.get("synthlm")?["attributes"][k].as_str().map(str::to_string)
+    };
+    let is_story = docs.iter().any(|d| attr(d, "verb").is_some());
+    let word_share = |k: &str, pos: Pos| -> f64 {
+        share(&|d| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, pos)))
+    };
+    let chats = docs.iter().any(|d| d.chat.is_some());
+    let mut openings: HashMap<String, usize> = HashMap::new();
+    for d in docs {
+        let first: Vec<&str> = d.text.split_whitespace().take(3).collect();
+        *openings.entry(first.join(" ")).or_default() += 1;
+    }
+    let (top_opening, top) = openings
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .unwrap_or_default();
+    let bodies: Vec<String> = docs.iter().map(body).collect();
+    let texts: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    RecipeChecks {
+        corpus: corpus.to_string(),
+        documents: docs.len() as u64,
+        mid_sentence: share(&|d| c::ends_mid_sentence(&body(d))),
+        preamble: share(&|d| c::preamble(&body(d)).is_some()),
+        title: share(&|d| c::title(&body(d)).is_some()),
+        required_words: is_story.then(|| {
+            share(&|d| {
+                [("noun", Pos::Noun), ("verb", Pos::Verb), ("adjective", Pos::Adjective)]
+                    .iter()
+                    .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, *p)))
+            })
+        }),
+        noun: is_story.then(|| word_share("noun", Pos::Noun)),
+        verb: is_story.then(|| word_share("verb", Pos::Verb)),
+        adjective: is_story.then(|| word_share("adjective", Pos::Adjective)),
+        meta_text: chats.then(|| {
+            share(&|d| {
+                d.chat
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .is_some_and(|m| c::has_meta_text(&m.content))
+            })
+        }),
+        not_english: share(&|d| !c::looks_english(&body(d))),
+        top_opening,
+        top_opening_share: top as f64 / n,
+        distinct_2_sample: crate::eval::diversity::distinct_n_at(
+            &texts,
+            2,
+            DISTINCT_SAMPLE_WORDS,
+        ),
+    }
+}
+
+/// The checks as a polars table, one row per corpus (empty cells where a check does not apply).
+pub fn recipe_checks_frame(rows: &[RecipeChecks]) -> Result<DataFrame> {
+    let f = |get: fn(&RecipeChecks) -> f64| rows.iter().map(get).collect::<Vec<f64>>();
+    let o = |get: fn(&RecipeChecks) -> Option<f64>| rows.iter().map(get).collect::<Vec<_>>();
+    Ok(DataFrame::new(vec![
+        Column::new(
+            "corpus".into(),
+            rows.iter().map(|r| r.corpus.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "documents".into(),
+            rows.iter().map(|r| r.documents).collect::<Vec<_>>(),
+        ),
+        Column::new("mid_sentence".into(), f(|r| r.mid_sentence)),
+        Column::new("preamble".into(), f(|r| r.preamble)),
+        Column::new("title".into(), f(|r| r.title)),
+        Column::new("required_words".into(), o(|r| r.required_words)),
+        Column::new("noun".into(), o(|r| r.noun)),
+        Column::new("verb".into(), o(|r| r.verb)),
+        Column::new("adjective".into(), o(|r| r.adjective)),
+        Column::new("meta_text".into(), o(|r| r.meta_text)),
+        Column::new("not_english".into(), f(|r| r.not_english)),
+        Column::new("top_opening_share".into(), f(|r| r.top_opening_share)),
+        Column::new("distinct_2_100k_words".into(), o(|r| r.distinct_2_sample)),
+    ])?)
 }

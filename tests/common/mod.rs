@@ -215,12 +215,41 @@ pub fn training_fixture(dir: &Path, vocab: usize) -> synthlm::config::RunConfig 
 use synthlm::generate::driver::{Answer, Backend};
 use synthlm::generate::jobs::Ask;
 
-/// Answers from a hash of the call's seed; says "no" to one self-check in five; can be told
-/// to crash after `fail_after` answers.
+/// Answers from a hash of the call's seed, shaped like what the recipes ask for: an
+/// instruction for the pre-query template, the rest of a task after its prefilled verb, a story
+/// that uses its required verb except one time in five, long texts otherwise. One long text in
+/// seven stops at its token cap (and its continuation ends it); it can be told to crash after
+/// `fail_after` answers.
 pub struct FakeTeacher {
     pub answered: usize,
     pub fail_after: Option<usize>,
     pub prompts: Vec<String>,
+}
+
+/// What the stand-in teacher writes for a prompt (and whether it ended).
+pub fn fake_answer(prompt: &str, id: u64, seed: u64) -> (String, bool) {
+    let long = format!("Output {} for record {id}. {}", seed % 997, english(8, seed));
+    if prompt.ends_with("<|im_start|>user\n") {
+        (format!("Why does record {id} matter to the whole world?"), true)
+    } else if prompt.contains("Write only the task") || prompt.contains("Rewrite the following task") {
+        (" the passage in two sentences.".into(), true)
+    } else if let Some(rest) = prompt.split("must use the verb \"").nth(1) {
+        let verb = rest.split('"').next().unwrap_or("");
+        let story = if seed % 5 == 0 {
+            format!(" {}", english(6, seed))
+        } else {
+            format!(" Then they {verb} together. {}", english(6, seed))
+        };
+        (story, true)
+    } else {
+        // A continuation ends; one first call in seven stops at the cap mid-sentence.
+        let cut = seed % 7 == 3 && !prompt.ends_with("before dinner") && !prompt.contains("Output ");
+        if cut {
+            (format!("{long} And then the"), false)
+        } else {
+            (long, true)
+        }
+    }
 }
 
 impl FakeTeacher {
@@ -256,16 +285,16 @@ impl Backend for FakeTeacher {
             }
             self.answered += 1;
             self.prompts.push(ask.prompt.clone());
-            let text = if ask.prompt.contains("Reply with only yes or no") {
-                if ask.seed % 5 == 0 { "No." } else { "Yes." }.to_string()
-            } else {
-                format!(
-                    "Output {} for record {id}. {}",
-                    ask.seed % 997,
-                    english(3, ask.seed)
-                )
-            };
-            done(id, Answer { text, tokens: 40 })?;
+            let (text, finished) = fake_answer(&ask.prompt, id, ask.seed);
+            done(
+                id,
+                Answer {
+                    text,
+                    tokens: 40,
+                    finished,
+                    logprob: -40.0,
+                },
+            )?;
         }
     }
 }

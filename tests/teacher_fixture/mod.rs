@@ -418,18 +418,24 @@ pub fn varied_requests(vocab: usize, count: usize) -> Vec<Request> {
                     top_k: 0,
                     top_p: 1.0,
                     repetition_penalty: 1.0,
+                    no_repeat_ngram: 0,
+                    repeat_last_n: 0,
                 },
                 2 => Sampling {
                     temperature: 0.8,
                     top_k: 20,
                     top_p: 0.95,
                     repetition_penalty: 1.0,
+                    no_repeat_ngram: 0,
+                    repeat_last_n: 0,
                 },
                 _ => Sampling {
                     temperature: 0.9,
                     top_k: 0,
                     top_p: 0.8,
                     repetition_penalty: 1.3,
+                    no_repeat_ngram: 0,
+                    repeat_last_n: 0,
                 },
             };
             let stop = if i % 3 == 0 {
