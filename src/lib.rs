@@ -21,6 +21,7 @@ pub mod eval;
 pub mod experiments;
 pub mod filter;
 pub mod generate;
+pub mod hash;
 pub mod io;
 pub mod model;
 pub mod progress;

@@ -128,3 +128,222 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
     cov / (vx * vy).sqrt()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Intervals that say what they are, for results over seeds and held-out documents.
+
+/// What an interval's bounds are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum IntervalKind {
+    /// The smallest and largest of `n` per-seed values: all that few seeds allow.
+    MinMax { n: usize },
+    /// Percentile bootstrap at `level`, resampling seeds and then, within each, documents.
+    HierarchicalBootstrap {
+        level: f64,
+        seeds: usize,
+        documents: usize,
+        resamples: usize,
+    },
+    /// Percentile bootstrap at `level` over documents (paired comparisons, one model each).
+    DocumentBootstrap {
+        level: f64,
+        documents: usize,
+        resamples: usize,
+    },
+}
+
+impl IntervalKind {
+    /// A label for tables: "min-max over 3 seeds", "95% hierarchical bootstrap (5 seeds x 412
+    /// documents)", ...
+    pub fn label(&self) -> String {
+        match self {
+            IntervalKind::MinMax { n } => format!("min-max over {n} seeds"),
+            IntervalKind::HierarchicalBootstrap {
+                level,
+                seeds,
+                documents,
+                ..
+            } => format!(
+                "{:.0}% hierarchical bootstrap ({seeds} seeds x {documents} documents)",
+                level * 100.0
+            ),
+            IntervalKind::DocumentBootstrap {
+                level, documents, ..
+            } => format!("{:.0}% bootstrap over {documents} documents", level * 100.0),
+        }
+    }
+}
+
+/// A value with an interval, and what the interval is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub interval: IntervalKind,
+}
+
+/// Per-document results of one model on one held-out set: negative log-likelihood in bits and
+/// UTF-8 bytes of each document, in the set's order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocScores {
+    pub bits: Vec<f64>,
+    pub bytes: Vec<u64>,
+}
+
+impl DocScores {
+    /// Bits per byte over the whole set.
+    pub fn bpb(&self) -> f64 {
+        self.bits.iter().sum::<f64>() / self.bytes.iter().sum::<u64>().max(1) as f64
+    }
+    pub fn len(&self) -> usize {
+        self.bits.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.bits.is_empty()
+    }
+}
+
+/// Whether a percentile bootstrap over `n` seeds can reach `level`: the resample that repeats
+/// the lowest seed `n` times has probability `n^-n`, and it must be rarer than the tail
+/// `(1 - level) / 2`, or the interval's end is just the lowest (highest) seed. For 95%: n >= 4
+/// (3^-3 = 3.7% > 2.5%).
+pub fn bootstrap_reaches(n: usize, level: f64) -> bool {
+    (n as f64).powi(n as i32).recip() < (1.0 - level) / 2.0
+}
+
+/// Bits per byte of a model over seeds, with an interval that says what it is: the mean of the
+/// per-seed values, and min-max when the seeds are too few for a `level` bootstrap
+/// ([`bootstrap_reaches`]); otherwise a hierarchical bootstrap (seeds, then documents within
+/// each, with replacement; the statistic is the mean over resampled seeds of each one's
+/// resampled bits per byte).
+pub fn seed_doc_interval(per_seed: &[DocScores], level: f64, resamples: usize, seed: u64) -> Estimate {
+    assert!(!per_seed.is_empty(), "no seeds");
+    let values: Vec<f64> = per_seed.iter().map(DocScores::bpb).collect();
+    let n = values.len();
+    let m = mean(&values);
+    if !bootstrap_reaches(n, level) {
+        let (lo, hi) = values
+            .iter()
+            .fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
+        return Estimate { mean: m, lo, hi, interval: IntervalKind::MinMax { n } };
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut stats: Vec<f64> = (0..resamples)
+        .map(|_| {
+            (0..n)
+                .map(|_| {
+                    let s = &per_seed[rng.gen_range(0..n)];
+                    let (mut bits, mut bytes) = (0.0, 0u64);
+                    for _ in 0..s.len() {
+                        let d = rng.gen_range(0..s.len());
+                        bits += s.bits[d];
+                        bytes += s.bytes[d];
+                    }
+                    bits / bytes.max(1) as f64
+                })
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect();
+    stats.sort_by(f64::total_cmp);
+    let a = (1.0 - level) / 2.0;
+    Estimate {
+        mean: m,
+        lo: quantile_sorted(&stats, a),
+        hi: quantile_sorted(&stats, 1.0 - a),
+        interval: IntervalKind::HierarchicalBootstrap {
+            level,
+            seeds: n,
+            documents: per_seed[0].len(),
+            resamples,
+        },
+    }
+}
+
+/// Model A against model B on the same documents: the difference in bits per byte (A - B;
+/// negative: A is better), its document-bootstrap interval, and the two-sided p-value of a
+/// sign-flip permutation test on the per-document differences (under the null each document's
+/// difference is as likely positive as negative). Per-document bits are first averaged over
+/// each model's seeds. The smallest p-value it can report is `1 / (trials + 1)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedDocs {
+    pub diff: Estimate,
+    pub p_value: f64,
+    pub trials: usize,
+    pub documents: usize,
+}
+
+/// Per-document bits averaged over seeds (all seeds score the same documents).
+pub fn mean_over_seeds(per_seed: &[DocScores]) -> DocScores {
+    let n = per_seed.len().max(1) as f64;
+    let docs = per_seed.first().map_or(0, DocScores::len);
+    DocScores {
+        bits: (0..docs)
+            .map(|d| per_seed.iter().map(|s| s.bits[d]).sum::<f64>() / n)
+            .collect(),
+        bytes: per_seed.first().map(|s| s.bytes.clone()).unwrap_or_default(),
+    }
+}
+
+pub fn paired_docs(a: &DocScores, b: &DocScores, level: f64, trials: usize, seed: u64) -> PairedDocs {
+    assert_eq!(a.bytes, b.bytes, "paired comparison over different documents");
+    let total: f64 = a.bytes.iter().sum::<u64>().max(1) as f64;
+    let d: Vec<f64> = a.bits.iter().zip(&b.bits).map(|(x, y)| x - y).collect();
+    let observed = d.iter().sum::<f64>() / total;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Bootstrap over documents for the interval.
+    let mut boots: Vec<f64> = (0..trials.min(10_000))
+        .map(|_| {
+            let (mut s, mut by) = (0.0, 0u64);
+            for _ in 0..d.len() {
+                let i = rng.gen_range(0..d.len());
+                s += d[i];
+                by += a.bytes[i];
+            }
+            s / by.max(1) as f64
+        })
+        .collect();
+    boots.sort_by(f64::total_cmp);
+    let q = (1.0 - level) / 2.0;
+    // Sign flips for the p-value.
+    let eps = 1e-12 * observed.abs().max(1e-300);
+    let extreme = (0..trials)
+        .filter(|_| {
+            let s: f64 = d.iter().map(|v| if rng.gen::<bool>() { -v } else { *v }).sum();
+            (s / total).abs() >= observed.abs() - eps
+        })
+        .count();
+    PairedDocs {
+        diff: Estimate {
+            mean: observed,
+            lo: quantile_sorted(&boots, q),
+            hi: quantile_sorted(&boots, 1.0 - q),
+            interval: IntervalKind::DocumentBootstrap {
+                level,
+                documents: d.len(),
+                resamples: boots.len(),
+            },
+        },
+        p_value: (extreme + 1) as f64 / (trials + 1) as f64,
+        trials,
+        documents: d.len(),
+    }
+}
+
+/// Holm's step-down adjustment of `p` (family-wise error control over all the comparisons
+/// made): sorted ascending, `p_(i) * (m - i)`, made monotone, capped at 1; returned in the
+/// input order.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running = 0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max((p[i] * (m - rank) as f64).min(1.0));
+        out[i] = running;
+    }
+    out
+}

@@ -555,6 +555,19 @@ impl TokenShards {
     /// uniformly random offsets. Stateless: the windows depend only on (seed, step), so a resumed
     /// run draws exactly the batches an uninterrupted run would.
     pub fn random_windows(&self, seed: u64, step: u64, batch: usize, len: usize) -> Vec<u32> {
+        let mut out = vec![0u32; batch * (len + 1)];
+        for (w, start) in out
+            .chunks_exact_mut(len + 1)
+            .zip(self.window_starts(seed, step, batch, len))
+        {
+            self.copy_tokens(start, w);
+        }
+        out
+    }
+
+    /// Where the windows of [`TokenShards::random_windows`] start: what a run saw, for the
+    /// n-gram baselines counted on exactly those tokens.
+    pub fn window_starts(&self, seed: u64, step: u64, batch: usize, len: usize) -> Vec<u64> {
         assert!(
             self.len() > len as u64,
             "corpus of {} tokens is too short for windows of {}",
@@ -563,12 +576,33 @@ impl TokenShards {
         );
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(step);
-        let mut out = vec![0u32; batch * (len + 1)];
-        for w in out.chunks_exact_mut(len + 1) {
-            let start = rng.gen_range(0..=self.len() - (len as u64 + 1));
-            self.copy_tokens(start, w);
-        }
-        out
+        (0..batch)
+            .map(|_| rng.gen_range(0..=self.len() - (len as u64 + 1)))
+            .collect()
+    }
+
+    /// Every document as a range of the token stream (ending with its end-of-text token), and
+    /// its UTF-8 text bytes, from `doc_lengths.bin`.
+    pub fn documents(&self) -> Result<(Vec<std::ops::Range<usize>>, Vec<u64>)> {
+        let df = crate::data::stats::doc_lengths(&self.dir)?;
+        let bytes: Vec<u64> = df.column("bytes")?.u64()?.into_no_null_iter().collect();
+        let tokens: Vec<u64> = df.column("tokens")?.u64()?.into_no_null_iter().collect();
+        let mut start = 0usize;
+        let ranges = tokens
+            .iter()
+            .map(|&t| {
+                let r = start..start + t as usize;
+                start = r.end;
+                r
+            })
+            .collect();
+        anyhow::ensure!(
+            start as u64 == self.len(),
+            "{}: document lengths sum to {start} tokens, the shards hold {}",
+            self.dir.display(),
+            self.len()
+        );
+        Ok((ranges, bytes))
     }
 
     /// Number of evaluation windows for [`TokenShards::sequential_window`].

@@ -24,15 +24,7 @@ fn hashes(text: &str) -> Vec<u64> {
     let words: Vec<String> = text.split_whitespace().map(|w| w.to_lowercase()).collect();
     words
         .windows(NGRAM)
-        .map(|w| {
-            // FNV-1a over the joined words: deterministic and cheap.
-            let mut h = 0xcbf2_9ce4_8422_2325u64;
-            for b in w.join(" ").bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-            h
-        })
+        .map(|w| crate::hash::fnv1a(w.join(" ").into_bytes()))
         .collect()
 }
 

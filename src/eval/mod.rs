@@ -3,4 +3,5 @@
 
 pub mod contamination;
 pub mod diversity;
+pub mod ngram;
 pub mod perplexity;

@@ -74,3 +74,75 @@ pub fn evaluate(
         bpb: nll / std::f64::consts::LN_2 / bytes.max(1) as f64,
     })
 }
+
+/// One window of [`score_documents`]: document `doc`, input tokens `[start, start + len)` of
+/// its sequence (EOT + document), scoring targets from `from` (absolute positions).
+struct Window {
+    doc: usize,
+    start: usize,
+    from: usize,
+}
+
+/// Bits of every document of a packed held-out set under `model` (the whole set, not a
+/// sample). Each document is read from an end-of-text token before it; a document longer than
+/// the context is covered by windows of `seq_len` tokens with stride `seq_len / 2`, each
+/// position scored once, with at least half a context before it except near the document's
+/// start. Windows are batched `batch` at a time (short ones padded; padding is not scored and,
+/// coming last, cannot affect the scored positions of a causal model).
+pub fn score_documents(
+    model: &Gpt,
+    shards: &TokenShards,
+    seq_len: usize,
+    batch: usize,
+) -> Result<crate::stats::DocScores> {
+    let (docs, bytes) = shards.documents()?;
+    let tokens = shards.all_tokens();
+    let eot = shards.manifest.eot_id;
+    let stride = (seq_len / 2).max(1);
+    // The sequence of document d: EOT then its tokens; position 0 is never a target.
+    let seq = |d: usize| -> Vec<u32> {
+        std::iter::once(eot)
+            .chain(tokens[docs[d].clone()].iter().copied())
+            .collect()
+    };
+    let mut windows = Vec::new();
+    for (d, r) in docs.iter().enumerate() {
+        let targets = r.len(); // positions 1..=targets
+        let mut start = 0;
+        let mut scored = 0; // last scored position
+        loop {
+            let end = (start + seq_len).min(targets); // last target of this window
+            windows.push(Window { doc: d, start, from: scored + 1 });
+            scored = end;
+            if end >= targets {
+                break;
+            }
+            start += stride;
+        }
+    }
+    let mut bits = vec![0f64; docs.len()];
+    for chunk in windows.chunks(batch.max(1)) {
+        let mut data = Vec::with_capacity(chunk.len() * (seq_len + 1));
+        for w in chunk {
+            let s = seq(w.doc);
+            let mut win: Vec<u32> = s[w.start..(w.start + seq_len + 1).min(s.len())].to_vec();
+            win.resize(seq_len + 1, eot);
+            data.extend(win);
+        }
+        let t = Tensor::from_vec(data, (chunk.len(), seq_len + 1), &model.device)?;
+        let inputs = t.narrow(1, 0, seq_len)?.contiguous()?;
+        let targets = t.narrow(1, 1, seq_len)?.flatten_all()?.contiguous()?;
+        let logits = model.forward(&inputs, Dropout::default())?;
+        let nll = kernels::per_row_nll(&logits, &targets)?.to_vec1::<f32>()?;
+        for (w, row) in chunk.iter().zip(nll.chunks(seq_len)) {
+            let last = docs[w.doc].len();
+            for (i, &x) in row.iter().enumerate() {
+                let pos = w.start + i + 1; // the target's position in the sequence
+                if pos >= w.from && pos <= last {
+                    bits[w.doc] += x as f64 / std::f64::consts::LN_2;
+                }
+            }
+        }
+    }
+    Ok(crate::stats::DocScores { bits, bytes })
+}

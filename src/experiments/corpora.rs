@@ -3,6 +3,7 @@
 //! splits by hashed document id, so every experiment and profile holds out the same documents.
 
 use crate::data::document::Document;
+use crate::hash::{avalanche, fnv1a};
 use crate::data::read::{DocStream, LoadOptions};
 use crate::data::sources::SourceSpec;
 use crate::generate::jobs::Generator;
@@ -15,17 +16,12 @@ pub const HELD_OUT_PERCENT: u64 = 5;
 
 /// FNV-1a of a salt, a document's source and its id: a stable pseudo-random number per document.
 fn doc_hash(salt: &str, doc: &Document) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    let bytes = salt
-        .bytes()
-        .chain(doc.source.bytes())
-        .chain([0u8])
-        .chain(doc.id.bytes());
-    for b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    fnv1a(
+        salt.bytes()
+            .chain(doc.source.bytes())
+            .chain([0u8])
+            .chain(doc.id.bytes()),
+    )
 }
 
 /// Whether a document is held out: the hash of its source and id, modulo 100.
@@ -38,12 +34,7 @@ pub fn is_held_out(doc: &Document) -> bool {
 /// proportion, instead of on whichever source was read first.
 pub fn mix(docs: &mut [Document]) {
     // FNV's top bits barely depend on the last bytes (ids often differ only there), so
-    // finish with a full avalanche (splitmix64's finalizer) before sorting.
-    let avalanche = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    // finish with a full avalanche before sorting.
     docs.sort_by_cached_key(|d| {
         (
             avalanche(doc_hash("mix", d)),

@@ -15,14 +15,8 @@ const ROWS: usize = PERMS / BANDS;
 const SHINGLE: usize = 5;
 const MERSENNE: u64 = (1 << 61) - 1;
 
-/// FNV-1a, 64-bit: fast, deterministic across runs and platforms.
 fn fnv(bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::hash::fnv1a(bytes.iter().copied())
 }
 
 /// Text normalised for exact matching.

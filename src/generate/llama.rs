@@ -13,7 +13,8 @@
 
 use super::kernels::{self, KvView, PackedMatrix, LANES};
 use anyhow::{bail, Context, Result};
-use candle_core::quantized::gguf_file::{Content, Value};
+use super::gguf;
+use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 use rayon::prelude::*;
 use std::io::{Read, Seek};
@@ -36,50 +37,33 @@ pub struct LlamaConfig {
     pub rms_eps: f32,
 }
 
-fn md<'a>(c: &'a Content, key: &str) -> Result<&'a Value> {
-    c.metadata
-        .get(key)
-        .with_context(|| format!("GGUF metadata has no `{key}`"))
-}
-
-fn md_usize(c: &Content, key: &str) -> Result<usize> {
-    let v = md(c, key)?;
-    Ok(v.to_u32()
-        .map(|x| x as usize)
-        .or_else(|_| v.to_u64().map(|x| x as usize))?)
-}
-
 impl LlamaConfig {
     pub fn from_gguf(c: &Content) -> Result<LlamaConfig> {
-        let arch = md(c, "general.architecture")?.to_string()?.clone();
+        let arch = gguf::string(c, "general.architecture")?;
         if arch != "llama" {
             bail!("GGUF architecture is `{arch}`; this engine runs `llama` only");
         }
         let k = |s: &str| format!("llama.{s}");
-        let d_model = md_usize(c, &k("embedding_length"))?;
-        let n_head = md_usize(c, &k("attention.head_count"))?;
-        let n_kv_head = md_usize(c, &k("attention.head_count_kv")).unwrap_or(n_head);
+        let d_model = gguf::usize_of(c, &k("embedding_length"))?;
+        let n_head = gguf::usize_of(c, &k("attention.head_count"))?;
+        let n_kv_head = gguf::usize_of(c, &k("attention.head_count_kv")).unwrap_or(n_head);
         let head_dim = d_model / n_head;
         let vocab = match c.tensor_infos.get("token_embd.weight") {
             Some(t) => t.shape.dims()[0],
             None => bail!("GGUF has no `token_embd.weight` tensor"),
         };
         let cfg = LlamaConfig {
-            n_layer: md_usize(c, &k("block_count"))?,
+            n_layer: gguf::usize_of(c, &k("block_count"))?,
             d_model,
             n_head,
             n_kv_head,
             head_dim,
-            ffn: md_usize(c, &k("feed_forward_length"))?,
+            ffn: gguf::usize_of(c, &k("feed_forward_length"))?,
             vocab,
-            ctx: md_usize(c, &k("context_length"))?,
-            rope_base: md(c, &k("rope.freq_base"))
-                .and_then(|v| Ok(v.to_f32()?))
-                .unwrap_or(10_000.0),
-            rope_dim: md_usize(c, &k("rope.dimension_count")).unwrap_or(head_dim),
-            rms_eps: md(c, &k("attention.layer_norm_rms_epsilon"))
-                .and_then(|v| Ok(v.to_f32()?))
-                .unwrap_or(1e-5),
+            ctx: gguf::usize_of(c, &k("context_length"))?,
+            rope_base: gguf::f32_or(c, &k("rope.freq_base"), 10_000.0)?,
+            rope_dim: gguf::usize_of(c, &k("rope.dimension_count")).unwrap_or(head_dim),
+            rms_eps: gguf::f32_or(c, &k("attention.layer_norm_rms_epsilon"), 1e-5)?,
         };
         if !d_model.is_multiple_of(n_head)
             || !n_head.is_multiple_of(n_kv_head)

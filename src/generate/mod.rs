@@ -13,6 +13,7 @@
 
 pub mod driver;
 pub mod engine;
+pub mod gguf;
 pub mod jobs;
 pub mod kernels;
 pub mod llama;

@@ -21,6 +21,8 @@ pub struct StoryOpenings {
     pub animals: Vec<String>,
     pub places: Vec<String>,
     pub openings: Vec<String>,
+    /// Second sentences with `{verb}`.
+    pub actions: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,7 +80,7 @@ impl Seeds {
         if topics.is_empty()
             || story.nouns.is_empty()
             || skills.skills.is_empty()
-            || [&o.names, &o.animals, &o.places, &o.openings]
+            || [&o.names, &o.animals, &o.places, &o.openings, &o.actions]
                 .iter()
                 .any(|v| v.is_empty())
         {

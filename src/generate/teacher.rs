@@ -8,7 +8,8 @@
 use super::engine::Engine;
 use crate::data::document::{render_chat, render_turn_header, Message, Role};
 use anyhow::{anyhow, bail, Context, Result};
-use candle_core::quantized::gguf_file::{Content, Value};
+use super::gguf;
+use candle_core::quantized::gguf_file::Content;
 use std::path::{Path, PathBuf};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
@@ -61,27 +62,7 @@ pub fn find_gguf() -> Result<PathBuf> {
 
 /// Read a GGUF file's metadata and tensor directory (not the tensors).
 pub fn read_gguf(path: &Path) -> Result<Content> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Content::read(&mut f).with_context(|| format!("reading GGUF header of {}", path.display()))
-}
-
-fn md<'a>(c: &'a Content, key: &str) -> Result<&'a Value> {
-    c.metadata
-        .get(key)
-        .ok_or_else(|| anyhow!("GGUF metadata has no `{key}`"))
-}
-
-fn md_strings(c: &Content, key: &str) -> Result<Vec<String>> {
-    md(c, key)?
-        .to_vec()?
-        .iter()
-        .map(|v| Ok(v.to_string()?.clone()))
-        .collect::<Result<_>>()
-        .with_context(|| format!("`{key}`"))
-}
-
-fn md_u32(c: &Content, key: &str) -> Option<u32> {
-    c.metadata.get(key).and_then(|v| v.to_u32().ok())
+    gguf::read(path)
 }
 
 /// Build a Hugging Face tokenizer from GGUF tokenizer metadata (`tokenizer.ggml.*`): a
@@ -90,12 +71,12 @@ fn md_u32(c: &Content, key: &str) -> Option<u32> {
 /// byte-level decoder; and the control tokens (`<|im_start|>` ...) as special tokens matched
 /// whole. Round-trips any text exactly.
 pub fn tokenizer_from_gguf(c: &Content) -> Result<Tokenizer> {
-    let model = md(c, "tokenizer.ggml.model")?.to_string()?;
+    let model = gguf::string(c, "tokenizer.ggml.model")?;
     if model != "gpt2" {
         bail!("tokenizer.ggml.model is `{model}`; only byte-level BPE (`gpt2`) is supported");
     }
-    let tokens = md_strings(c, "tokenizer.ggml.tokens")?;
-    let merges: Vec<(String, String)> = md_strings(c, "tokenizer.ggml.merges")?
+    let tokens = gguf::strings(c, "tokenizer.ggml.tokens")?;
+    let merges: Vec<(String, String)> = gguf::strings(c, "tokenizer.ggml.merges")?
         .into_iter()
         .map(|m| match m.split_once(' ') {
             Some((a, b)) => Ok((a.to_string(), b.to_string())),
@@ -133,11 +114,7 @@ pub fn tokenizer_from_gguf(c: &Content) -> Result<Tokenizer> {
     tok.with_decoder(Some(ByteLevelDecoder::default()));
 
     // Control tokens: by GGUF token type when present, else by their `<|...|>` look.
-    let types: Option<Vec<i32>> = c
-        .metadata
-        .get("tokenizer.ggml.token_type")
-        .and_then(|v| v.to_vec().ok())
-        .map(|v| v.iter().map(|x| x.to_i32().unwrap_or(1)).collect());
+    let types = gguf::i32s(c, "tokenizer.ggml.token_type");
     let special: Vec<AddedToken> = tokens
         .iter()
         .enumerate()
@@ -193,9 +170,9 @@ impl Teacher {
         let engine = Engine::from_gguf_content(&content, &mut f)
             .with_context(|| format!("loading {}", path.display()))?;
         let bos =
-            md_u32(&content, "tokenizer.ggml.bos_token_id").context("GGUF has no bos_token_id")?;
+            gguf::u32_opt(&content, "tokenizer.ggml.bos_token_id").context("GGUF has no bos_token_id")?;
         let eos =
-            md_u32(&content, "tokenizer.ggml.eos_token_id").context("GGUF has no eos_token_id")?;
+            gguf::u32_opt(&content, "tokenizer.ggml.eos_token_id").context("GGUF has no eos_token_id")?;
         let chat_template = content
             .metadata
             .get("tokenizer.chat_template")
