@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod budget;
+pub mod commands;
 pub mod config;
 pub mod cpu;
 pub mod data;

@@ -218,7 +218,12 @@ pub fn bootstrap_reaches(n: usize, level: f64) -> bool {
 /// ([`bootstrap_reaches`]); otherwise a hierarchical bootstrap (seeds, then documents within
 /// each, with replacement; the statistic is the mean over resampled seeds of each one's
 /// resampled bits per byte).
-pub fn seed_doc_interval(per_seed: &[DocScores], level: f64, resamples: usize, seed: u64) -> Estimate {
+pub fn seed_doc_interval(
+    per_seed: &[DocScores],
+    level: f64,
+    resamples: usize,
+    seed: u64,
+) -> Estimate {
     assert!(!per_seed.is_empty(), "no seeds");
     let values: Vec<f64> = per_seed.iter().map(DocScores::bpb).collect();
     let n = values.len();
@@ -227,7 +232,12 @@ pub fn seed_doc_interval(per_seed: &[DocScores], level: f64, resamples: usize, s
         let (lo, hi) = values
             .iter()
             .fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
-        return Estimate { mean: m, lo, hi, interval: IntervalKind::MinMax { n } };
+        return Estimate {
+            mean: m,
+            lo,
+            hi,
+            interval: IntervalKind::MinMax { n },
+        };
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut stats: Vec<f64> = (0..resamples)
@@ -283,12 +293,24 @@ pub fn mean_over_seeds(per_seed: &[DocScores]) -> DocScores {
         bits: (0..docs)
             .map(|d| per_seed.iter().map(|s| s.bits[d]).sum::<f64>() / n)
             .collect(),
-        bytes: per_seed.first().map(|s| s.bytes.clone()).unwrap_or_default(),
+        bytes: per_seed
+            .first()
+            .map(|s| s.bytes.clone())
+            .unwrap_or_default(),
     }
 }
 
-pub fn paired_docs(a: &DocScores, b: &DocScores, level: f64, trials: usize, seed: u64) -> PairedDocs {
-    assert_eq!(a.bytes, b.bytes, "paired comparison over different documents");
+pub fn paired_docs(
+    a: &DocScores,
+    b: &DocScores,
+    level: f64,
+    trials: usize,
+    seed: u64,
+) -> PairedDocs {
+    assert_eq!(
+        a.bytes, b.bytes,
+        "paired comparison over different documents"
+    );
     let total: f64 = a.bytes.iter().sum::<u64>().max(1) as f64;
     let d: Vec<f64> = a.bits.iter().zip(&b.bits).map(|(x, y)| x - y).collect();
     let observed = d.iter().sum::<f64>() / total;
@@ -311,7 +333,10 @@ pub fn paired_docs(a: &DocScores, b: &DocScores, level: f64, trials: usize, seed
     let eps = 1e-12 * observed.abs().max(1e-300);
     let extreme = (0..trials)
         .filter(|_| {
-            let s: f64 = d.iter().map(|v| if rng.gen::<bool>() { -v } else { *v }).sum();
+            let s: f64 = d
+                .iter()
+                .map(|v| if rng.gen::<bool>() { -v } else { *v })
+                .sum();
             (s / total).abs() >= observed.abs() - eps
         })
         .count();

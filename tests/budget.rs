@@ -18,14 +18,15 @@ fn gpt2_small_on_its_chinchilla_budget() {
     assert!((back as f64 - tokens as f64).abs() / (tokens as f64) < 1e-6);
 }
 
-/// Experiment 1's paper profile: three students at equal token budgets, 9 runs each, costed at
-/// the profile's own vocabulary and sequence length; its run configs are valid GPU configs.
+/// Experiment 1's paper scale: three students at equal token budgets, 9 runs each, costed at
+/// the scale's own vocabulary and sequence length; its run configs are valid GPU configs.
 #[test]
 fn experiment_1_paper_plan() {
-    use synthlm::experiments::exp1;
-    let p = exp1::profile("paper").unwrap();
+    use synthlm::experiments::grid::{run_config, RunData};
+    use synthlm::experiments::{exp1::Exp1, plan, provenance::project_root, scale::Scale};
+    let p = Scale::standard(&project_root(), 1, "paper").unwrap();
     let gpu = Gpu::rtx4090();
-    let rows = exp1::plan(&p, &gpu).unwrap();
+    let rows = plan(&Exp1, &p, &gpu).unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(p.tokens_per_run(), 1000 * 16 * 32 * 1024);
     // GPT-2 small's shape with a 32,768-token vocabulary (tied embeddings): 124.4M - 17.5M x 768.
@@ -42,17 +43,13 @@ fn experiment_1_paper_plan() {
         assert!((r.dollars - 5.0 * r.gpu_hours).abs() < 1e-6);
     }
     assert!(rows[0].gpu_hours < rows[1].gpu_hours && rows[1].gpu_hours < rows[2].gpu_hours);
-    for (_, spec) in &p.students {
-        let c = exp1::run_config(
-            &p,
-            spec,
-            std::path::Path::new("train"),
-            &Default::default(),
-            std::path::Path::new("tokenizer.json"),
-            0,
-            "out".into(),
-        )
-        .unwrap();
+    for st in &p.students {
+        let data = RunData {
+            train: "train".into(),
+            evals: Default::default(),
+            tokenizer: "tokenizer.json".into(),
+        };
+        let c = run_config(&p, st, data, 0, "out".into()).unwrap();
         assert_eq!(c.device, "cuda");
         assert_eq!(c.train.tokens_per_step(), 16 * 32 * 1024);
     }

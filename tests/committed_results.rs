@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use synthlm::experiments::exp1;
+use synthlm::experiments::{self as ex, exp1::Exp1, Experiment};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,20 +36,34 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
     (be(16), be(20))
 }
 
-fn assert_same(regenerated: &Path, committed: &Path) {
+/// Every file the report writes is committed, byte for byte (PNGs: name and size), and the
+/// committed folder holds no other file of this experiment (a stale figure or page).
+fn assert_same(regenerated: &Path, committed: &Path, experiment: &str) {
     let (new, old) = (files(regenerated), files(committed));
-    assert_eq!(
-        new.keys().collect::<Vec<_>>(),
-        old.keys().collect::<Vec<_>>(),
-        "files in {} (run `synthlm report --profile mini`)",
+    let ours = |name: &str| {
+        name.starts_with(experiment) || name.starts_with(&format!("figures/{experiment}/"))
+    };
+    let stale: Vec<&String> = old
+        .keys()
+        .filter(|k| ours(k) && !new.contains_key(*k))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "stale files in {}: {stale:?}",
         committed.display()
     );
     for (name, bytes) in &new {
+        let Some(c) = old.get(name) else {
+            panic!(
+                "{}/{name} is missing (run `synthlm report --profile mini`)",
+                committed.display()
+            );
+        };
         if name.ends_with(".png") {
-            assert_eq!(png_size(bytes), png_size(&old[name]), "{name}");
+            assert_eq!(png_size(bytes), png_size(c), "{name}");
         } else {
             assert!(
-                bytes == &old[name],
+                bytes == c,
                 "{}/{name} differs from what `synthlm report --profile mini` writes from the committed results",
                 committed.display()
             );
@@ -60,24 +74,34 @@ fn assert_same(regenerated: &Path, committed: &Path) {
 #[test]
 fn committed_pages_are_regenerated_from_committed_results() {
     let results = root().join("data/results/exp1/mini");
-    let r = exp1::load_results(&results).expect("committed mini results");
+    let r = ex::load_results(&results).expect("committed mini results");
     assert_eq!(
-        r.profile,
-        exp1::profile("mini").unwrap(),
-        "results of the mini profile as defined"
+        r.scale,
+        ex::scale::Scale::standard(&root(), 1, "mini").unwrap(),
+        "results of the mini scale as configured"
     );
-    assert_eq!(r.runs.len(), r.profile.runs());
+    let grid = r.scale.students.len() * 3 * r.scale.seeds.len();
+    assert_eq!(r.runs.len(), grid);
     let tmp = tempfile::tempdir().unwrap();
-    synthlm::report::exp1::book_markdown(&r, &results, &tmp.path().join("book")).unwrap();
-    synthlm::report::exp1::paper_tex(&r, &results, &tmp.path().join("paper")).unwrap();
-    assert_same(&tmp.path().join("book"), &root().join("book/src/generated"));
-    assert_same(&tmp.path().join("paper"), &root().join("paper/generated"));
+    let rep = Exp1.report(&r, &results).unwrap();
+    rep.write_book(&tmp.path().join("book")).unwrap();
+    rep.write_paper(&tmp.path().join("paper")).unwrap();
+    assert_same(
+        &tmp.path().join("book"),
+        &root().join("book/src/generated"),
+        "exp1",
+    );
+    assert_same(
+        &tmp.path().join("paper"),
+        &root().join("paper/generated"),
+        "exp1",
+    );
 }
 
 #[test]
 #[ignore = "needs pdftotext (poppler-utils): scripts/setup.sh paper"]
 fn committed_pdf_prints_the_committed_numbers() {
-    let r = exp1::load_results(&root().join("data/results/exp1/mini")).unwrap();
+    let r = ex::load_results(&root().join("data/results/exp1/mini")).unwrap();
     let pdf = root().join("paper/synthlm.pdf");
     let out = std::process::Command::new("pdftotext")
         .args(["-layout"])
@@ -90,22 +114,28 @@ fn committed_pdf_prints_the_committed_numbers() {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    for c in &r.cells {
-        for eval in exp1::EVAL_SETS {
-            for v in [&c.loss[eval], &c.bpb[eval]] {
-                let cell = synthlm::report::tables::mean_ci(v.mean, v.lo, v.hi);
-                assert!(
-                    flat.contains(&cell),
-                    "{cell} ({} / {} / {eval}) is in {}",
-                    c.student,
-                    c.condition,
-                    pdf.display()
-                );
-            }
-        }
+    for h in r.headline.iter().filter(|h| h.metric == "bpb") {
+        let cell = synthlm::report::tables::mean_ci(h.mean, h.lo, h.hi);
+        assert!(
+            flat.contains(&cell),
+            "{cell} ({} / {} / {}) is in {}",
+            h.student,
+            h.condition,
+            h.eval_set,
+            pdf.display()
+        );
     }
-    for cmp in &r.comparisons {
-        let p = synthlm::report::tables::num(cmp.test.p_value);
-        assert!(flat.contains(&p), "p = {p} is in the PDF");
+    for b in &r.baselines {
+        assert!(
+            flat.contains(&synthlm::report::tables::num(b.value)),
+            "{} {} {}",
+            b.name,
+            b.trained_on,
+            b.eval_set
+        );
+    }
+    for c in &r.comparisons {
+        let d = synthlm::report::tables::mean_ci(c.diff, c.lo, c.hi);
+        assert!(flat.contains(&d), "{d} ({}) is in the PDF", c.label);
     }
 }

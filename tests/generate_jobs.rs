@@ -76,7 +76,10 @@ fn every_generator_writes_its_datasets_schema_and_the_loaders_read_it() {
                     // The user turn holds the passage, then the task its verb started.
                     let user = &chat[0].content;
                     assert!(user.starts_with("Output "), "{user}");
-                    assert!(user.trim_end().ends_with("the passage in two sentences."), "{user}");
+                    assert!(
+                        user.trim_end().ends_with("the passage in two sentences."),
+                        "{user}"
+                    );
                 }
             }
             Generator::Cosmo => {
@@ -208,7 +211,16 @@ fn recipe_checks_drop_what_they_should_and_the_manifest_counts_it() {
     let dir = tempfile::tempdir().unwrap();
     let settings = GenSettings::new(Generator::Stories, 5);
     let out = dir.path().join("stories");
-    generate(&settings, &seeds, &out, 40, 8, &mut FakeTeacher::new(None), None).unwrap();
+    generate(
+        &settings,
+        &seeds,
+        &out,
+        40,
+        8,
+        &mut FakeTeacher::new(None),
+        None,
+    )
+    .unwrap();
     let w = ShardedWriter::open(&out, &settings, 0, 8).unwrap();
     let m = w.manifest.clone();
     assert_eq!(m.records + m.dropped.len() as u64, 40);
@@ -229,10 +241,24 @@ fn recipe_checks_drop_what_they_should_and_the_manifest_counts_it() {
     generate(&settings, &seeds, &out, 30, 8, &mut t, None).unwrap();
     let m = ShardedWriter::open(&out, &settings, 0, 8).unwrap().manifest;
     let continued = m.flagged.get("continued").copied().unwrap_or(0);
-    assert!(continued > 0, "some texts needed their continuation: {:?}", m.flagged);
-    assert!(t.prompts.iter().any(|p| p.ends_with("And then the")), "continuation prompt");
-    let docs = load(ShardedWriter::open(&out, &settings, 0, 8).unwrap().files(), "cosmopedia");
+    assert!(
+        continued > 0,
+        "some texts needed their continuation: {:?}",
+        m.flagged
+    );
+    assert!(
+        t.prompts.iter().any(|p| p.ends_with("And then the")),
+        "continuation prompt"
+    );
+    let docs = load(
+        ShardedWriter::open(&out, &settings, 0, 8).unwrap().files(),
+        "cosmopedia",
+    );
     for d in &docs {
-        assert!(!synthlm::filter::checks::ends_mid_sentence(&d.text), "{}", d.text);
+        assert!(
+            !synthlm::filter::checks::ends_mid_sentence(&d.text),
+            "{}",
+            d.text
+        );
     }
 }

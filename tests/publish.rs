@@ -8,7 +8,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use synthlm::experiments::exp1::{self, Exp1Paths, Exp1Results};
+use synthlm::experiments::exp1::Exp1;
+use synthlm::experiments::results::Results;
+use synthlm::experiments::scale::Scale;
+use synthlm::experiments::{Experiment, Paths};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,18 +27,19 @@ fn tools_dir() -> PathBuf {
 
 /// Experiment 1 at the smoke scale on the committed corpora, computed once per test binary in
 /// a folder of its own (tests run in parallel threads; the notebook uses the standard paths).
-fn smoke_results() -> &'static (Exp1Results, Exp1Paths) {
-    static SMOKE: std::sync::OnceLock<(Exp1Results, Exp1Paths)> = std::sync::OnceLock::new();
+fn smoke_results() -> &'static (Results, Paths) {
+    static SMOKE: std::sync::OnceLock<(Results, Paths)> = std::sync::OnceLock::new();
     SMOKE.get_or_init(|| {
         synthlm::cpu::configure();
         let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-        let standard = Exp1Paths::standard(&root(), "smoke");
-        let paths = Exp1Paths {
+        let standard = Paths::standard(&root(), 1, "smoke");
+        let paths = Paths {
             work: dir.path().join("work"),
             results: dir.path().join("results"),
             ..standard
         };
-        let r = exp1::run(&exp1::profile("smoke").unwrap(), &paths, false).unwrap();
+        let s = Scale::standard(&root(), 1, "smoke").unwrap();
+        let r = synthlm::experiments::run(&Exp1, &s, &paths, false).unwrap();
         (r, paths)
     })
 }
@@ -123,7 +127,7 @@ fn notebook_runs_headless_with_the_smoke_profile() {
         "the results table printed"
     );
     assert!(
-        texts.contains("image/svg+xml") && texts.contains("validation loss"),
+        texts.contains("image/svg+xml") && texts.contains("bits per byte"),
         "a figure rendered inline"
     );
 }
@@ -135,7 +139,10 @@ fn book_builds_and_the_experiment_page_shows_its_table_and_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let book = tmp.path().join("book");
     copy_dir(&root().join("book"), &book);
-    synthlm::report::exp1::book_markdown(r, &paths.results, &book.join("src/generated")).unwrap();
+    Exp1.report(r, &paths.results)
+        .unwrap()
+        .write_book(&book.join("src/generated"))
+        .unwrap();
     run(Command::new("mdbook").arg("build").arg(&book));
     let site = book.join("book");
     // Serve the site on a free loopback port and log every request.
@@ -191,11 +198,14 @@ fn book_builds_and_the_experiment_page_shows_its_table_and_figures() {
     server.kill().ok();
     server.wait().ok();
     assert!(
-        dom.contains("<table") && dom.contains("trained on") && dom.contains("bits/byte, real"),
+        dom.contains("<table")
+            && dom.contains("trained on")
+            && dom.contains("bits/byte, held-out real")
+            && dom.contains("kn-5"),
         "the results table is on the page"
     );
     let requests = std::fs::read_to_string(&log).unwrap();
-    for f in ["exp1-curves-tiny-wide-real.svg", "exp1-bars-tiny.svg"] {
+    for f in ["exp1/curves-tiny-wide-real.svg", "exp1/bars-tiny.svg"] {
         assert!(dom.contains(f), "{f} is referenced");
         assert!(
             requests
@@ -213,7 +223,10 @@ fn paper_builds_offline_and_prints_the_result_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let paper = tmp.path().join("paper");
     copy_dir(&root().join("paper"), &paper);
-    synthlm::report::exp1::paper_tex(r, &paths.results, &paper.join("generated")).unwrap();
+    Exp1.report(r, &paths.results)
+        .unwrap()
+        .write_paper(&paper.join("generated"))
+        .unwrap();
     let bundle = tools_dir().join("tex-bundle");
     run(Command::new("tectonic")
         .arg("-b")
@@ -226,14 +239,19 @@ fn paper_builds_offline_and_prints_the_result_numbers() {
         .arg(paper.join("main.pdf"))
         .arg("-"));
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for c in &r.cells {
-        let m = synthlm::report::tables::num(c.loss["real"].mean);
+    for h in &r.headline {
+        let m = synthlm::report::tables::mean_ci(h.mean, h.lo, h.hi);
         assert!(
             flat.contains(&m),
-            "{m} (mean real loss of {} / {}) is in the PDF",
-            c.student,
-            c.condition
+            "{m} ({} / {} / {}) is in the PDF",
+            h.student,
+            h.condition,
+            h.eval_set
         );
     }
+    assert!(
+        flat.contains("kn-5"),
+        "the baselines are in the results table"
+    );
     assert!(flat.contains("Experiment 1") && flat.contains("Limitations"));
 }

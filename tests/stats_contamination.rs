@@ -64,3 +64,126 @@ fn contamination_finds_copied_passages_only() {
         "{d:?}"
     );
 }
+
+use synthlm::stats::{
+    bootstrap_reaches, holm, paired_docs, seed_doc_interval, DocScores, IntervalKind,
+};
+
+/// One document of `bits` bits and 1 byte per seed: bits per byte = `bits`.
+fn one_doc(bits: f64) -> DocScores {
+    DocScores {
+        bits: vec![bits],
+        bytes: vec![1],
+    }
+}
+
+#[test]
+fn three_seeds_allow_only_min_max_and_say_so() {
+    // 3^-3 = 3.7% > 2.5%: a 95% bootstrap over 3 seeds would stop at the extreme seeds.
+    assert!(!bootstrap_reaches(3, 0.95) && bootstrap_reaches(4, 0.95));
+    let seeds = [one_doc(2.0), one_doc(2.3), one_doc(2.9)];
+    let e = seed_doc_interval(&seeds, 0.95, 1000, 1);
+    assert_eq!((e.lo, e.hi), (2.0, 2.9));
+    assert!((e.mean - 2.4).abs() < 1e-12);
+    assert_eq!(e.interval, IntervalKind::MinMax { n: 3 });
+    assert_eq!(e.interval.label(), "min-max over 3 seeds");
+}
+
+#[test]
+fn the_hierarchical_interval_matches_the_exact_bootstrap_distribution() {
+    // Four seeds of one document each: resampling documents changes nothing, so the
+    // statistic is the mean of 4 seeds drawn with replacement, whose exact distribution is the
+    // 4^4 = 256 equally likely draws. Computed by hand (enumeration) below.
+    let v = [1.0, 2.0, 3.0, 4.0];
+    let mut means = Vec::new();
+    for a in v {
+        for b in v {
+            for c in v {
+                for d in v {
+                    means.push((a + b + c + d) / 4.0);
+                }
+            }
+        }
+    }
+    means.sort_by(f64::total_cmp);
+    // The 2.5% and 97.5% quantiles of 256 values (linear interpolation, as the bootstrap).
+    let q = |p: f64| {
+        let pos = p * 255.0;
+        let (i, f) = (pos.floor() as usize, pos - pos.floor());
+        means[i] + (means[i + 1] - means[i]) * f
+    };
+    let seeds: Vec<DocScores> = v.iter().map(|&x| one_doc(x)).collect();
+    let e = seed_doc_interval(&seeds, 0.95, 200_000, 3);
+    assert!(matches!(
+        e.interval,
+        IntervalKind::HierarchicalBootstrap { seeds: 4, .. }
+    ));
+    assert!(
+        (e.lo - q(0.025)).abs() <= 0.25 && (e.hi - q(0.975)).abs() <= 0.25,
+        "{e:?} vs [{}, {}]",
+        q(0.025),
+        q(0.975)
+    );
+    assert_eq!((q(0.025), q(0.975)), (1.5, 3.5));
+    // With documents that vary within seeds, the interval widens.
+    let noisy: Vec<DocScores> = v
+        .iter()
+        .map(|&x| DocScores {
+            bits: vec![x - 1.0, x + 1.0, x],
+            bytes: vec![1, 1, 1],
+        })
+        .collect();
+    let n = seed_doc_interval(&noisy, 0.95, 20_000, 3);
+    assert!(n.hi - n.lo > e.hi - e.lo, "{n:?} vs {e:?}");
+}
+
+#[test]
+fn holm_matches_a_hand_computed_example() {
+    // p = [0.01, 0.04, 0.03, 0.20]: sorted 0.01, 0.03, 0.04, 0.20 times 4, 3, 2, 1 =
+    // 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.20.
+    let adj = holm(&[0.01, 0.04, 0.03, 0.20]);
+    let want = [0.04, 0.09, 0.09, 0.20];
+    for (a, w) in adj.iter().zip(want) {
+        assert!((a - w).abs() < 1e-12, "{adj:?}");
+    }
+    assert_eq!(holm(&[0.5, 0.6]), vec![1.0, 1.0], "capped at 1");
+}
+
+#[test]
+fn paired_documents_detect_a_consistent_difference_and_not_noise() {
+    let n = 200;
+    let bytes = vec![100u64; n];
+    let base: Vec<f64> = (0..n).map(|i| 200.0 + (i % 7) as f64 * 10.0).collect();
+    let a = DocScores {
+        bits: base.iter().map(|b| b - 5.0).collect(),
+        bytes: bytes.clone(),
+    };
+    let b = DocScores {
+        bits: base.clone(),
+        bytes: bytes.clone(),
+    };
+    let t = paired_docs(&a, &b, 0.95, 5000, 1);
+    assert!(
+        (t.diff.mean + 0.05).abs() < 1e-12 && t.diff.hi < 0.0,
+        "{t:?}"
+    );
+    assert!(
+        t.p_value <= 1.0 / 5001.0 + 1e-12,
+        "at the floor: {}",
+        t.p_value
+    );
+    // Differences of alternating sign: no evidence.
+    let c = DocScores {
+        bits: base
+            .iter()
+            .enumerate()
+            .map(|(i, b)| if i % 2 == 0 { b + 3.0 } else { b - 3.0 })
+            .collect(),
+        bytes,
+    };
+    let t2 = paired_docs(&c, &b, 0.95, 5000, 1);
+    assert!(
+        t2.p_value > 0.5 && t2.diff.lo < 0.0 && t2.diff.hi > 0.0,
+        "{t2:?}"
+    );
+}

@@ -151,6 +151,7 @@ fn context_limits_and_empty_work_end_sequences_cleanly() {
     let (_dir, path, _tok) = tiny_model(SPEC16, 9);
     let engine = Engine::load(&path).unwrap();
     let req = |id, len: usize, max_new| Request {
+        logprobs: false,
         id,
         prompt: (0..len as u32).map(|i| 3 + i % 200).collect(),
         max_new_tokens: max_new,
@@ -416,6 +417,7 @@ fn real_teacher_matches_candle_and_is_batch_invariant() {
     ];
     let reqs: Vec<Request> = (0..12)
         .map(|i| Request {
+            logprobs: false,
             id: i,
             prompt: t
                 .chat_prompt(&[Message::new(Role::User, prompts[i as usize % 4])])
@@ -476,6 +478,7 @@ fn real_teacher_writes_a_coherent_story() {
         )])
         .unwrap();
     let req = Request {
+        logprobs: false,
         id: 0,
         prompt: prompt.clone(),
         max_new_tokens: 300,

@@ -36,7 +36,7 @@ enum Cmd {
     Generate(GenerateCmd),
     /// Run an experiment (resumable: finished runs are reused).
     Experiment {
-        /// 1 (more experiments follow).
+        /// The experiment's number (see configs/experiments/).
         #[arg(long, default_value_t = 1)]
         number: u32,
         /// smoke, mini or paper (GPU scale: needs the `cuda` feature and the seed datasets).
@@ -58,6 +58,9 @@ enum Cmd {
     Report {
         #[arg(long, default_value = "mini")]
         profile: String,
+        /// One experiment (default: every one with results at this profile).
+        #[arg(long)]
+        number: Option<u32>,
     },
     /// Train (or resume) a model from a TOML config. Ctrl-C saves a checkpoint and exits.
     Train {
@@ -412,30 +415,10 @@ fn run() -> Result<()> {
             profile,
             plan,
         } => {
-            anyhow::ensure!(
-                number == 1,
-                "experiment {number} is not implemented yet (1 is)"
-            );
             let root = std::env::current_dir()?;
-            let p = synthlm::experiments::exp1::profile(&profile)?;
-            if plan {
-                use synthlm::report::exp1::{plan_table, plan_text, ORIGINAL_GPU_HOURS};
-                let gpu = synthlm::budget::Gpu::rtx4090();
-                println!("{}\n", plan_text(&p, &gpu, ORIGINAL_GPU_HOURS)?);
-                println!(
-                    "{}",
-                    synthlm::report::tables::markdown(&plan_table(&p, &gpu)?)?
-                );
-                return Ok(());
-            }
-            let r = synthlm::experiments::exp1::run(
-                &p,
-                &synthlm::experiments::exp1::Exp1Paths::standard(&root, &profile),
-                true,
-            )?;
             println!(
                 "{}",
-                synthlm::report::tables::markdown(&synthlm::report::exp1::results_table(&r)?)?
+                synthlm::commands::experiment(&root, number, &profile, plan, true)?
             );
             Ok(())
         }
@@ -465,16 +448,9 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Report { profile } => {
+        Cmd::Report { profile, number } => {
             let root = std::env::current_dir()?;
-            let results = root.join(format!("data/results/exp1/{profile}"));
-            let r = synthlm::experiments::exp1::load_results(&results)?;
-            synthlm::report::exp1::book_markdown(&r, &results, &root.join("book/src/generated"))?;
-            synthlm::report::exp1::paper_tex(&r, &results, &root.join("paper/generated"))?;
-            println!(
-                "wrote book/src/generated/ and paper/generated/ from {}",
-                results.display()
-            );
+            print!("{}", synthlm::commands::report(&root, number, &profile)?);
             Ok(())
         }
         Cmd::Train {
@@ -1017,10 +993,18 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
                 None,
             )?;
             for (i, prompt, a) in &log.calls {
-                let tail: String = prompt.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = prompt
+                    .chars()
+                    .rev()
+                    .take(400)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 println!("=== record {i}: prompt ends ...{tail:?}\n--- answer ({} tokens, {}, logprob/token {:.2}):\n{}\n", a.tokens, if a.finished { "ended" } else { "hit the cap" }, a.logprob / a.tokens.max(1) as f64, a.text);
             }
-            let m = synthlm::generate::shards::ShardedWriter::open(dir.path(), &settings, 0, 1)?.manifest;
+            let m = synthlm::generate::shards::ShardedWriter::open(dir.path(), &settings, 0, 1)?
+                .manifest;
             println!("kept {} records; dropped: {:?}", m.records, m.dropped);
         }
         GenerateCmd::Stats { dirs, json } => {
@@ -1059,9 +1043,17 @@ fn generate(cmd: GenerateCmd) -> Result<()> {
                 .iter()
                 .map(|(name, docs)| synthlm::generate::stats::recipe_checks(name, docs))
                 .collect();
-            println!("{}", synthlm::generate::stats::recipe_checks_frame(&checks)?);
+            println!(
+                "{}",
+                synthlm::generate::stats::recipe_checks_frame(&checks)?
+            );
             for c in &checks {
-                println!("{}: most common opening {:?} ({:.1}%)", c.corpus, c.top_opening, 100.0 * c.top_opening_share);
+                println!(
+                    "{}: most common opening {:?} ({:.1}%)",
+                    c.corpus,
+                    c.top_opening,
+                    100.0 * c.top_opening_share
+                );
             }
             if let Some(path) = json {
                 synthlm::report::tables::write_json(&path, &mut df)?;

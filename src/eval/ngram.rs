@@ -252,7 +252,11 @@ fn kneser_ney(c: &NgramCounts, h: &[u32], w: u32, top: bool, scale: f64) -> f64 
     } else {
         kneser_ney(c, &h[1..], w, false, scale)
     };
-    let table = if top { &c.raw[h.len()] } else { &c.cont[h.len()] };
+    let table = if top {
+        &c.raw[h.len()]
+    } else {
+        &c.cont[h.len()]
+    };
     let ctx = table.ctx(h);
     if ctx.total == 0 {
         return lower;
@@ -304,13 +308,20 @@ pub fn fit_baselines(
         .flat_map(|r| subtract(r, dev))
         .collect();
     let tuning = NgramCounts::count(tokens, without_dev, vocab);
-    let mut models = vec![Ngram::WittenBell { order: 1 }, Ngram::WittenBell { order: 2 }];
+    let mut models = vec![
+        Ngram::WittenBell { order: 1 },
+        Ngram::WittenBell { order: 2 },
+    ];
     for order in 2..=MAX_ORDER {
         let best = KN_SCALES
             .iter()
             .map(|&scale| {
                 let m = Ngram::KneserNey { order, scale };
-                let b = if dev.is_empty() { 0.0 } else { dev_bpb(&m, &tuning, tokens, dev, eot) };
+                let b = if dev.is_empty() {
+                    0.0
+                } else {
+                    dev_bpb(&m, &tuning, tokens, dev, eot)
+                };
                 (b, scale)
             })
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)))
@@ -341,6 +352,7 @@ fn subtract(r: Range<usize>, holes: &[Range<usize>]) -> Vec<Range<usize>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // one covered range is the common case
 mod tests {
     use super::*;
 
@@ -348,7 +360,9 @@ mod tests {
         let mut x = 7u64;
         (0..4000)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 // A skewed, slightly structured distribution over 50 tokens.
                 ((x >> 33) % 50).min((x >> 40) % 50) as u32
             })
@@ -362,9 +376,18 @@ mod tests {
         let models = [
             Ngram::WittenBell { order: 1 },
             Ngram::WittenBell { order: 2 },
-            Ngram::KneserNey { order: 2, scale: 1.0 },
-            Ngram::KneserNey { order: 3, scale: 0.8 },
-            Ngram::KneserNey { order: 5, scale: 1.2 },
+            Ngram::KneserNey {
+                order: 2,
+                scale: 1.0,
+            },
+            Ngram::KneserNey {
+                order: 3,
+                scale: 0.8,
+            },
+            Ngram::KneserNey {
+                order: 5,
+                scale: 1.2,
+            },
         ];
         // Seen and unseen contexts.
         for ctx in [&t[100..104], &[63, 62, 61, 60][..], &t[7..9], &[][..]] {
@@ -380,12 +403,21 @@ mod tests {
         let t = stream();
         let once = NgramCounts::count(&t, vec![0..2000], 64);
         let twice = NgramCounts::count(&t, vec![0..2000, 0..2000, 500..1500], 64);
-        let m = Ngram::KneserNey { order: 4, scale: 1.0 };
+        let m = Ngram::KneserNey {
+            order: 4,
+            scale: 1.0,
+        };
         for i in 10..40 {
-            assert_eq!(m.prob(&once, &t[i..i + 3], t[i + 3]), m.prob(&twice, &t[i..i + 3], t[i + 3]));
+            assert_eq!(
+                m.prob(&once, &t[i..i + 3], t[i + 3]),
+                m.prob(&twice, &t[i..i + 3], t[i + 3])
+            );
         }
         assert_eq!(once.tokens(), twice.tokens());
-        assert_eq!(merge_ranges(vec![5..9, 0..3, 2..4, 9..10]), vec![0..4, 5..10]);
+        assert_eq!(
+            merge_ranges(vec![5..9, 0..3, 2..4, 9..10]),
+            vec![0..4, 5..10]
+        );
         assert_eq!(subtract(0..10, &[2..3, 5..7]), vec![0..2, 3..5, 7..10]);
     }
 
@@ -396,8 +428,15 @@ mod tests {
         let c = NgramCounts::count(&t, vec![0..2500], 8);
         let docs = vec![2500..3000];
         let bytes = vec![500];
-        let uni = Ngram::WittenBell { order: 1 }.score(&c, &t, &docs, &bytes, 0).bpb();
-        let kn3 = Ngram::KneserNey { order: 3, scale: 1.0 }.score(&c, &t, &docs, &bytes, 0).bpb();
+        let uni = Ngram::WittenBell { order: 1 }
+            .score(&c, &t, &docs, &bytes, 0)
+            .bpb();
+        let kn3 = Ngram::KneserNey {
+            order: 3,
+            scale: 1.0,
+        }
+        .score(&c, &t, &docs, &bytes, 0)
+        .bpb();
         assert!(kn3 < 0.2 * uni, "kn-3 {kn3} vs unigram {uni}");
     }
 }

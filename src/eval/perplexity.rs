@@ -112,7 +112,11 @@ pub fn score_documents(
         let mut scored = 0; // last scored position
         loop {
             let end = (start + seq_len).min(targets); // last target of this window
-            windows.push(Window { doc: d, start, from: scored + 1 });
+            windows.push(Window {
+                doc: d,
+                start,
+                from: scored + 1,
+            });
             scored = end;
             if end >= targets {
                 break;

@@ -3,11 +3,11 @@
 //! splits by hashed document id, so every experiment and profile holds out the same documents.
 
 use crate::data::document::Document;
-use crate::hash::{avalanche, fnv1a};
 use crate::data::read::{DocStream, LoadOptions};
 use crate::data::sources::SourceSpec;
 use crate::generate::jobs::Generator;
 use crate::generate::shards::{GenManifest, MANIFEST};
+use crate::hash::{avalanche, fnv1a};
 use anyhow::{Context, Result};
 use std::path::Path;
 

@@ -75,16 +75,18 @@ pub struct InputRecord {
     pub sha256: String,
 }
 
-/// The generated families (their manifests: settings, counts, shard hashes) and the real corpus
-/// (the documents file used, and its provenance manifest if there is one).
+/// The generated families (their manifests: settings, counts, shard hashes; `generated` is
+/// relative to `root`, and named so in the record) and the real corpus (the documents file
+/// used, and its provenance manifest if there is one).
 pub fn local_inputs(
+    root: &Path,
     generated: &Path,
     real_documents: &Path,
     real_manifest: &Path,
 ) -> Result<Vec<InputRecord>> {
     let mut out = Vec::new();
     for g in Generator::ALL {
-        let path = generated.join(g.name()).join(MANIFEST);
+        let path = root.join(generated).join(g.name()).join(MANIFEST);
         let m: GenManifest = crate::io::read_json(&path)?;
         out.push(InputRecord {
             name: format!("{}", generated.join(g.name()).display()),
@@ -126,4 +128,10 @@ pub fn local_inputs(
         sha256: documents_sha256,
     });
     Ok(out)
+}
+
+/// The project's root (where this crate's Cargo.toml is): configs and committed data live
+/// under it.
+pub fn project_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

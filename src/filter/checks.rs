@@ -76,10 +76,14 @@ pub fn title(text: &str) -> Option<&str> {
     }
     let heading = line.starts_with('#');
     let bare = line.trim_matches(|c: char| c == '*' || c == '#' || c == '_' || c.is_whitespace());
-    let followed_by_blank = rest.starts_with('\n') || rest.trim_start_matches([' ', '\t']).starts_with('\n');
+    let followed_by_blank =
+        rest.starts_with('\n') || rest.trim_start_matches([' ', '\t']).starts_with('\n');
     let sentence_end = bare.ends_with(['.', '!', '?']);
-    let looks_titled = heading || (line.starts_with("**") && line.ends_with("**")) || line.to_lowercase().starts_with("title:");
-    ((looks_titled || followed_by_blank) && !sentence_end && !rest.trim().is_empty()).then_some(first)
+    let looks_titled = heading
+        || (line.starts_with("**") && line.ends_with("**"))
+        || line.to_lowercase().starts_with("title:");
+    ((looks_titled || followed_by_blank) && !sentence_end && !rest.trim().is_empty())
+        .then_some(first)
 }
 
 /// Remove a leading preamble and then a leading title; returns the text and what was removed.
@@ -121,21 +125,86 @@ pub fn has_meta_text(task: &str) -> bool {
 
 /// Verbs an instruction may open with (imperative mood).
 const IMPERATIVES: [&str; 64] = [
-    "write", "explain", "describe", "summarise", "summarize", "solve", "calculate", "find",
-    "compare", "list", "identify", "translate", "rewrite", "correct", "create", "design", "give",
-    "convert", "decide", "analyze", "analyse", "discuss", "paraphrase", "classify", "determine",
-    "evaluate", "name", "suggest", "outline", "answer", "read", "use", "imagine", "provide",
-    "compose", "draft", "check", "show", "prove", "estimate", "plan", "choose", "argue",
-    "recommend", "predict", "sort", "rank", "complete", "fix", "debug", "implement", "define",
-    "state", "tell", "help", "based", "using", "according", "consider", "make", "turn", "label",
-    "fill", "extract",
+    "write",
+    "explain",
+    "describe",
+    "summarise",
+    "summarize",
+    "solve",
+    "calculate",
+    "find",
+    "compare",
+    "list",
+    "identify",
+    "translate",
+    "rewrite",
+    "correct",
+    "create",
+    "design",
+    "give",
+    "convert",
+    "decide",
+    "analyze",
+    "analyse",
+    "discuss",
+    "paraphrase",
+    "classify",
+    "determine",
+    "evaluate",
+    "name",
+    "suggest",
+    "outline",
+    "answer",
+    "read",
+    "use",
+    "imagine",
+    "provide",
+    "compose",
+    "draft",
+    "check",
+    "show",
+    "prove",
+    "estimate",
+    "plan",
+    "choose",
+    "argue",
+    "recommend",
+    "predict",
+    "sort",
+    "rank",
+    "complete",
+    "fix",
+    "debug",
+    "implement",
+    "define",
+    "state",
+    "tell",
+    "help",
+    "based",
+    "using",
+    "according",
+    "consider",
+    "make",
+    "turn",
+    "label",
+    "fill",
+    "extract",
 ];
 
 /// A leading label such as `Task:` or `New task:` removed.
 pub fn strip_task_label(text: &str) -> &str {
     let t = text.trim();
-    for label in ["new task:", "revised task:", "rewritten task:", "task:", "question:"] {
-        if t.len() >= label.len() && t[..label.len()].eq_ignore_ascii_case(label) {
+    for label in [
+        "new task:",
+        "revised task:",
+        "rewritten task:",
+        "task:",
+        "question:",
+    ] {
+        // `get`: the label's length may fall inside a multi-byte character of the text.
+        if t.get(..label.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(label))
+        {
             return t[label.len()..].trim_start();
         }
     }
@@ -150,8 +219,10 @@ pub fn not_a_task(text: &str) -> Option<String> {
     let n = t.split_whitespace().count();
     let first = words(t).into_iter().next().unwrap_or_default();
     let assistant_voice = preamble(t).is_some()
-        || ["i", "i'm", "i'd", "i'll", "i've", "here", "here's", "sure", "okay"]
-            .contains(&first.as_str());
+        || [
+            "i", "i'm", "i'd", "i'll", "i've", "here", "here's", "sure", "okay",
+        ]
+        .contains(&first.as_str());
     if !(3..=150).contains(&n) {
         Some(format!("{n} words"))
     } else if !looks_english(t) {
@@ -160,7 +231,11 @@ pub fn not_a_task(text: &str) -> Option<String> {
         Some("meta-text about a rewrite".into())
     } else if assistant_voice {
         Some("written in the assistant's voice".into())
-    } else if t.split_whitespace().next().is_some_and(|w| w.ends_with(':')) {
+    } else if t
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.ends_with(':'))
+    {
         Some("a label (\"Answer:\"), not an instruction".into())
     } else if !(IMPERATIVES.contains(&first.as_str()) || t.contains('?')) {
         Some("neither an imperative nor a question".into())
@@ -172,9 +247,9 @@ pub fn not_a_task(text: &str) -> Option<String> {
 /// The 50 most frequent English function words (a Gopher/FineWeb-style stop-word list).
 pub const STOP_WORDS: [&str; 50] = [
     "the", "be", "to", "of", "and", "a", "in", "that", "have", "i", "it", "for", "not", "on",
-    "with", "he", "as", "you", "do", "at", "this", "but", "his", "by", "from", "they", "we",
-    "say", "her", "she", "or", "an", "will", "my", "one", "all", "would", "there", "their",
-    "what", "so", "up", "out", "if", "about", "who", "get", "which", "go", "me",
+    "with", "he", "as", "you", "do", "at", "this", "but", "his", "by", "from", "they", "we", "say",
+    "her", "she", "or", "an", "will", "my", "one", "all", "would", "there", "their", "what", "so",
+    "up", "out", "if", "about", "who", "get", "which", "go", "me",
 ];
 
 /// Lower-cased alphabetic words of a text (apostrophes kept inside words).
@@ -193,7 +268,10 @@ pub fn stop_word_share(text: &str) -> f64 {
     if w.is_empty() {
         return 0.0;
     }
-    w.iter().filter(|x| STOP_WORDS.contains(&x.as_str())).count() as f64 / w.len() as f64
+    w.iter()
+        .filter(|x| STOP_WORDS.contains(&x.as_str()))
+        .count() as f64
+        / w.len() as f64
 }
 
 /// Whether a text reads as English by [`stop_word_share`] (threshold 0.2) and ASCII letters.
@@ -336,26 +414,45 @@ mod tests {
         let (s, p, h) = strip_front_matter(
             "Certainly! Here is the article.\n\nTides and You\n\nThe sea rises twice a day.",
         );
-        assert_eq!((s.as_str(), p, h), ("The sea rises twice a day.", true, true));
+        assert_eq!(
+            (s.as_str(), p, h),
+            ("The sea rises twice a day.", true, true)
+        );
     }
 
     #[test]
     fn meta_text_and_language() {
-        assert!(has_meta_text("Here's a rewritten version of the task: add 2 and 3."));
-        assert!(!has_meta_text("Add 2 and 3, then explain why the sum is odd."));
-        assert!(looks_english("Write a short poem about the sea and the wind in it."));
-        assert!(!looks_english("Escribe un poema corto sobre el mar y el viento."));
+        assert!(has_meta_text(
+            "Here's a rewritten version of the task: add 2 and 3."
+        ));
+        assert!(!has_meta_text(
+            "Add 2 and 3, then explain why the sum is odd."
+        ));
+        assert!(looks_english(
+            "Write a short poem about the sea and the wind in it."
+        ));
+        assert!(!looks_english(
+            "Escribe un poema corto sobre el mar y el viento."
+        ));
     }
 
     #[test]
     fn tasks_are_imperatives_or_questions_in_the_users_voice() {
-        assert_eq!(not_a_task("Task: Summarise the passage in two sentences."), None);
+        assert_eq!(
+            not_a_task("Task: Summarise the passage in two sentences."),
+            None
+        );
         assert_eq!(not_a_task("Why do leaves change colour in autumn?"), None);
         assert!(not_a_task("I'm ready to help. What do you have?").is_some());
         assert!(not_a_task("Here is a hard task: explain tides.").is_some());
         assert!(not_a_task("The passage is about tides and the moon.").is_some());
         assert_eq!(strip_task_label("New task: Add 2 and 3."), "Add 2 and 3.");
         assert!(not_a_task("Summarise: the passage is about tides.").is_some());
+        // Multi-byte text where a label would end is no label.
+        assert_eq!(
+            strip_task_label("日本語のテキストです"),
+            "日本語のテキストです"
+        );
     }
 
     #[test]
@@ -365,7 +462,11 @@ mod tests {
         assert!(uses_word("He caught it!", "catch", Pos::Verb));
         assert!(uses_word("The babies cried.", "cry", Pos::Verb));
         assert!(uses_word("Two foxes ran.", "fox", Pos::Noun));
-        assert!(uses_word("It was the happiest day.", "happy", Pos::Adjective));
+        assert!(uses_word(
+            "It was the happiest day.",
+            "happy",
+            Pos::Adjective
+        ));
         assert!(uses_word("A bigger ball.", "big", Pos::Adjective));
         assert!(!uses_word("The dog barked.", "cat", Pos::Noun));
         // Whole words only.

@@ -93,7 +93,9 @@ pub fn generate(
                 let mut r = report.borrow_mut();
                 r.dropped += 1;
                 r.teacher_tokens += tokens;
-                writer.borrow_mut().drop_record(index, class, detail, tokens);
+                writer
+                    .borrow_mut()
+                    .drop_record(index, class, detail, tokens);
                 if let Some(pb) = progress {
                     pb.inc(1);
                 }

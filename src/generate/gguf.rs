@@ -31,7 +31,9 @@ pub fn usize_of(c: &Content, key: &str) -> Result<usize> {
 pub fn f32_or(c: &Content, key: &str, default: f32) -> Result<f32> {
     match c.metadata.get(key) {
         None => Ok(default),
-        Some(v) => v.to_f32().with_context(|| format!("`{key}` is not a float")),
+        Some(v) => v
+            .to_f32()
+            .with_context(|| format!("`{key}` is not a float")),
     }
 }
 

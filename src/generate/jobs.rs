@@ -255,7 +255,11 @@ impl Job {
                     pick(&mut rng, &s.verbs),
                     pick(&mut rng, &s.adjectives),
                 );
-                let article = if adjective.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                let article = if adjective.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 let o = &seeds.openings;
                 let opening = pick(&mut rng, &o.openings)
                     .replace("{name}", pick(&mut rng, &o.names).as_str())
@@ -292,9 +296,8 @@ impl Job {
     /// any text already started there).
     fn ask(&mut self, prompt: String, max_new_tokens: usize, temperature: f64) -> Step {
         // Distinct per (run seed, record, call).
-        let seed = self.settings.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ (self.index << 8)
-            ^ self.asks;
+        let seed =
+            self.settings.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.index << 8) ^ self.asks;
         self.asks += 1;
         self.last_prompt = prompt.clone();
         Step::Ask(Ask {
@@ -340,13 +343,17 @@ impl Job {
         out.tokens += a.tokens;
         out.logprob += a.logprob;
         out.finished = a.finished;
-        let long_stage = self.is_long_stage(self.outputs.len())
-            && self.settings.generator != Generator::Stories;
+        let long_stage =
+            self.is_long_stage(self.outputs.len()) && self.settings.generator != Generator::Stories;
         if !a.finished && first && long_stage && self.settings.continue_tokens > 0 {
             out.continued = true;
             let next = format!("{prompt}{}", out.text);
             self.partial = Some((prompt, out));
-            return Some(self.ask(next, self.settings.continue_tokens, self.settings.temperature));
+            return Some(self.ask(
+                next,
+                self.settings.continue_tokens,
+                self.settings.temperature,
+            ));
         }
         self.outputs.push(out);
         None
@@ -403,7 +410,10 @@ impl Job {
             (Generator::Instruct, 1) => {
                 let c = &self.outputs[0];
                 if !c.finished || !checks::looks_english(&c.text) {
-                    return Step::Drop("bad-context".into(), "context unfinished or not English".into());
+                    return Step::Drop(
+                        "bad-context".into(),
+                        "context unfinished or not English".into(),
+                    );
                 }
                 let p = self.chat_prompt(&self.query_prompt(), &self.task_verb());
                 self.ask(p, 160, s.temperature)
@@ -437,10 +447,16 @@ impl Job {
             ));
         }
         if checks::ends_mid_sentence(text) {
-            return Err(Step::Drop("mid-sentence".into(), "ended mid-sentence".into()));
+            return Err(Step::Drop(
+                "mid-sentence".into(),
+                "ended mid-sentence".into(),
+            ));
         }
         if !checks::looks_english(text) {
-            return Err(Step::Drop("not-english".into(), "text does not read as English".into()));
+            return Err(Step::Drop(
+                "not-english".into(),
+                "text does not read as English".into(),
+            ));
         }
         Ok(Tally {
             teacher_tokens: self.outputs.iter().map(|o| o.tokens).sum(),
@@ -452,18 +468,27 @@ impl Job {
 
     fn finish_story(&self) -> Step {
         let out = &self.outputs[0];
-        let text = format!("{}{}", self.a("opening"), out.text).trim().to_string();
+        let text = format!("{}{}", self.a("opening"), out.text)
+            .trim()
+            .to_string();
         let mut tally = match self.check_ending(out, &text) {
             Ok(t) => t,
             Err(drop) => return drop,
         };
-        let missing: Vec<String> = [("noun", Pos::Noun), ("verb", Pos::Verb), ("adjective", Pos::Adjective)]
-            .iter()
-            .filter(|(k, pos)| !checks::uses_word(&text, &self.a(k), *pos))
-            .map(|(k, _)| format!("{k} `{}`", self.a(k)))
-            .collect();
+        let missing: Vec<String> = [
+            ("noun", Pos::Noun),
+            ("verb", Pos::Verb),
+            ("adjective", Pos::Adjective),
+        ]
+        .iter()
+        .filter(|(k, pos)| !checks::uses_word(&text, &self.a(k), *pos))
+        .map(|(k, _)| format!("{k} `{}`", self.a(k)))
+        .collect();
         if !missing.is_empty() {
-            return Step::Drop("required-words".into(), format!("does not use the {}", missing.join(", ")));
+            return Step::Drop(
+                "required-words".into(),
+                format!("does not use the {}", missing.join(", ")),
+            );
         }
         if text.split_whitespace().count() < 40 {
             return Step::Drop("too-short".into(), "fewer than 40 words".into());
@@ -487,7 +512,10 @@ impl Job {
             Err(drop) => return drop,
         };
         if text.split_whitespace().count() < 50 {
-            return Step::Drop("too-short".into(), "fewer than 50 words after stripping".into());
+            return Step::Drop(
+                "too-short".into(),
+                "fewer than 50 words after stripping".into(),
+            );
         }
         tally.preamble = preamble;
         tally.title = title;
@@ -529,7 +557,11 @@ impl Job {
             Err(drop) => return drop,
         };
         let (task, evolved) = self.task().expect("checked before the answer was asked");
-        let task_tokens = if evolved { self.outputs[2].tokens } else { self.outputs[1].tokens };
+        let task_tokens = if evolved {
+            self.outputs[2].tokens
+        } else {
+            self.outputs[1].tokens
+        };
         tally.kept_tokens += self.outputs[0].tokens + task_tokens;
         tally.evolution_rejected = self.settings.evolve && !evolved;
         Step::Done(

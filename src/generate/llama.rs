@@ -11,9 +11,9 @@
 //! logits = rmsnorm(x) · Wout                        (Wout = token embedding when tied)
 //! ```
 
+use super::gguf;
 use super::kernels::{self, KvView, PackedMatrix, LANES};
 use anyhow::{bail, Context, Result};
-use super::gguf;
 use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 use rayon::prelude::*;

@@ -74,8 +74,8 @@ impl Seeds {
         let story: StoryWords =
             toml::from_str(&read_toml("story_words.toml")?).context("story_words.toml")?;
         let skills: Skills = toml::from_str(&read_toml("skills.toml")?).context("skills.toml")?;
-        let openings: StoryOpenings = toml::from_str(&read_toml("story_openings.toml")?)
-            .context("story_openings.toml")?;
+        let openings: StoryOpenings =
+            toml::from_str(&read_toml("story_openings.toml")?).context("story_openings.toml")?;
         let o = &openings;
         if topics.is_empty()
             || story.nouns.is_empty()

@@ -12,10 +12,10 @@
 //! file not named in the manifest (killed between the two writes) is overwritten on restart.
 
 use crate::generate::jobs::{GenSettings, Tally};
-use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

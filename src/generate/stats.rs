@@ -2,12 +2,12 @@
 //! per corpus, as a polars table. The quality experiments start from these numbers.
 
 use crate::data::document::Document;
-use crate::eval::diversity::distinct_n;
+use crate::eval::diversity::distinct_n_at;
 use crate::filter::dedup::{exact_duplicate_rate, near_duplicate_rate};
 use anyhow::Result;
 use polars::prelude::*;
-use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The first-look numbers of one corpus.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,9 +20,11 @@ pub struct FirstLook {
     pub exact_dup_rate: f64,
     /// MinHash, Jaccard >= 0.8.
     pub near_dup_rate: f64,
-    pub distinct_1: f64,
-    pub distinct_2: f64,
-    pub distinct_3: f64,
+    /// distinct-n over the first [`DISTINCT_SAMPLE_WORDS`] words (in the corpus's order), so
+    /// that corpora of different sizes compare; `None` for a corpus with fewer words.
+    pub distinct_1: Option<f64>,
+    pub distinct_2: Option<f64>,
+    pub distinct_3: Option<f64>,
 }
 
 /// Documents, words (mean, p50, p90), exact and near-duplicate rates (MinHash, Jaccard >= 0.8),
@@ -52,9 +54,9 @@ pub fn first_look_rows(corpora: &[(String, Vec<Document>)]) -> Vec<FirstLook> {
                 p90_words: q(0.9),
                 exact_dup_rate: exact_duplicate_rate(&texts),
                 near_dup_rate: near_duplicate_rate(&texts, 0.8),
-                distinct_1: distinct_n(&texts, 1),
-                distinct_2: distinct_n(&texts, 2),
-                distinct_3: distinct_n(&texts, 3),
+                distinct_1: distinct_n_at(&texts, 1, DISTINCT_SAMPLE_WORDS),
+                distinct_2: distinct_n_at(&texts, 2, DISTINCT_SAMPLE_WORDS),
+                distinct_3: distinct_n_at(&texts, 3, DISTINCT_SAMPLE_WORDS),
             }
         })
         .collect()
@@ -77,9 +79,18 @@ pub fn first_look_frame(rows: &[FirstLook]) -> Result<DataFrame> {
         Column::new("p90_words".into(), f(|r| r.p90_words)),
         Column::new("exact_dup_rate".into(), f(|r| r.exact_dup_rate)),
         Column::new("near_dup_rate".into(), f(|r| r.near_dup_rate)),
-        Column::new("distinct_1".into(), f(|r| r.distinct_1)),
-        Column::new("distinct_2".into(), f(|r| r.distinct_2)),
-        Column::new("distinct_3".into(), f(|r| r.distinct_3)),
+        Column::new(
+            "distinct_1".into(),
+            rows.iter().map(|r| r.distinct_1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "distinct_2".into(),
+            rows.iter().map(|r| r.distinct_2).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "distinct_3".into(),
+            rows.iter().map(|r| r.distinct_3).collect::<Vec<_>>(),
+        ),
     ])?)
 }
 
@@ -114,8 +125,8 @@ pub struct RecipeChecks {
     pub distinct_2_sample: Option<f64>,
 }
 
-/// Words of the fixed sample that distinct-n is measured on.
-pub const DISTINCT_SAMPLE_WORDS: usize = 100_000;
+/// Words of the fixed sample that distinct-n is measured on (first look and recipe checks).
+pub const DISTINCT_SAMPLE_WORDS: usize = 50_000;
 
 /// The checks of one corpus (documents as the loaders read them).
 pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
@@ -129,7 +140,9 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
         }
     };
     let attr = |d: &Document, k: &str| -> Option<String> {
-        d.meta.get("synthlm")?["attributes"][k].as_str().map(str::to_string)
+        d.meta.get("synthlm")?["attributes"][k]
+            .as_str()
+            .map(str::to_string)
     };
     let is_story = docs.iter().any(|d| attr(d, "verb").is_some());
     let word_share = |k: &str, pos: Pos| -> f64 {
@@ -155,9 +168,13 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
         title: share(&|d| c::title(&body(d)).is_some()),
         required_words: is_story.then(|| {
             share(&|d| {
-                [("noun", Pos::Noun), ("verb", Pos::Verb), ("adjective", Pos::Adjective)]
-                    .iter()
-                    .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, *p)))
+                [
+                    ("noun", Pos::Noun),
+                    ("verb", Pos::Verb),
+                    ("adjective", Pos::Adjective),
+                ]
+                .iter()
+                .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, *p)))
             })
         }),
         noun: is_story.then(|| word_share("noun", Pos::Noun)),
@@ -174,11 +191,7 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
         not_english: share(&|d| !c::looks_english(&body(d))),
         top_opening,
         top_opening_share: top as f64 / n,
-        distinct_2_sample: crate::eval::diversity::distinct_n_at(
-            &texts,
-            2,
-            DISTINCT_SAMPLE_WORDS,
-        ),
+        distinct_2_sample: crate::eval::diversity::distinct_n_at(&texts, 2, DISTINCT_SAMPLE_WORDS),
     }
 }
 
@@ -205,6 +218,6 @@ pub fn recipe_checks_frame(rows: &[RecipeChecks]) -> Result<DataFrame> {
         Column::new("meta_text".into(), o(|r| r.meta_text)),
         Column::new("not_english".into(), f(|r| r.not_english)),
         Column::new("top_opening_share".into(), f(|r| r.top_opening_share)),
-        Column::new("distinct_2_100k_words".into(), o(|r| r.distinct_2_sample)),
+        Column::new("distinct_2_50k_words".into(), o(|r| r.distinct_2_sample)),
     ])?)
 }

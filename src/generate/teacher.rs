@@ -6,9 +6,9 @@
 //! every generated corpus can name the exact teacher that wrote it.
 
 use super::engine::Engine;
+use super::gguf;
 use crate::data::document::{render_chat, render_turn_header, Message, Role};
 use anyhow::{anyhow, bail, Context, Result};
-use super::gguf;
 use candle_core::quantized::gguf_file::Content;
 use std::path::{Path, PathBuf};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
@@ -169,10 +169,10 @@ impl Teacher {
             .with_context(|| format!("tokenizer of {}", path.display()))?;
         let engine = Engine::from_gguf_content(&content, &mut f)
             .with_context(|| format!("loading {}", path.display()))?;
-        let bos =
-            gguf::u32_opt(&content, "tokenizer.ggml.bos_token_id").context("GGUF has no bos_token_id")?;
-        let eos =
-            gguf::u32_opt(&content, "tokenizer.ggml.eos_token_id").context("GGUF has no eos_token_id")?;
+        let bos = gguf::u32_opt(&content, "tokenizer.ggml.bos_token_id")
+            .context("GGUF has no bos_token_id")?;
+        let eos = gguf::u32_opt(&content, "tokenizer.ggml.eos_token_id")
+            .context("GGUF has no eos_token_id")?;
         let chat_template = content
             .metadata
             .get("tokenizer.chat_template")

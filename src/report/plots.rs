@@ -13,6 +13,50 @@ pub struct Series {
     pub label: String,
     /// (x, y, y_lo, y_hi)
     pub points: Vec<(f64, f64, f64, f64)>,
+    /// Index into [`COLORS`]: reports give each condition one colour, the same in every figure.
+    pub color: usize,
+    /// Dashed: a reference (an n-gram baseline), not a model's curve.
+    pub dashed: bool,
+}
+
+/// A figure as data: drawn the same way to SVG (book), PNG (paper) and inline (notebook).
+#[derive(Clone, Debug)]
+pub enum Figure {
+    Lines {
+        title: String,
+        x_label: String,
+        y_label: String,
+        series: Vec<Series>,
+    },
+    /// Bars start at zero: their length is the value.
+    Bars {
+        title: String,
+        y_label: String,
+        groups: Vec<String>,
+        series: Vec<BarSeries>,
+    },
+}
+
+impl Figure {
+    pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, scale: f64) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        match self {
+            Figure::Lines {
+                title,
+                x_label,
+                y_label,
+                series,
+            } => line_chart(root, title, x_label, y_label, series, scale),
+            Figure::Bars {
+                title,
+                y_label,
+                groups,
+                series,
+            } => grouped_bars(root, title, y_label, groups, series, scale),
+        }
+    }
 }
 
 /// One bar per group: a label and (mean, lo, hi) per group.
@@ -64,8 +108,16 @@ where
         .y_label_area_size((64.0 * scale) as u32)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)?;
+    let x_fmt = |v: &f64| {
+        if (x1 - x0).abs() >= 10.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    };
     chart
         .configure_mesh()
+        .x_label_formatter(&x_fmt)
         .x_desc(x_label)
         .y_desc(y_label)
         .label_style(font(13.0))
@@ -73,14 +125,24 @@ where
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(e)?;
-    for (i, s) in series.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
-        let style = ShapeStyle::from(&c).stroke_width((2.0 * scale) as u32);
-        chart
-            .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
-            .map_err(e)?
-            .label(&s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    for s in series {
+        let c = COLORS[s.color % COLORS.len()];
+        let style =
+            ShapeStyle::from(&c).stroke_width(((if s.dashed { 1.5 } else { 2.0 }) * scale) as u32);
+        let pts = s.points.iter().map(|p| (p.0, p.1));
+        let drawn = if s.dashed {
+            let (dash, gap) = ((6.0 * scale) as u32, (4.0 * scale) as u32);
+            chart.draw_series(DashedLineSeries::new(pts, dash, gap, style))
+        } else {
+            chart.draw_series(LineSeries::new(pts, style))
+        };
+        // A dashed line's key is two short dashes, a solid line's two touching ones.
+        let gap = if s.dashed { 4 } else { 0 };
+        drawn.map_err(e)?.label(&s.label).legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (10 - gap / 2, 0)], style)
+                + PathElement::new(vec![(10 + gap / 2, 0), (20, 0)], style)
+        });
         chart
             .draw_series(s.points.iter().filter(|p| p.3 > p.2).map(|p| {
                 ErrorBar::new_vertical(
@@ -121,14 +183,12 @@ where
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing {title}: {e:?}");
     root.fill(&WHITE).map_err(e)?;
-    let all = series.iter().flat_map(|s| s.1.iter());
-    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-    for &(_, l, h) in all {
-        lo = lo.min(l);
-        hi = hi.max(h);
-    }
-    let pad = (hi - lo).max(1e-3) * 0.25;
-    let (y0, y1) = (lo - pad, hi + pad);
+    // From zero: a bar's length is its value (a cut axis would exaggerate differences).
+    let hi = series
+        .iter()
+        .flat_map(|s| s.1.iter())
+        .fold(0f64, |m, &(_, _, h)| m.max(h));
+    let (y0, y1) = (0.0, hi * 1.15 + 1e-9);
     let font = |s: f64| ("sans-serif", (s * scale) as u32).into_font();
     let n = series.len() as f64;
     let mut chart = ChartBuilder::on(root)

@@ -9,9 +9,79 @@ pub fn num(x: f64) -> String {
     format!("{x:.3}")
 }
 
-/// A mean with its 95% interval: `4.123 [4.100, 4.150]`.
+/// A p-value: 3 significant digits, scientific below 0.001 (`0.25`, `0.0312`, `4.99e-5`).
+pub fn pval(p: f64) -> String {
+    if p >= 0.001 {
+        let s = format!("{p:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{p:.2e}")
+    }
+}
+
+/// An integer with thousands separators: `819,200`.
+pub fn int(x: u64) -> String {
+    let s = x.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A mean with its interval: `4.123 [4.100, 4.150]`.
 pub fn mean_ci(m: f64, lo: f64, hi: f64) -> String {
     format!("{} [{}, {}]", num(m), num(lo), num(hi))
+}
+
+/// Plain text to LaTeX: the special characters escaped, and `code` spans (in backticks) set
+/// in `\texttt`. The one escaper of the crate.
+pub fn tex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut code = false;
+    for ch in s.chars() {
+        match ch {
+            '`' => {
+                out += if code { "}" } else { "\\texttt{" };
+                code = !code;
+            }
+            '\\' => out += "\\textbackslash{}",
+            '~' => out += "\\textasciitilde{}",
+            '^' => out += "\\textasciicircum{}",
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            _ => out.push(ch),
+        }
+    }
+    if code {
+        out.push('}');
+    }
+    out
+}
+
+/// Plain text for a Markdown paragraph, list item or table cell: one line, and every character
+/// Markdown (or the HTML inside it) would interpret escaped, so generated text shows as it is.
+pub fn md_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\n' | '\r' | '\t' => out.push(' '),
+            '<' => out += "&lt;",
+            '>' => out += "&gt;",
+            '&' => out += "&amp;",
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
 }
 
 /// Every cell of a frame as text (numbers with [`num`], integers as they are).
@@ -24,6 +94,9 @@ fn cells(df: &DataFrame) -> Result<Vec<Vec<String>>> {
             row.push(match v {
                 AnyValue::Float64(x) => num(x),
                 AnyValue::Float32(x) => num(x as f64),
+                AnyValue::UInt64(x) => int(x),
+                AnyValue::UInt32(x) => int(x as u64),
+                AnyValue::Int64(x) if x >= 0 => int(x as u64),
                 AnyValue::String(x) => x.to_string(),
                 AnyValue::StringOwned(x) => x.to_string(),
                 AnyValue::Null => String::new(),
@@ -52,21 +125,13 @@ pub fn markdown(df: &DataFrame) -> Result<String> {
     Ok(out)
 }
 
-fn latex_escape(s: &str) -> String {
-    s.replace('\\', "\\textbackslash{}")
-        .replace('&', "\\&")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-        .replace('#', "\\#")
-        .replace('$', "\\$")
-}
-
-/// A booktabs `tabular` (no float: the paper wraps it with its own caption).
+/// A booktabs `tabular`, scaled down to the text width when wider (no float: the paper wraps
+/// it with its own caption).
 pub fn latex(df: &DataFrame) -> Result<String> {
     let names: Vec<String> = df
         .get_column_names()
         .iter()
-        .map(|s| latex_escape(s))
+        .map(|s| tex_escape(s))
         .collect();
     let align: String = df
         .get_columns()
@@ -80,19 +145,19 @@ pub fn latex(df: &DataFrame) -> Result<String> {
         })
         .collect();
     let mut out = format!(
-        "\\begin{{tabular}}{{{align}}}\n\\toprule\n{} \\\\\n\\midrule\n",
+        "\\begin{{adjustbox}}{{max width=\\linewidth}}\n\\begin{{tabular}}{{{align}}}\n\\toprule\n{} \\\\\n\\midrule\n",
         names.join(" & ")
     );
     for r in cells(df)? {
         out.push_str(&format!(
             "{} \\\\\n",
             r.iter()
-                .map(|c| latex_escape(c))
+                .map(|c| tex_escape(c))
                 .collect::<Vec<_>>()
                 .join(" & ")
         ));
     }
-    out.push_str("\\bottomrule\n\\end{tabular}\n");
+    out.push_str("\\bottomrule\n\\end{tabular}\n\\end{adjustbox}\n");
     Ok(out)
 }
 

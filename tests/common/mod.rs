@@ -228,14 +228,23 @@ pub struct FakeTeacher {
 
 /// What the stand-in teacher writes for a prompt (and whether it ended).
 pub fn fake_answer(prompt: &str, id: u64, seed: u64) -> (String, bool) {
-    let long = format!("Output {} for record {id}. {}", seed % 997, english(8, seed));
+    let long = format!(
+        "Output {} for record {id}. {}",
+        seed % 997,
+        english(8, seed)
+    );
     if prompt.ends_with("<|im_start|>user\n") {
-        (format!("Why does record {id} matter to the whole world?"), true)
-    } else if prompt.contains("Write only the task") || prompt.contains("Rewrite the following task") {
+        (
+            format!("Why does record {id} matter to the whole world?"),
+            true,
+        )
+    } else if prompt.contains("Write only the task")
+        || prompt.contains("Rewrite the following task")
+    {
         (" the passage in two sentences.".into(), true)
     } else if let Some(rest) = prompt.split("must use the verb \"").nth(1) {
         let verb = rest.split('"').next().unwrap_or("");
-        let story = if seed % 5 == 0 {
+        let story = if seed.is_multiple_of(5) {
             format!(" {}", english(6, seed))
         } else {
             format!(" Then they {verb} together. {}", english(6, seed))
@@ -243,7 +252,8 @@ pub fn fake_answer(prompt: &str, id: u64, seed: u64) -> (String, bool) {
         (story, true)
     } else {
         // A continuation ends; one first call in seven stops at the cap mid-sentence.
-        let cut = seed % 7 == 3 && !prompt.ends_with("before dinner") && !prompt.contains("Output ");
+        let cut =
+            seed % 7 == 3 && !prompt.ends_with("before dinner") && !prompt.contains("Output ");
         if cut {
             (format!("{long} And then the"), false)
         } else {

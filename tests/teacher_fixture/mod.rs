@@ -377,10 +377,14 @@ pub fn check_against_candle(spec: Spec) {
     let steps = 24;
     reference.clear_kv_cache();
     let mut expect = Vec::new();
+    let mut expect_logprob = 0f64;
     let mut l = candle_logits(&mut reference, &prompt, 0);
     for i in 0..steps {
         let t = argmax(&l);
         expect.push(t);
+        let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = l.iter().map(|&x| (x as f64 - max).exp()).sum();
+        expect_logprob += l[t as usize] as f64 - max - z.ln();
         l = candle_logits(&mut reference, &[t], n + i);
     }
     let req = Request {
@@ -390,6 +394,7 @@ pub fn check_against_candle(spec: Spec) {
         sampling: Sampling::greedy(),
         stop: vec![],
         seed: 0,
+        logprobs: true,
     };
     let got = run_all(
         &engine,
@@ -401,6 +406,12 @@ pub fn check_against_candle(spec: Spec) {
     );
     assert_eq!(got[&0].tokens, expect, "greedy tokens match candle");
     assert_eq!(got[&0].stop_reason, StopReason::Length);
+    // The log-probabilities recorded while generating are the model's own (temperature 1).
+    let lp = got[&0].logprob;
+    assert!(
+        (lp - expect_logprob).abs() < 1e-2 * steps as f64,
+        "logprob {lp} vs candle {expect_logprob}"
+    );
 }
 
 /// Varied requests: prompt lengths 1..~60, max lengths 1..40, greedy and sampled, some with
@@ -450,6 +461,7 @@ pub fn varied_requests(vocab: usize, count: usize) -> Vec<Request> {
                 sampling,
                 stop,
                 seed: i as u64,
+                logprobs: i % 2 == 0,
             }
         })
         .collect()

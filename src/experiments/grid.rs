@@ -1,0 +1,343 @@
+//! The grid of an experiment: students x conditions x seeds, one training run each, under
+//! `RESULTS/runs/STUDENT-CONDITION-sSEED/`. A run directory holds what the trainer writes
+//! (config, metrics, summary; checkpoints are not committed) and what the grid adds once, when
+//! the run is trained or first scored:
+//!
+//! | file | what | written |
+//! |---|---|---|
+//! | `provenance.json` | commit, machine, software, wall time of the training | when training finishes; never rewritten |
+//! | `scores.json` | bits and bytes of every document of every held-out set | from the final checkpoint, once |
+//! | `samples.json` | continuations of the experiment's fixed prompts | from the final checkpoint, once |
+//!
+//! A finished run (its `summary.json` exists) is reused, not retrained: aggregating again
+//! changes no run's record.
+
+use crate::config::{profile as train_profile, RunConfig};
+use crate::eval::perplexity::score_documents;
+use crate::experiments::prepare::Prepared;
+use crate::experiments::provenance::{environment, Environment};
+use crate::experiments::scale::{Scale, Student};
+use crate::model::sample::{generate, SampleOptions};
+use crate::stats::DocScores;
+use crate::train::{checkpoint, metrics, train, TrainOptions};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One cell of the grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunKey {
+    pub student: String,
+    pub condition: String,
+    pub seed: u64,
+}
+
+impl RunKey {
+    /// The run's folder, relative to the results folder.
+    pub fn dir(&self) -> String {
+        format!("runs/{}-{}-s{}", self.student, self.condition, self.seed)
+    }
+}
+
+/// Where and when a run was trained: written by the grid when the run finishes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunProvenance {
+    pub environment: Environment,
+    pub wall_s: f64,
+    pub cpu_core_hours: f64,
+    /// Seconds since the Unix epoch when training finished.
+    pub finished_unix: u64,
+    /// How this record was made, when not at training time (runs older than the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A continuation of one fixed prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub student: String,
+    pub condition: String,
+    pub seed: u64,
+    pub prompt: String,
+    pub completion: String,
+}
+
+/// How a run scored a held-out set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SetScore {
+    /// Every document of the set (from `scores.json`).
+    Documents(DocScores),
+    /// Only the evenly spaced windows of the training-time evaluation (runs whose checkpoint
+    /// is gone and that were never scored whole).
+    Windows {
+        windows: usize,
+        tokens: u64,
+        loss: f64,
+        bpb: f64,
+    },
+}
+
+impl SetScore {
+    pub fn bpb(&self) -> f64 {
+        match self {
+            SetScore::Documents(d) => d.bpb(),
+            SetScore::Windows { bpb, .. } => *bpb,
+        }
+    }
+}
+
+/// A finished run and what was measured on it.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub key: RunKey,
+    pub dir: PathBuf,
+    pub summary: metrics::Summary,
+    pub provenance: RunProvenance,
+    pub scores: BTreeMap<String, SetScore>,
+    pub samples: Vec<Sample>,
+}
+
+/// Where a run's data is: its training set, the held-out sets by name, the tokenizer.
+pub struct RunData {
+    pub train: PathBuf,
+    pub evals: BTreeMap<String, PathBuf>,
+    pub tokenizer: PathBuf,
+}
+
+impl RunData {
+    pub fn of(p: &Prepared, condition: &str) -> RunData {
+        RunData {
+            train: p.train_set(condition).dir.clone(),
+            evals: p
+                .eval
+                .iter()
+                .map(|e| (e.name.clone(), e.dir.clone()))
+                .collect(),
+            tokenizer: p.tokenizer_path.clone(),
+        }
+    }
+}
+
+/// The training config of one run of the grid.
+pub fn run_config(
+    s: &Scale,
+    student: &Student,
+    data: RunData,
+    seed: u64,
+    out_dir: PathBuf,
+) -> Result<RunConfig> {
+    let mut c = train_profile("mini")?;
+    c.profile = format!("exp{}-{}", s.experiment, s.profile);
+    c.out_dir = out_dir;
+    c.model = student.model.clone();
+    c.data.train = data.train;
+    c.data.val = data.evals;
+    c.data.tokenizer = Some(data.tokenizer);
+    let t = &mut c.train;
+    t.seed = seed;
+    t.seq_len = s.seq_len;
+    t.batch_size = s.batch_size;
+    t.grad_accum = s.grad_accum;
+    t.max_steps = s.steps;
+    t.warmup_steps = (s.steps / 10).max(1);
+    t.lr = s.lr;
+    t.min_lr = s.lr / 10.0;
+    t.log_interval = (s.steps / 40).max(1);
+    t.eval_interval = (s.steps / s.evals).max(1);
+    t.ckpt_interval = s.steps;
+    t.keep_checkpoints = 1;
+    t.eval_windows = s.eval_windows;
+    c.device = s.device.clone();
+    c.validate()?;
+    Ok(c)
+}
+
+/// Train the run if it is not finished, recording where and when.
+fn train_if_needed(cfg: &RunConfig, dir: &Path) -> Result<()> {
+    if metrics::read_summary(dir).is_ok() {
+        return Ok(());
+    }
+    let out = train(cfg, &TrainOptions::default())?;
+    let s = out
+        .summary
+        .context("training stopped before its last step")?;
+    let p = RunProvenance {
+        environment: environment(),
+        wall_s: s.wall_s,
+        cpu_core_hours: s.cpu_core_hours,
+        finished_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        note: None,
+    };
+    crate::io::write_json(&dir.join(PROVENANCE), &p)
+}
+
+pub const PROVENANCE: &str = "provenance.json";
+pub const SCORES: &str = "scores.json";
+pub const SAMPLES: &str = "samples.json";
+
+/// Score every held-out document and sample the fixed prompts, from the final checkpoint,
+/// unless done before.
+fn measure_if_needed(
+    key: &RunKey,
+    s: &Scale,
+    p: &Prepared,
+    dir: &Path,
+    prompts: &[&str],
+) -> Result<()> {
+    let (scores, samples) = (dir.join(SCORES), dir.join(SAMPLES));
+    if scores.exists() && samples.exists() {
+        return Ok(());
+    }
+    let Some(ck) = checkpoint::latest(dir)? else {
+        return Ok(()); // an old run: measured from what it recorded (see `outcome`)
+    };
+    let loaded = checkpoint::load(&ck, &candle_core::Device::Cpu)?;
+    let student = s
+        .students
+        .iter()
+        .find(|x| x.name == key.student)
+        .expect("student of the grid");
+    let mcfg = student.model.resolve(Some(p.tokenizer.vocab_size()))?;
+    let model = crate::model::Gpt::from_tensors(mcfg, loaded.model, &candle_core::Device::Cpu)?;
+    if !scores.exists() {
+        let mut all = BTreeMap::new();
+        for e in &p.eval {
+            let shards = crate::data::pack::TokenShards::open(&e.dir)?;
+            all.insert(
+                e.name.clone(),
+                score_documents(&model, &shards, s.seq_len, s.batch_size)?,
+            );
+        }
+        crate::io::write_json(&scores, &all)?;
+    }
+    if !samples.exists() {
+        let tok = &p.tokenizer;
+        let ids: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|x| Ok([vec![tok.eot_id()], tok.encode(x)?].concat()))
+            .collect::<Result<_>>()?;
+        let o = SampleOptions {
+            max_new_tokens: s.sample_tokens,
+            temperature: 0.8,
+            top_k: Some(40),
+            top_p: Some(0.95),
+            stop_tokens: vec![tok.eot_id()],
+            seed: key.seed,
+        };
+        let out: Vec<Sample> = prompts
+            .iter()
+            .zip(generate(&model, &ids, &o)?)
+            .map(|(pr, g)| {
+                Ok(Sample {
+                    student: key.student.clone(),
+                    condition: key.condition.clone(),
+                    seed: key.seed,
+                    prompt: pr.to_string(),
+                    completion: tok.decode(&g.tokens)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        crate::io::write_json(&samples, &out)?;
+    }
+    Ok(())
+}
+
+/// Read a finished run's records.
+fn outcome(key: RunKey, dir: PathBuf, eval_windows: usize) -> Result<RunOutcome> {
+    let summary = metrics::read_summary(&dir)?;
+    let provenance: RunProvenance = crate::io::read_json(&dir.join(PROVENANCE))
+        .with_context(|| format!("{}: the run's provenance", dir.display()))?;
+    let scores = if dir.join(SCORES).exists() {
+        let d: BTreeMap<String, DocScores> = crate::io::read_json(&dir.join(SCORES))?;
+        d.into_iter()
+            .map(|(k, v)| (k, SetScore::Documents(v)))
+            .collect()
+    } else {
+        summary
+            .final_val
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    SetScore::Windows {
+                        windows: eval_windows,
+                        tokens: v.tokens,
+                        loss: v.loss,
+                        bpb: v.bpb,
+                    },
+                )
+            })
+            .collect()
+    };
+    let samples: Vec<Sample> = crate::io::read_json(&dir.join(SAMPLES)).with_context(|| {
+        format!(
+            "{}: no checkpoint and no recorded samples; move it away to train it again",
+            dir.display()
+        )
+    })?;
+    Ok(RunOutcome {
+        key,
+        dir,
+        summary,
+        provenance,
+        scores,
+        samples,
+    })
+}
+
+/// Every run of the grid, in order (student, condition, seed), trained or reused, scored and
+/// sampled; a progress bar over runs if asked.
+pub fn run_grid(
+    s: &Scale,
+    p: &Prepared,
+    results: &Path,
+    prompts: &[&str],
+    progress: bool,
+) -> Result<Vec<RunOutcome>> {
+    let keys: Vec<RunKey> = s
+        .students
+        .iter()
+        .flat_map(|st| {
+            p.train.iter().flat_map(move |c| {
+                s.seeds.iter().map(move |&seed| RunKey {
+                    student: st.name.clone(),
+                    condition: c.name.clone(),
+                    seed,
+                })
+            })
+        })
+        .collect();
+    let pb = if progress {
+        crate::progress::bar(keys.len() as u64, "runs", &format!("exp{}", s.experiment))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let dir = results.join(key.dir());
+        pb.set_message(key.dir());
+        let student = s
+            .students
+            .iter()
+            .find(|x| x.name == key.student)
+            .expect("student");
+        let cfg = run_config(
+            s,
+            student,
+            RunData::of(p, &key.condition),
+            key.seed,
+            dir.clone(),
+        )?;
+        train_if_needed(&cfg, &dir).with_context(|| format!("training {}", key.dir()))?;
+        measure_if_needed(&key, s, p, &dir, prompts)
+            .with_context(|| format!("scoring {}", key.dir()))?;
+        out.push(outcome(key, dir, s.eval_windows)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}

@@ -1,0 +1,240 @@
+//! Shared data preparation: an experiment's design (named training conditions and held-out
+//! sets of documents) becomes one tokenizer, trained on the union of the training sets, and
+//! one packed directory per set, each reused only while its inputs are unchanged; and the
+//! record, next to the results, of what the runs there were trained on.
+
+use crate::data::document::Document;
+use crate::data::pack::{pack_documents, PackOptions, TokenShards};
+use crate::data::read::DataError;
+use crate::data::tokenizer::{train_bpe, BpeOptions, TextTokenizer};
+use crate::experiments::provenance::InputRecord;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// What an experiment trains on and evaluates on, for one scale.
+pub struct Design {
+    /// Training conditions, in order. The tokenizer is trained on their union (each document
+    /// once, in this order).
+    pub conditions: Vec<(String, Vec<Document>)>,
+    /// Held-out sets, in order.
+    pub eval_sets: Vec<(String, Vec<Document>)>,
+    /// The corpora behind them, by identity.
+    pub inputs: Vec<InputRecord>,
+}
+
+/// Size of one packed set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorpusSize {
+    pub documents: u64,
+    pub tokens: u64,
+    pub text_bytes: u64,
+    /// Documents per source.
+    pub sources: BTreeMap<String, u64>,
+}
+
+/// A packed set and the documents in it.
+pub struct PackedSet {
+    pub name: String,
+    pub dir: PathBuf,
+    pub docs: Vec<Document>,
+    pub size: CorpusSize,
+}
+
+/// Tokenizer and packed sets of a design.
+pub struct Prepared {
+    pub tokenizer: TextTokenizer,
+    pub tokenizer_path: PathBuf,
+    pub train: Vec<PackedSet>,
+    pub eval: Vec<PackedSet>,
+}
+
+impl Prepared {
+    pub fn train_set(&self, name: &str) -> &PackedSet {
+        self.train
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no training set `{name}`"))
+    }
+}
+
+/// SHA-256 over the ids and texts of documents, in order.
+pub fn fingerprint(docs: &[Document]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for d in docs {
+        h.update(d.id.as_bytes());
+        h.update([0]);
+        h.update(d.text.as_bytes());
+        h.update([0]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+fn size(dir: &Path) -> Result<CorpusSize> {
+    let m = TokenShards::open(dir)?.manifest;
+    Ok(CorpusSize {
+        documents: m.documents,
+        tokens: m.tokens,
+        text_bytes: m.text_bytes,
+        sources: m
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.documents))
+            .collect(),
+    })
+}
+
+/// Train (or reuse) the tokenizer on the union of the training sets.
+fn tokenizer(design: &Design, vocab_size: usize, work: &Path) -> Result<(TextTokenizer, PathBuf)> {
+    let mut seen = HashSet::new();
+    let union: Vec<&Document> = design
+        .conditions
+        .iter()
+        .flat_map(|(_, docs)| docs)
+        .filter(|d| seen.insert((d.source.clone(), d.id.clone())))
+        .collect();
+    let owned: Vec<Document> = union.iter().map(|d| (*d).clone()).collect();
+    let path = work.join("tokenizer.json");
+    let inputs_path = work.join("tokenizer.inputs");
+    let inputs = format!(
+        "vocab {vocab_size} min_frequency 2 texts {}",
+        fingerprint(&owned)
+    );
+    if path.exists() && std::fs::read_to_string(&inputs_path).is_ok_and(|s| s == inputs) {
+        return Ok((TextTokenizer::load(&path)?, path));
+    }
+    let tok = train_bpe(
+        owned.into_iter().map(|d| d.text),
+        &BpeOptions {
+            vocab_size,
+            min_frequency: 2,
+        },
+    )?;
+    tok.save(&path)?;
+    crate::io::write_bytes(&inputs_path, inputs.as_bytes())?;
+    Ok((tok, path))
+}
+
+/// Pack (or reuse) one set under `work/packed/NAME`.
+fn pack(
+    experiment: &str,
+    name: &str,
+    docs: &[Document],
+    tok: &TextTokenizer,
+    work: &Path,
+) -> Result<PackedSet> {
+    let dir = work.join("packed").join(name);
+    let inputs = serde_json::json!({"experiment": experiment, "set": name, "documents_sha256": fingerprint(docs)});
+    let fresh = TokenShards::open(&dir)
+        .map(|s| s.manifest.tokenizer_sha256 == tok.sha256() && s.manifest.inputs == inputs)
+        .unwrap_or(false);
+    if !fresh {
+        pack_documents(
+            docs.iter().cloned().map(Ok::<_, DataError>),
+            tok,
+            &dir,
+            &PackOptions::default(),
+            inputs,
+            None,
+        )?;
+    }
+    Ok(PackedSet {
+        name: name.to_string(),
+        size: size(&dir)?,
+        dir,
+        docs: docs.to_vec(),
+    })
+}
+
+/// Tokenizer and packed sets of `design` under `work`, reusing what was made from the same
+/// texts. Training sets are packed as `train-NAME`, held-out sets as `eval-NAME`.
+pub fn prepare(
+    experiment: &str,
+    design: &Design,
+    vocab_size: usize,
+    work: &Path,
+) -> Result<Prepared> {
+    std::fs::create_dir_all(work)?;
+    let (tok, tokenizer_path) = tokenizer(design, vocab_size, work)?;
+    let pack_all = |prefix: &str, sets: &[(String, Vec<Document>)]| -> Result<Vec<PackedSet>> {
+        sets.iter()
+            .map(|(name, docs)| {
+                let mut s = pack(experiment, &format!("{prefix}-{name}"), docs, &tok, work)?;
+                s.name = name.clone();
+                Ok(s)
+            })
+            .collect()
+    };
+    let train = pack_all("train", &design.conditions)?;
+    let eval = pack_all("eval", &design.eval_sets)?;
+    Ok(Prepared {
+        tokenizer: tok,
+        tokenizer_path,
+        train,
+        eval,
+    })
+}
+
+/// The identity of what runs are trained and evaluated on: the tokenizer's SHA-256 and each
+/// packed set's content SHA-256, by name (`tokenizer`, `train-NAME`, `eval-NAME`).
+pub fn input_hashes(p: &Prepared) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    out.insert("tokenizer".to_string(), p.tokenizer.sha256().to_string());
+    for s in p.train.iter().chain(&p.eval) {
+        let name = s
+            .dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        out.insert(name, TokenShards::open(&s.dir)?.manifest.content_sha256);
+    }
+    Ok(out)
+}
+
+pub const INPUTS: &str = "inputs.json";
+
+/// Finished runs are reused only if they were trained on these inputs: `inputs.json` in the
+/// results folder records them. Scratch results (the `smoke` profile's) are cleared when their
+/// inputs change; others are an error that says what changed.
+pub fn check_inputs(
+    results: &Path,
+    scratch: bool,
+    p: &Prepared,
+) -> Result<BTreeMap<String, String>> {
+    let current = input_hashes(p)?;
+    let path = results.join(INPUTS);
+    std::fs::create_dir_all(results)?;
+    if !path.exists() {
+        anyhow::ensure!(
+            !results.join("runs").exists() || scratch,
+            "{}: runs exist but no record of the inputs they were trained on; move that folder away to start the experiment over",
+            results.display()
+        );
+        std::fs::remove_dir_all(results.join("runs")).ok();
+        crate::io::write_json(&path, &current)?;
+        return Ok(current);
+    }
+    let before: BTreeMap<String, String> = crate::io::read_json(&path)?;
+    if before != current {
+        let changed: Vec<&String> = current
+            .keys()
+            .chain(before.keys())
+            .filter(|k| before.get(*k) != current.get(*k))
+            .collect();
+        anyhow::ensure!(
+            scratch,
+            "{}: the runs here were trained on other inputs (changed: {changed:?}); move that folder away to start the experiment over",
+            path.display()
+        );
+        eprintln!(
+            "{}: inputs changed; clearing these scratch results",
+            results.display()
+        );
+        std::fs::remove_dir_all(results.join("runs")).ok();
+        crate::io::write_json(&path, &current)?;
+    }
+    Ok(current)
+}

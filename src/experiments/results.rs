@@ -1,0 +1,342 @@
+//! The one results schema, `data/results/expN/PROFILE/results.json`, written by every
+//! experiment and read by notebooks, book and paper alike:
+//!
+//! - `headline`: `{experiment, student, condition, eval_set, metric, mean, lo, hi, interval,
+//!   n_seeds}`, `interval` naming what `lo`/`hi` are (min-max over few seeds, or a bootstrap);
+//! - `baselines`: `{name, trained_on, eval_set, metric, value}`, the n-grams beside the
+//!   students (`unigram`, `bigram`, `kn-2` .. `kn-5`, counted on the tokens the students of
+//!   condition `trained_on` saw);
+//! - `comparisons`: paired differences with their test, p-value and Holm-adjusted p-value over
+//!   all comparisons of the experiment;
+//! - the runs with their training-time provenance, the sets' sizes, samples, inputs by hash,
+//!   and the experiment's own analysis (`analysis`, free-form).
+
+use crate::experiments::baselines::BaselineScores;
+use crate::experiments::grid::{RunOutcome, RunProvenance, Sample, SetScore};
+use crate::experiments::prepare::CorpusSize;
+use crate::experiments::provenance::{Environment, InputRecord};
+use crate::experiments::scale::Scale;
+use crate::stats::{self, DocScores, Estimate};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "synthlm-results/2";
+pub const RESULTS: &str = "results.json";
+/// Confidence level of every bootstrap interval.
+pub const LEVEL: f64 = 0.95;
+const RESAMPLES: usize = 4000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadlineRow {
+    pub experiment: String,
+    pub student: String,
+    pub condition: String,
+    pub eval_set: String,
+    /// `bpb` (bits per byte), `loss` (nats per token), `minimal_pairs_acc`, ...
+    pub metric: String,
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+    /// What lo and hi are.
+    pub interval: String,
+    pub n_seeds: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRow {
+    pub name: String,
+    pub trained_on: String,
+    pub eval_set: String,
+    pub metric: String,
+    /// Mean over the seeds whose coverage it was counted on.
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    pub experiment: String,
+    /// What is compared, e.g. `mini-3m: synthetic - real`.
+    pub label: String,
+    pub eval_set: String,
+    pub metric: String,
+    /// a - b (negative: a is lower, i.e. better for bits per byte).
+    pub diff: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub interval: String,
+    /// The test and its smallest attainable p-value.
+    pub test: String,
+    pub p_floor: f64,
+    pub p_value: f64,
+    /// Holm-adjusted over every comparison of the experiment.
+    pub p_holm: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub student: String,
+    pub condition: String,
+    pub seed: u64,
+    /// Relative to the results folder.
+    pub dir: String,
+    pub params: usize,
+    pub tokens_seen: u64,
+    pub provenance: RunProvenance,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetRecord {
+    /// `train` or `eval`.
+    pub role: String,
+    pub name: String,
+    pub size: CorpusSize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    /// `exp1`, ...
+    pub experiment: String,
+    pub title: String,
+    pub scale: Scale,
+    pub headline: Vec<HeadlineRow>,
+    pub baselines: Vec<BaselineRow>,
+    pub comparisons: Vec<ComparisonRow>,
+    pub runs: Vec<RunRecord>,
+    pub sets: Vec<SetRecord>,
+    pub samples: Vec<Sample>,
+    pub tokenizer_sha256: String,
+    pub inputs: Vec<InputRecord>,
+    /// The call that aggregated the runs (each run's own training is in `runs[].provenance`).
+    pub aggregated_by: Environment,
+    /// The experiment's own analysis.
+    pub analysis: serde_json::Value,
+}
+
+impl Results {
+    pub fn set(&self, role: &str, name: &str) -> Option<&CorpusSize> {
+        self.sets
+            .iter()
+            .find(|s| s.role == role && s.name == name)
+            .map(|s| &s.size)
+    }
+    pub fn cell(
+        &self,
+        student: &str,
+        condition: &str,
+        eval_set: &str,
+        metric: &str,
+    ) -> Option<&HeadlineRow> {
+        self.headline.iter().find(|h| {
+            h.student == student
+                && h.condition == condition
+                && h.eval_set == eval_set
+                && h.metric == metric
+        })
+    }
+    pub fn baseline(&self, name: &str, trained_on: &str, eval_set: &str) -> Option<f64> {
+        self.baselines
+            .iter()
+            .find(|b| b.name == name && b.trained_on == trained_on && b.eval_set == eval_set)
+            .map(|b| b.value)
+    }
+    /// Distinct values of a headline field, in first-seen order.
+    pub fn distinct(&self, f: fn(&HeadlineRow) -> &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for h in &self.headline {
+            if !out.iter().any(|x| x == f(h)) {
+                out.push(f(h).to_string());
+            }
+        }
+        out
+    }
+}
+
+/// The per-seed scores of one (student, condition) on one set, in seed order.
+pub fn seed_scores<'a>(
+    runs: &'a [RunOutcome],
+    student: &str,
+    condition: &str,
+    set: &str,
+) -> Vec<&'a SetScore> {
+    runs.iter()
+        .filter(|r| r.key.student == student && r.key.condition == condition)
+        .filter_map(|r| r.scores.get(set))
+        .collect()
+}
+
+/// All per-document scores, if every seed has them.
+fn documents(scores: &[&SetScore]) -> Option<Vec<DocScores>> {
+    scores
+        .iter()
+        .map(|s| match s {
+            SetScore::Documents(d) => Some(d.clone()),
+            SetScore::Windows { .. } => None,
+        })
+        .collect()
+}
+
+fn row(
+    exp: &str,
+    key: (&str, &str, &str),
+    metric: &str,
+    e: Estimate,
+    n: usize,
+    extra: &str,
+) -> HeadlineRow {
+    HeadlineRow {
+        experiment: exp.into(),
+        student: key.0.into(),
+        condition: key.1.into(),
+        eval_set: key.2.into(),
+        metric: metric.into(),
+        mean: e.mean,
+        lo: e.lo,
+        hi: e.hi,
+        interval: format!("{}{extra}", e.interval.label()),
+        n_seeds: n,
+    }
+}
+
+/// Headline rows of one (student, condition, set): bits per byte over the whole set with a
+/// seed-and-document interval; or, for runs scored only on training-time windows, bits per
+/// byte and loss with min-max over seeds, labelled with the windows they cover.
+pub fn headline_rows(exp: &str, runs: &[RunOutcome], key: (&str, &str, &str)) -> Vec<HeadlineRow> {
+    let scores = seed_scores(runs, key.0, key.1, key.2);
+    let n = scores.len();
+    if n == 0 {
+        return vec![];
+    }
+    if let Some(docs) = documents(&scores) {
+        let e = stats::seed_doc_interval(&docs, LEVEL, RESAMPLES, 7);
+        let extra = format!("; whole set, {} documents", docs[0].len());
+        return vec![row(exp, key, "bpb", e, n, &extra)];
+    }
+    let (mut bpb, mut loss, mut windows, mut tokens) = (vec![], vec![], 0, 0);
+    for s in &scores {
+        if let SetScore::Windows {
+            bpb: b,
+            loss: l,
+            windows: w,
+            tokens: t,
+        } = s
+        {
+            bpb.push(*b);
+            loss.push(*l);
+            (windows, tokens) = (*w, *t);
+        }
+    }
+    let minmax = |v: &[f64]| Estimate {
+        mean: stats::mean(v),
+        lo: v.iter().copied().fold(f64::MAX, f64::min),
+        hi: v.iter().copied().fold(f64::MIN, f64::max),
+        interval: stats::IntervalKind::MinMax { n: v.len() },
+    };
+    let extra = format!(
+        "; {windows} windows ({} tokens) of the set",
+        crate::report::tables::int(tokens)
+    );
+    vec![
+        row(exp, key, "bpb", minmax(&bpb), n, &extra),
+        row(exp, key, "loss", minmax(&loss), n, &extra),
+    ]
+}
+
+/// One row per (model, condition, set): bits per byte, mean over seeds.
+pub fn baseline_rows(b: &[BaselineScores]) -> Vec<BaselineRow> {
+    let mut acc: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for x in b {
+        let k = (x.name.clone(), x.trained_on.clone(), x.eval_set.clone());
+        if !acc.contains_key(&k) {
+            order.push(k.clone());
+        }
+        acc.entry(k).or_default().push(x.scores.bpb());
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let v = &acc[&k];
+            BaselineRow {
+                name: k.0,
+                trained_on: k.1,
+                eval_set: k.2,
+                metric: "bpb".into(),
+                value: stats::mean(v),
+            }
+        })
+        .collect()
+}
+
+/// Compare two models on one set: over documents when both have per-document scores (bits
+/// averaged over each one's seeds; sign-flip test, 20,000 flips), else over seeds paired by
+/// seed (exact sign-flip test, whose floor is 2 / 2^seeds).
+pub fn compare(
+    exp: &str,
+    label: &str,
+    set: &str,
+    a: &[&SetScore],
+    b: &[&SetScore],
+) -> ComparisonRow {
+    let base =
+        |diff: f64, lo: f64, hi: f64, interval: String, test: String, p_floor: f64, p: f64| {
+            ComparisonRow {
+                experiment: exp.into(),
+                label: label.into(),
+                eval_set: set.into(),
+                metric: "bpb".into(),
+                diff,
+                lo,
+                hi,
+                interval,
+                test,
+                p_floor,
+                p_value: p,
+                p_holm: p,
+            }
+        };
+    if let (Some(da), Some(db)) = (documents(a), documents(b)) {
+        let trials = 20_000;
+        let t = stats::paired_docs(
+            &stats::mean_over_seeds(&da),
+            &stats::mean_over_seeds(&db),
+            LEVEL,
+            trials,
+            11,
+        );
+        let floor = 1.0 / (trials + 1) as f64;
+        return base(
+            t.diff.mean,
+            t.diff.lo,
+            t.diff.hi,
+            t.diff.interval.label(),
+            "paired sign-flip over documents".into(),
+            floor,
+            t.p_value,
+        );
+    }
+    let va: Vec<f64> = a.iter().map(|s| s.bpb()).collect();
+    let vb: Vec<f64> = b.iter().map(|s| s.bpb()).collect();
+    let t = stats::paired_test(&va, &vb, 11);
+    let d: Vec<f64> = va.iter().zip(&vb).map(|(x, y)| x - y).collect();
+    let (lo, hi) = d
+        .iter()
+        .fold((f64::MAX, f64::MIN), |m, &x| (m.0.min(x), m.1.max(x)));
+    base(
+        t.mean_diff,
+        lo,
+        hi,
+        format!("min-max of the {} per-seed differences", d.len()),
+        format!("exact sign-flip over {} seeds", d.len()),
+        2.0 / 2f64.powi(d.len() as i32),
+        t.p_value,
+    )
+}
+
+/// Holm-adjust the p-values of all rows together.
+pub fn holm_all(rows: &mut [ComparisonRow]) {
+    let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
+    for (r, adj) in rows.iter_mut().zip(stats::holm(&p)) {
+        r.p_holm = adj;
+    }
+}

@@ -1,0 +1,172 @@
+//! A second experiment, registered here, goes through the same harness and commands as
+//! Experiment 1 (`synthlm experiment` and `synthlm report` call exactly these), with no change
+//! to the command line; its figures live beside Experiment 1's without touching them.
+
+mod common;
+
+use std::path::Path;
+use synthlm::data::document::Document;
+use synthlm::experiments::prepare::Design;
+use synthlm::experiments::results::{compare, seed_scores, ComparisonRow, Results};
+use synthlm::experiments::scale::Scale;
+use synthlm::experiments::{Analysis, Experiment, Paths};
+use synthlm::report::plots::{Figure, Series};
+use synthlm::report::{Block, Page, Report};
+
+/// Two kinds of grammar text; does training on one predict the other?
+struct Toy;
+
+fn docs(kind: &str, seed: u64, n: u64) -> Vec<Document> {
+    (0..n)
+        .map(|i| Document::text(format!("{kind}{i}"), kind, common::english(6, seed + i)))
+        .collect()
+}
+
+impl Experiment for Toy {
+    fn number(&self) -> u32 {
+        99
+    }
+    fn title(&self) -> &'static str {
+        "A toy"
+    }
+    fn conditions(&self, _: &Scale) -> anyhow::Result<Vec<String>> {
+        Ok(vec!["a".into(), "b".into()])
+    }
+    fn prompts(&self) -> Vec<&'static str> {
+        vec!["The cat"]
+    }
+    fn design(&self, _: &Scale, _: &Paths) -> anyhow::Result<Design> {
+        Ok(Design {
+            conditions: vec![
+                ("a".into(), docs("a", 0, 200)),
+                ("b".into(), docs("b", 5000, 200)),
+            ],
+            eval_sets: vec![("held".into(), docs("h", 9000, 20))],
+            inputs: vec![],
+        })
+    }
+    fn analyse(&self, a: &Analysis) -> anyhow::Result<(Vec<ComparisonRow>, serde_json::Value)> {
+        let st = &a.scale.students[0].name;
+        let (x, y) = (
+            seed_scores(a.runs, st, "a", "held"),
+            seed_scores(a.runs, st, "b", "held"),
+        );
+        Ok((
+            vec![compare("exp99", "a - b", "held", &x, &y)],
+            serde_json::json!({"note": "toy"}),
+        ))
+    }
+    fn report(&self, r: &Results, _: &Path) -> anyhow::Result<Report> {
+        let rows: Vec<f64> = r.headline.iter().map(|h| h.mean).collect();
+        let frame = polars::prelude::df!("bits per byte" => rows)?;
+        let series = vec![Series {
+            label: "headline".into(),
+            points: r
+                .headline
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (i as f64, h.mean, h.lo, h.hi))
+                .collect(),
+            color: 0,
+            dashed: false,
+        }];
+        Ok(Report {
+            experiment: "exp99".into(),
+            source: "a toy".into(),
+            pages: vec![Page {
+                name: "exp99".into(),
+                blocks: vec![
+                    Block::Text("A toy experiment.".into()),
+                    Block::Table {
+                        name: "headline".into(),
+                        caption: "Means.".into(),
+                        frame,
+                    },
+                    Block::Figure {
+                        name: "means".into(),
+                        caption: "Means.".into(),
+                        figure: Figure::Lines {
+                            title: "toy".into(),
+                            x_label: "row".into(),
+                            y_label: "bits per byte".into(),
+                            series,
+                        },
+                    },
+                    Block::Macro {
+                        name: "ToyRuns".into(),
+                        value: r.runs.len().to_string(),
+                    },
+                ],
+            }],
+        })
+    }
+}
+
+static TOY: Toy = Toy;
+
+#[test]
+fn a_registered_experiment_runs_through_the_commands_and_keeps_to_its_own_files() {
+    synthlm::experiments::register(&TOY);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cfg = root.join("configs/experiments/exp99");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let smoke = synthlm::experiments::provenance::project_root()
+        .join("configs/experiments/exp1/smoke.toml");
+    let text = std::fs::read_to_string(smoke)
+        .unwrap()
+        .replace("experiment = 1", "experiment = 99");
+    std::fs::write(cfg.join("smoke.toml"), text).unwrap();
+    // Experiment 1's figures are already there; the toy must not delete them.
+    let exp1_figs = root.join("book/src/generated/figures/exp1");
+    std::fs::create_dir_all(&exp1_figs).unwrap();
+    std::fs::write(exp1_figs.join("curves.svg"), "<svg/>").unwrap();
+    let paper_figs = root.join("paper/generated/figures/exp1");
+    std::fs::create_dir_all(&paper_figs).unwrap();
+    std::fs::write(paper_figs.join("curves.png"), "png").unwrap();
+
+    let table = synthlm::commands::experiment(root, 99, "smoke", false, false).unwrap();
+    assert!(
+        table.contains("| tiny | a | held | bpb |") && table.contains("| kn-5 | b | held |"),
+        "{table}"
+    );
+    let r = synthlm::experiments::load_results(&root.join("data/results/exp99/smoke")).unwrap();
+    assert_eq!(r.experiment, "exp99");
+    assert_eq!(r.runs.len(), 2 * 2 * 3);
+    assert_eq!(r.baselines.len(), 6 * 2);
+    assert_eq!(r.comparisons.len(), 1);
+    assert!(matches!(r.headline[0].interval.as_str(), i if i.starts_with("min-max over 3 seeds")));
+    let plan = synthlm::commands::experiment(root, 99, "smoke", true, false).unwrap();
+    assert!(
+        plan.contains("Experiment 99") && plan.contains("| tiny |"),
+        "{plan}"
+    );
+
+    let out = synthlm::commands::report(root, Some(99), "smoke").unwrap();
+    assert!(out.contains("exp99"), "{out}");
+    let md = std::fs::read_to_string(root.join("book/src/generated/exp99.md")).unwrap();
+    assert!(md.contains("A toy experiment.") && md.contains("generated/figures/exp99/means.svg"));
+    assert!(root
+        .join("book/src/generated/figures/exp99/means.svg")
+        .exists());
+    assert!(root
+        .join("paper/generated/figures/exp99/means.png")
+        .exists());
+    assert!(
+        std::fs::read_to_string(root.join("paper/generated/exp99-headline.tex"))
+            .unwrap()
+            .contains("\\toprule")
+    );
+    assert!(
+        std::fs::read_to_string(root.join("paper/generated/exp99-macros.tex"))
+            .unwrap()
+            .contains("\\newcommand{\\ToyRuns}{12}")
+    );
+    assert!(
+        std::fs::read_to_string(root.join("paper/generated/exp99-fig-means.tex"))
+            .unwrap()
+            .contains("figures/exp99/means.png")
+    );
+    // Experiment 1's figures are untouched.
+    assert!(exp1_figs.join("curves.svg").exists() && paper_figs.join("curves.png").exists());
+}
