@@ -4,8 +4,9 @@
 
 use crate::budget::Gpu;
 use crate::experiments::{self, scale::Scale, Paths};
+use crate::generate::{seeds::Seeds, serve::TeacherBackend, GenSettings, RunOptions};
 use anyhow::Result;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `synthlm experiment --number N --profile P [--plan]`: run (or resume) the experiment and
 /// return its headline table as Markdown; with `plan`, only what the scale costs on GPUs.
@@ -134,5 +135,186 @@ pub fn report(root: &Path, number: Option<u32>, profile: &str) -> Result<String>
         !out.is_empty(),
         "no experiment has results at profile `{profile}`"
     );
+    Ok(out)
+}
+
+/// The teacher at `path`, or the installed one.
+fn load_teacher(path: Option<&Path>) -> Result<crate::generate::Teacher> {
+    match path {
+        Some(p) => crate::generate::Teacher::load_from(p),
+        None => crate::generate::Teacher::load(),
+    }
+}
+
+/// `synthlm generate run`: records `0..records` of one generator into `out`, continuing what
+/// is there (kill-safe); says so without loading the teacher when every record is settled.
+pub fn generate_run(
+    mut settings: GenSettings,
+    teacher: Option<&Path>,
+    seeds: &Path,
+    out: &Path,
+    records: u64,
+    slots: usize,
+    shard_records: usize,
+) -> Result<String> {
+    let mut output = String::new();
+    let generator = settings.generator;
+    // Nothing left to do (same settings, every record settled): say so without loading
+    // the teacher (seconds and a gigabyte), so re-running the corpus script is cheap.
+    let manifest = out.join(crate::generate::shards::MANIFEST);
+    if manifest.exists() {
+        let m: crate::generate::shards::GenManifest = crate::io::read_json(&manifest)?;
+        settings.teacher_sha256 = m.settings.teacher_sha256.clone();
+        let settled = m.settled();
+        if m.settings == settings && (0..records.max(m.target)).all(|i| settled.contains(&i)) {
+            output += &format!(
+                "{}: all {} records settled ({} kept, {} dropped); nothing to do in {}\n",
+                generator.name(),
+                records.max(m.target),
+                m.records,
+                m.dropped.len(),
+                out.display()
+            );
+            return Ok(output);
+        }
+    }
+    let t = load_teacher(teacher)?;
+    settings.teacher_sha256 = t.sha256.clone();
+    let seeds = Seeds::load(seeds)?;
+    let mut backend = TeacherBackend {
+        teacher: &t,
+        run: RunOptions {
+            slots,
+            ..Default::default()
+        },
+        settings: settings.clone(),
+    };
+    let pb = crate::progress::bar(records, "records", generator.name());
+    let r = crate::generate::generate(
+        &settings,
+        &seeds,
+        out,
+        records,
+        shard_records,
+        &mut backend,
+        Some(&pb),
+    )?;
+    pb.finish();
+    output += &format!(
+        "{}: {} records and {} dropped this session, {} teacher tokens in {:.0} s ({:.0} tokens/s); output in {}\n",
+        generator.name(), r.records, r.dropped, r.teacher_tokens, r.seconds, r.teacher_tokens as f64 / r.seconds.max(1e-9), out.display()
+    );
+    Ok(output)
+}
+
+/// `synthlm generate show`: a few records into a scratch folder, every teacher call printed
+/// (prompt end, answer, how it stopped) and what became of each record.
+pub fn generate_show(
+    mut settings: GenSettings,
+    teacher: Option<&Path>,
+    seeds: &Path,
+    records: u64,
+) -> Result<String> {
+    let mut out = String::new();
+    let t = load_teacher(teacher)?;
+    settings.teacher_sha256 = t.sha256.clone();
+    let mut backend = TeacherBackend {
+        teacher: &t,
+        run: RunOptions::default(),
+        settings: settings.clone(),
+    };
+    let mut log = crate::generate::driver::Transcript {
+        inner: &mut backend,
+        calls: vec![],
+    };
+    let dir = tempfile::tempdir()?;
+    crate::generate::generate(
+        &settings,
+        &Seeds::load(seeds)?,
+        dir.path(),
+        records,
+        1000,
+        &mut log,
+        None,
+    )?;
+    for (i, prompt, a) in &log.calls {
+        let tail: String = prompt
+            .chars()
+            .rev()
+            .take(400)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out += &format!("=== record {i}: prompt ends ...{tail:?}\n--- answer ({} tokens, {}, logprob/token {:.2}):\n{}\n\n", a.tokens, if a.finished { "ended" } else { "hit the cap" }, a.logprob / a.tokens.max(1) as f64, a.text);
+    }
+    let m = crate::generate::shards::ShardedWriter::open(dir.path(), &settings, 0, 1)?.manifest;
+    out += &format!("kept {} records; dropped: {:?}\n", m.records, m.dropped);
+    Ok(out)
+}
+
+/// `synthlm generate stats`: the first look and the recipe checks of generated folders (one
+/// family, or a folder of families such as `data/generated/v2`), families named
+/// `VERSION/FAMILY` so that versions show side by side; `json`: also the first look as JSON.
+pub fn generate_stats(dirs: &[PathBuf], json: Option<&Path>) -> Result<String> {
+    let corpora = crate::generate::stats::load_families(dirs)?;
+    let mut df = crate::generate::stats::first_look(&corpora)?;
+    let checks: Vec<_> = corpora
+        .iter()
+        .map(|(name, docs)| crate::generate::stats::recipe_checks(name, docs))
+        .collect();
+    let mut out = format!(
+        "{df}\n{}\n",
+        crate::generate::stats::recipe_checks_frame(&checks)?
+    );
+    for c in &checks {
+        out += &format!(
+            "{}: most common opening {:?} ({:.1}%)\n",
+            c.corpus,
+            c.top_opening,
+            100.0 * c.top_opening_share
+        );
+    }
+    for d in dirs
+        .iter()
+        .flat_map(|d| crate::generate::stats::family_dirs(d))
+    {
+        let m: crate::generate::shards::GenManifest =
+            crate::io::read_json(&d.1.join(crate::generate::shards::MANIFEST))?;
+        out += &format!(
+            "{}: {} records kept, {} dropped {:?}; teacher tokens {} (kept text {}, dropped {}); truncated share {:.3}; required-words share {}\n",
+            d.0, m.records, m.dropped.len(), m.dropped_by, m.teacher_tokens, m.kept_tokens, m.dropped_tokens, m.truncated_share,
+            m.required_words_share.map_or("-".into(), |x| format!("{x:.3}"))
+        );
+    }
+    if let Some(path) = json {
+        crate::report::tables::write_json(path, &mut df)?;
+    }
+    Ok(out)
+}
+
+/// `synthlm budget`: GPU-hours and dollars per paper-scale student at its compute-optimal
+/// token count, and the tokens `gpu_hours` buy.
+pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
+    use crate::budget::{chinchilla_tokens, run_budget, tokens_for_gpu_hours};
+    let gpu = Gpu::rtx4090();
+    let mut out = format!(
+        "{}: {} TFLOP/s peak x {:.0}% MFU, ${}/GPU-hour, {gpus} GPUs\n\n| student | params | plan: tokens in {gpu_hours} GPU-h | compute-optimal tokens (20/param) | GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|\n",
+        gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.dollars_per_hour
+    );
+    for preset in ["gpt2-small", "gpt-500m", "gpt-1b"] {
+        let t = chinchilla_tokens(preset)?;
+        let b = run_budget(preset, t, &gpu, gpus)?;
+        let plan = tokens_for_gpu_hours(preset, gpu_hours, &gpu)?;
+        out += &format!(
+            "| {preset} | {} | {:.2}B | {:.2}B | {:.0} | {:.1} | {:.0} |\n",
+            b.params,
+            plan as f64 / 1e9,
+            t as f64 / 1e9,
+            b.gpu_hours,
+            b.wall_hours,
+            b.dollars
+        );
+    }
     Ok(out)
 }

@@ -208,3 +208,81 @@ pub fn prepare(work: &Path, min_mb: u64, vocab: usize) -> Result<(PathBuf, PathB
     }
     Ok((corpus, tok_path))
 }
+
+/// `synthlm bench data`: bare tokenizer encode against the load-tokenize-pack pipeline, with 1
+/// and 2 threads, and peak memory on the whole and half the corpus; each measurement in a fresh
+/// process (`exe data-worker`). Returns the tables to print.
+pub fn report(work: &Path, mb: u64, vocab_size: usize) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let (corpus, tok) = crate::bench::data::prepare(&work, mb, vocab_size)?;
+    let docs = std::fs::read_to_string(&corpus)?.lines().count();
+    let exe = std::env::current_exe()?;
+    let arg = |mode: &str, threads: usize, max: Option<usize>| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--mode",
+            mode,
+            "--threads",
+            &threads.to_string(),
+            "--corpus",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(corpus.display().to_string());
+        v.extend([
+            "--tokenizer".to_string(),
+            tok.display().to_string(),
+            "--out".into(),
+            work.join("packed").display().to_string(),
+        ]);
+        if let Some(m) = max {
+            v.extend(["--max-docs".to_string(), m.to_string()]);
+        }
+        v
+    };
+    let mut rows = Vec::new();
+    for threads in [1, 2] {
+        for mode in ["bare", "pipeline"] {
+            eprintln!("measuring {mode} with {threads} thread(s) ...");
+            rows.push(crate::bench::run_worker::<crate::bench::data::Measurement>(
+                &exe,
+                "data-worker",
+                &arg(mode, threads, None),
+            )?);
+        }
+    }
+    eprintln!("measuring the pipeline on half the corpus (memory vs size) ...");
+    let half = crate::bench::run_worker::<crate::bench::data::Measurement>(
+        &exe,
+        "data-worker",
+        &arg("pipeline", 2, Some(docs / 2)),
+    )?;
+    out += &format!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores\n", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
+    out += &format!(
+        "| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|\n"
+    );
+    for r in rows.iter().chain([&half]) {
+        out += &format!(
+            "| {} | {} | {:.3} | {:.0} | {:.1} | {:.0} |\n",
+            r.mode,
+            r.threads,
+            r.mb_per_s(),
+            r.tokens_per_s(),
+            r.seconds,
+            r.peak_rss_bytes as f64 / 1e6
+        );
+    }
+    let (b1, p1, b2, p2) = (&rows[0], &rows[1], &rows[2], &rows[3]);
+    out += &format!(
+        "\npipeline / bare encode: {:.1}% (1 thread), {:.1}% (2 threads)   [target >= 90%]\n",
+        100.0 * p1.mb_per_s() / b1.mb_per_s(),
+        100.0 * p2.mb_per_s() / b2.mb_per_s()
+    );
+    out += &format!(
+        "2 threads / 1 thread: pipeline {:.2}x, bare {:.2}x   [target >= 1.8x]\n",
+        p2.mb_per_s() / p1.mb_per_s(),
+        b2.mb_per_s() / b1.mb_per_s()
+    );
+    out += &format!("peak RSS, pipeline 2 threads: {:.0} MB for {:.1} MB of text, {:.0} MB for {:.1} MB   [target: flat]\n", half.peak_rss_bytes as f64 / 1e6, half.text_bytes as f64 / 1e6, p2.peak_rss_bytes as f64 / 1e6, p2.text_bytes as f64 / 1e6);
+    Ok(out)
+}

@@ -120,3 +120,45 @@ pub fn measure(
         peak_rss_bytes: crate::io::peak_rss_bytes().unwrap_or(0),
     })
 }
+
+/// `synthlm bench train`: tokens/s and achieved GFLOP/s of each case (PRESET:VOCAB:SEQ:BATCH)
+/// against the f32 matmul ceiling, each in a fresh process (`exe train-worker`).
+pub fn report(steps: usize, cases: &[String]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    for case in cases {
+        eprintln!("measuring {case} ({steps} steps after 2 warm-up steps) ...");
+        rows.push(crate::bench::run_worker::<
+            crate::bench::train::TrainMeasurement,
+        >(
+            &exe,
+            "train-worker",
+            &[
+                "--case".into(),
+                case.clone(),
+                "--steps".into(),
+                steps.to_string(),
+            ],
+        )?);
+    }
+    out += &format!("\nTraining benchmark ({} threads). Achieved = tokens/s x (6N + 12·L·d·T); ceiling = f32 matmul 1024^3, same binary, same run.\n", candle_core::utils::get_num_threads());
+    out += &format!("| preset | params | vocab | seq | batch | ms/step | tokens/s | achieved GFLOP/s | ceiling GFLOP/s | ratio | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |\n",
+            r.preset,
+            r.params,
+            r.vocab_size,
+            r.seq_len,
+            r.batch_size,
+            r.step_ms,
+            r.tokens_per_s,
+            r.achieved_gflops,
+            r.ceiling_gflops,
+            100.0 * r.achieved_gflops / r.ceiling_gflops,
+            r.peak_rss_bytes as f64 / 1e6
+        );
+    }
+    Ok(out)
+}

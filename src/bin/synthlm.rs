@@ -289,13 +289,6 @@ impl RecipeArgs {
         s.evolve = !self.no_evolve;
         s
     }
-
-    fn teacher(&self) -> Result<synthlm::generate::Teacher> {
-        match &self.teacher {
-            Some(p) => synthlm::generate::Teacher::load_from(p),
-            None => synthlm::generate::Teacher::load(),
-        }
-    }
 }
 
 #[derive(Subcommand)]
@@ -423,29 +416,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Cmd::Budget { gpu_hours, gpus } => {
-            let gpu = synthlm::budget::Gpu::rtx4090();
-            println!(
-                "{}: {} TFLOP/s peak x {:.0}% MFU, ${}/GPU-hour, {gpus} GPUs\n",
-                gpu.name,
-                gpu.peak_tflops,
-                gpu.mfu * 100.0,
-                gpu.dollars_per_hour
-            );
-            println!("| student | params | plan: tokens in {gpu_hours} GPU-h | compute-optimal tokens (20/param) | GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|");
-            for preset in ["gpt2-small", "gpt-500m", "gpt-1b"] {
-                let t = synthlm::budget::chinchilla_tokens(preset)?;
-                let b = synthlm::budget::run_budget(preset, t, &gpu, gpus)?;
-                let plan = synthlm::budget::tokens_for_gpu_hours(preset, gpu_hours, &gpu)?;
-                println!(
-                    "| {preset} | {} | {:.2}B | {:.2}B | {:.0} | {:.1} | {:.0} |",
-                    b.params,
-                    plan as f64 / 1e9,
-                    t as f64 / 1e9,
-                    b.gpu_hours,
-                    b.wall_hours,
-                    b.dollars
-                );
-            }
+            print!("{}", synthlm::commands::budget(gpu_hours, gpus)?);
             Ok(())
         }
         Cmd::Report { profile, number } => {
@@ -628,112 +599,9 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             mb,
             vocab_size,
             work,
-        } => {
-            let (corpus, tok) = synthlm::bench::data::prepare(&work, mb, vocab_size)?;
-            let docs = std::fs::read_to_string(&corpus)?.lines().count();
-            let exe = std::env::current_exe()?;
-            let arg = |mode: &str, threads: usize, max: Option<usize>| -> Vec<String> {
-                let mut v: Vec<String> = [
-                    "--mode",
-                    mode,
-                    "--threads",
-                    &threads.to_string(),
-                    "--corpus",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-                v.push(corpus.display().to_string());
-                v.extend([
-                    "--tokenizer".to_string(),
-                    tok.display().to_string(),
-                    "--out".into(),
-                    work.join("packed").display().to_string(),
-                ]);
-                if let Some(m) = max {
-                    v.extend(["--max-docs".to_string(), m.to_string()]);
-                }
-                v
-            };
-            let mut rows = Vec::new();
-            for threads in [1, 2] {
-                for mode in ["bare", "pipeline"] {
-                    eprintln!("measuring {mode} with {threads} thread(s) ...");
-                    rows.push(synthlm::bench::run_worker::<
-                        synthlm::bench::data::Measurement,
-                    >(
-                        &exe, "data-worker", &arg(mode, threads, None)
-                    )?);
-                }
-            }
-            eprintln!("measuring the pipeline on half the corpus (memory vs size) ...");
-            let half = synthlm::bench::run_worker::<synthlm::bench::data::Measurement>(
-                &exe,
-                "data-worker",
-                &arg("pipeline", 2, Some(docs / 2)),
-            )?;
-            println!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
-            println!("| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|");
-            for r in rows.iter().chain([&half]) {
-                println!(
-                    "| {} | {} | {:.3} | {:.0} | {:.1} | {:.0} |",
-                    r.mode,
-                    r.threads,
-                    r.mb_per_s(),
-                    r.tokens_per_s(),
-                    r.seconds,
-                    r.peak_rss_bytes as f64 / 1e6
-                );
-            }
-            let (b1, p1, b2, p2) = (&rows[0], &rows[1], &rows[2], &rows[3]);
-            println!(
-                "\npipeline / bare encode: {:.1}% (1 thread), {:.1}% (2 threads)   [target >= 90%]",
-                100.0 * p1.mb_per_s() / b1.mb_per_s(),
-                100.0 * p2.mb_per_s() / b2.mb_per_s()
-            );
-            println!(
-                "2 threads / 1 thread: pipeline {:.2}x, bare {:.2}x   [target >= 1.8x]",
-                p2.mb_per_s() / p1.mb_per_s(),
-                b2.mb_per_s() / b1.mb_per_s()
-            );
-            println!("peak RSS, pipeline 2 threads: {:.0} MB for {:.1} MB of text, {:.0} MB for {:.1} MB   [target: flat]", half.peak_rss_bytes as f64 / 1e6, half.text_bytes as f64 / 1e6, p2.peak_rss_bytes as f64 / 1e6, p2.text_bytes as f64 / 1e6);
-        }
+        } => print!("{}", synthlm::bench::data::report(&work, mb, vocab_size)?),
         BenchCmd::Train { steps, cases } => {
-            let exe = std::env::current_exe()?;
-            let mut rows = Vec::new();
-            for case in &cases {
-                eprintln!("measuring {case} ({steps} steps after 2 warm-up steps) ...");
-                rows.push(synthlm::bench::run_worker::<
-                    synthlm::bench::train::TrainMeasurement,
-                >(
-                    &exe,
-                    "train-worker",
-                    &[
-                        "--case".into(),
-                        case.clone(),
-                        "--steps".into(),
-                        steps.to_string(),
-                    ],
-                )?);
-            }
-            println!("\nTraining benchmark ({} threads). Achieved = tokens/s x (6N + 12·L·d·T); ceiling = f32 matmul 1024^3, same binary, same run.", candle_core::utils::get_num_threads());
-            println!("| preset | params | vocab | seq | batch | ms/step | tokens/s | achieved GFLOP/s | ceiling GFLOP/s | ratio | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|");
-            for r in rows {
-                println!(
-                    "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |",
-                    r.preset,
-                    r.params,
-                    r.vocab_size,
-                    r.seq_len,
-                    r.batch_size,
-                    r.step_ms,
-                    r.tokens_per_s,
-                    r.achieved_gflops,
-                    r.ceiling_gflops,
-                    100.0 * r.achieved_gflops / r.ceiling_gflops,
-                    r.peak_rss_bytes as f64 / 1e6
-                );
-            }
+            print!("{}", synthlm::bench::train::report(steps, &cases)?)
         }
         BenchCmd::TrainWorker { case, steps } => {
             let p: Vec<&str> = case.split(':').collect();
@@ -910,155 +778,31 @@ fn sample(
 }
 
 fn generate(cmd: GenerateCmd) -> Result<()> {
-    use synthlm::generate::{seeds::Seeds, serve::TeacherBackend, RunOptions};
-    match cmd {
+    use synthlm::commands::{generate_run, generate_show, generate_stats};
+    let out = match cmd {
         GenerateCmd::Run {
             recipe,
             records,
             out,
             slots,
             shard_records,
-        } => {
-            let mut settings = recipe.settings();
-            let generator = recipe.generator;
-            // Nothing left to do (same settings, every record settled): say so without loading
-            // the teacher (seconds and a gigabyte), so re-running the corpus script is cheap.
-            let manifest = out.join(synthlm::generate::shards::MANIFEST);
-            if manifest.exists() {
-                let m: synthlm::generate::shards::GenManifest = synthlm::io::read_json(&manifest)?;
-                settings.teacher_sha256 = m.settings.teacher_sha256.clone();
-                let settled = m.settled();
-                if m.settings == settings
-                    && (0..records.max(m.target)).all(|i| settled.contains(&i))
-                {
-                    println!(
-                        "{}: all {} records settled ({} kept, {} dropped); nothing to do in {}",
-                        generator.name(),
-                        records.max(m.target),
-                        m.records,
-                        m.dropped.len(),
-                        out.display()
-                    );
-                    return Ok(());
-                }
-            }
-            let t = recipe.teacher()?;
-            settings.teacher_sha256 = t.sha256.clone();
-            let seeds = Seeds::load(&recipe.seeds)?;
-            let mut backend = TeacherBackend {
-                teacher: &t,
-                run: RunOptions {
-                    slots,
-                    ..Default::default()
-                },
-                settings: settings.clone(),
-            };
-            let pb = progress::bar(records, "records", generator.name());
-            let r = synthlm::generate::generate(
-                &settings,
-                &seeds,
-                &out,
-                records,
-                shard_records,
-                &mut backend,
-                Some(&pb),
-            )?;
-            pb.finish();
-            println!(
-                "{}: {} records and {} dropped this session, {} teacher tokens in {:.0} s ({:.0} tokens/s); output in {}",
-                generator.name(), r.records, r.dropped, r.teacher_tokens, r.seconds, r.teacher_tokens as f64 / r.seconds.max(1e-9), out.display()
-            );
-        }
-        GenerateCmd::Show { recipe, records } => {
-            let t = recipe.teacher()?;
-            let mut settings = recipe.settings();
-            settings.teacher_sha256 = t.sha256.clone();
-            let mut backend = TeacherBackend {
-                teacher: &t,
-                run: RunOptions::default(),
-                settings: settings.clone(),
-            };
-            let mut log = synthlm::generate::driver::Transcript {
-                inner: &mut backend,
-                calls: vec![],
-            };
-            let dir = tempfile::tempdir()?;
-            synthlm::generate::generate(
-                &settings,
-                &Seeds::load(&recipe.seeds)?,
-                dir.path(),
-                records,
-                1000,
-                &mut log,
-                None,
-            )?;
-            for (i, prompt, a) in &log.calls {
-                let tail: String = prompt
-                    .chars()
-                    .rev()
-                    .take(400)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                println!("=== record {i}: prompt ends ...{tail:?}\n--- answer ({} tokens, {}, logprob/token {:.2}):\n{}\n", a.tokens, if a.finished { "ended" } else { "hit the cap" }, a.logprob / a.tokens.max(1) as f64, a.text);
-            }
-            let m = synthlm::generate::shards::ShardedWriter::open(dir.path(), &settings, 0, 1)?
-                .manifest;
-            println!("kept {} records; dropped: {:?}", m.records, m.dropped);
-        }
-        GenerateCmd::Stats { dirs, json } => {
-            let mut corpora = Vec::new();
-            for dir in dirs {
-                let gens: Vec<(String, PathBuf)> = if dir.join("manifest.json").exists() {
-                    vec![(
-                        dir.file_name()
-                            .map(|n| n.to_string_lossy().to_string())
-                            .unwrap_or_default(),
-                        dir.clone(),
-                    )]
-                } else {
-                    synthlm::generate::Generator::ALL
-                        .iter()
-                        .map(|g| (g.name().to_string(), dir.join(g.name())))
-                        .filter(|(_, d)| d.join("manifest.json").exists())
-                        .collect()
-                };
-                for (name, d) in gens {
-                    let g = synthlm::generate::Generator::ALL
-                        .into_iter()
-                        .find(|g| g.name() == name)
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("{}: folder name is not a generator", d.display())
-                        })?;
-                    corpora.push((
-                        name,
-                        synthlm::experiments::corpora::generated(d.parent().unwrap_or(&d), g)?,
-                    ));
-                }
-            }
-            let mut df = synthlm::generate::stats::first_look(&corpora)?;
-            println!("{df}");
-            let checks: Vec<_> = corpora
-                .iter()
-                .map(|(name, docs)| synthlm::generate::stats::recipe_checks(name, docs))
-                .collect();
-            println!(
-                "{}",
-                synthlm::generate::stats::recipe_checks_frame(&checks)?
-            );
-            for c in &checks {
-                println!(
-                    "{}: most common opening {:?} ({:.1}%)",
-                    c.corpus,
-                    c.top_opening,
-                    100.0 * c.top_opening_share
-                );
-            }
-            if let Some(path) = json {
-                synthlm::report::tables::write_json(&path, &mut df)?;
-            }
-        }
-    }
+        } => generate_run(
+            recipe.settings(),
+            recipe.teacher.as_deref(),
+            &recipe.seeds,
+            &out,
+            records,
+            slots,
+            shard_records,
+        )?,
+        GenerateCmd::Show { recipe, records } => generate_show(
+            recipe.settings(),
+            recipe.teacher.as_deref(),
+            &recipe.seeds,
+            records,
+        )?,
+        GenerateCmd::Stats { dirs, json } => generate_stats(&dirs, json.as_deref())?,
+    };
+    print!("{out}");
     Ok(())
 }

@@ -221,3 +221,43 @@ pub fn recipe_checks_frame(rows: &[RecipeChecks]) -> Result<DataFrame> {
         Column::new("distinct_2_50k_words".into(), o(|r| r.distinct_2_sample)),
     ])?)
 }
+
+/// The generated families under `dir`: `dir` itself if it holds a manifest (named by its
+/// folder), else its subfolders named after generators, named `VERSION/FAMILY` (the folder's
+/// own name, e.g. `v2/stories`).
+pub fn family_dirs(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
+    let name = |p: &std::path::Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
+    if dir.join(crate::generate::shards::MANIFEST).exists() {
+        return vec![(name(dir), dir.to_path_buf())];
+    }
+    crate::generate::Generator::ALL
+        .iter()
+        .map(|g| (format!("{}/{}", name(dir), g.name()), dir.join(g.name())))
+        .filter(|(_, d)| d.join(crate::generate::shards::MANIFEST).exists())
+        .collect()
+}
+
+/// The documents of every family under `dirs` (see [`family_dirs`]).
+pub fn load_families(dirs: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<Document>)>> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        for (name, d) in family_dirs(dir) {
+            let folder = d
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let g = crate::generate::Generator::from_name(&folder).ok_or_else(|| {
+                anyhow::anyhow!("{}: folder name is not a generator", d.display())
+            })?;
+            out.push((
+                name,
+                crate::experiments::corpora::generated(d.parent().unwrap_or(&d), g)?,
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -98,154 +98,146 @@ fn setup(cfg: &RunConfig) -> Result<Setup> {
     })
 }
 
-/// Train (or resume) the run described by `cfg`.
-pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
-    cfg.validate()?;
-    let s = setup(cfg)?;
-    let tc = &cfg.train;
-    let mcfg = cfg.model.resolve(Some(s.train.manifest.vocab_size))?;
-    if mcfg.vocab_size < s.train.manifest.vocab_size {
-        bail!(
-            "model.vocab_size = {} is smaller than the tokenizer's {}",
-            mcfg.vocab_size,
-            s.train.manifest.vocab_size
-        );
-    }
-    let run_dir = cfg.out_dir.clone();
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    crate::io::write_json(&run_dir.join("config.json"), cfg)?;
+/// The state of a run in progress: what a checkpoint saves and a resume restores.
+struct Run<'a> {
+    cfg: &'a RunConfig,
+    s: &'a Setup,
+    mcfg: crate::model::ModelConfig,
+    names: Vec<String>,
+    model: Gpt,
+    opt: AdamW,
+    step: u64,
+    tokens_seen: u64,
+    elapsed0: f64,
+    started: Instant,
+    metrics: MetricsWriter,
+    /// Loss sum and steps since the last logged line.
+    window: (f64, u64),
+    window_tokens: u64,
+    window_start: Instant,
+    last_train_loss: f64,
+    last_lr: f64,
+    grad_norm: f64,
+    final_val: BTreeMap<String, EvalResult>,
+}
 
-    // Fresh start or exact resume.
-    let names: Vec<String> = mcfg
-        .parameter_shapes()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    let sizes: Vec<usize> = mcfg
-        .parameter_shapes()
-        .iter()
-        .map(|(_, s)| s.iter().product())
-        .collect();
-    let mut opt = AdamW::new(&sizes, names.iter().map(|n| decays(n)).collect());
-    let (mut window_loss, mut window_steps) = (0f64, 0u64);
-    let (model, mut step, mut tokens_seen, elapsed0, mut metrics) =
-        match checkpoint::latest(&run_dir)? {
-            Some(dir) => {
-                let ck = checkpoint::load(&dir, &s.device)?;
-                let diff = checkpoint::config_diff(&ck.state.config, cfg);
-                if !diff.is_empty() {
-                    bail!(
-                    "{} was written with a different config ({}); use another out_dir or delete {}",
-                    dir.display(),
-                    diff.join("; "),
-                    checkpoint::checkpoints_dir(&run_dir).display()
-                );
-                }
-                if ck.state.data_sha256 != s.train.manifest.content_sha256 {
-                    bail!(
-                    "{}: the training data changed since this checkpoint (content hash differs)",
-                    dir.display()
-                );
-                }
-                let model = Gpt::from_tensors(mcfg.clone(), ck.model, &s.device)
-                    .with_context(|| format!("checkpoint {}", dir.display()))?;
-                opt.load_state(&names, ck.optim)
-                    .with_context(|| format!("checkpoint {}", dir.display()))?;
-                let metrics = MetricsWriter::open(&run_dir.join(METRICS), ck.state.metrics_lines)?;
-                (window_loss, window_steps) = (ck.state.log_window_loss, ck.state.log_window_steps);
-                (
-                    model,
-                    ck.state.step,
-                    ck.state.tokens_seen,
-                    ck.state.elapsed_s,
-                    metrics,
-                )
-            }
-            None => (
-                Gpt::new(mcfg.clone(), tc.seed, &s.device)?,
-                0,
-                0,
-                0.0,
-                MetricsWriter::open(&run_dir.join(METRICS), 0)?,
-            ),
+impl<'a> Run<'a> {
+    /// A fresh start, or an exact resume from the latest checkpoint of `cfg.out_dir`.
+    fn open(cfg: &'a RunConfig, s: &'a Setup) -> Result<Run<'a>> {
+        let mcfg = cfg.model.resolve(Some(s.train.manifest.vocab_size))?;
+        if mcfg.vocab_size < s.train.manifest.vocab_size {
+            bail!(
+                "model.vocab_size = {} is smaller than the tokenizer's {}",
+                mcfg.vocab_size,
+                s.train.manifest.vocab_size
+            );
+        }
+        let run_dir = &cfg.out_dir;
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        crate::io::write_json(&run_dir.join("config.json"), cfg)?;
+        let shapes = mcfg.parameter_shapes();
+        let names: Vec<String> = shapes.iter().map(|(n, _)| n.clone()).collect();
+        let sizes: Vec<usize> = shapes.iter().map(|(_, s)| s.iter().product()).collect();
+        let mut opt = AdamW::new(&sizes, names.iter().map(|n| decays(n)).collect());
+        let latest = checkpoint::latest(run_dir)?;
+        // A fresh run starts its metrics file empty; a resumed one reopens it in `resume`.
+        let metrics_keep = if latest.is_some() { u64::MAX } else { 0 };
+        let mut run = Run {
+            model: Gpt::new(mcfg.clone(), cfg.train.seed, &s.device)?,
+            cfg,
+            s,
+            mcfg,
+            names,
+            opt: AdamW::new(&[], vec![]),
+            step: 0,
+            tokens_seen: 0,
+            elapsed0: 0.0,
+            started: Instant::now(),
+            metrics: MetricsWriter::open(&run_dir.join(METRICS), metrics_keep)?,
+            window: (0.0, 0),
+            window_tokens: 0,
+            window_start: Instant::now(),
+            last_train_loss: f64::NAN,
+            last_lr: 0.0,
+            grad_norm: 0.0,
+            final_val: BTreeMap::new(),
         };
+        if let Some(dir) = latest {
+            run.resume(&dir, &mut opt)?;
+        }
+        run.opt = opt;
+        Ok(run)
+    }
 
-    let started = Instant::now();
-    let elapsed = || elapsed0 + started.elapsed().as_secs_f64();
-    let pb = if opts.progress {
-        crate::progress::bar(tc.max_steps, "steps", "train")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    pb.set_position(step);
-    let (mut window_tokens, mut window_start) = (0u64, Instant::now());
-    let mut last_train_loss = f64::NAN;
-    let mut final_val: BTreeMap<String, EvalResult> = BTreeMap::new();
-    let mut last_lr = 0.0;
+    /// Restore weights, optimizer, counters and the metrics file from checkpoint `dir`.
+    fn resume(&mut self, dir: &std::path::Path, opt: &mut AdamW) -> Result<()> {
+        let ck = checkpoint::load(dir, &self.s.device)?;
+        let diff = checkpoint::config_diff(&ck.state.config, self.cfg);
+        if !diff.is_empty() {
+            bail!(
+                "{} was written with a different config ({}); use another out_dir or delete {}",
+                dir.display(),
+                diff.join("; "),
+                checkpoint::checkpoints_dir(&self.cfg.out_dir).display()
+            );
+        }
+        if ck.state.data_sha256 != self.s.train.manifest.content_sha256 {
+            bail!(
+                "{}: the training data changed since this checkpoint (content hash differs)",
+                dir.display()
+            );
+        }
+        self.model = Gpt::from_tensors(self.mcfg.clone(), ck.model, &self.s.device)
+            .with_context(|| format!("checkpoint {}", dir.display()))?;
+        opt.load_state(&self.names, ck.optim)
+            .with_context(|| format!("checkpoint {}", dir.display()))?;
+        self.metrics =
+            MetricsWriter::open(&self.cfg.out_dir.join(METRICS), ck.state.metrics_lines)?;
+        self.window = (ck.state.log_window_loss, ck.state.log_window_steps);
+        (self.step, self.tokens_seen, self.elapsed0) =
+            (ck.state.step, ck.state.tokens_seen, ck.state.elapsed_s);
+        Ok(())
+    }
 
-    let save = |step: u64,
-                tokens_seen: u64,
-                lr: f64,
-                metrics_lines: u64,
-                window: (f64, u64),
-                opt: &AdamW,
-                model: &Gpt|
-     -> Result<PathBuf> {
+    fn elapsed(&self) -> f64 {
+        self.elapsed0 + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Write a checkpoint of the current state (learning rate `lr` of the last step).
+    fn save(&self, lr: f64) -> Result<PathBuf> {
+        let tc = &self.cfg.train;
         let state = CheckpointState {
-            step,
-            tokens_seen,
-            elapsed_s: elapsed(),
+            step: self.step,
+            tokens_seen: self.tokens_seen,
+            elapsed_s: self.elapsed(),
             sampler: SamplerState {
                 kind: "chacha8(seed, stream = step * grad_accum + micro)".into(),
                 seed: tc.seed,
-                next_step: step,
+                next_step: self.step,
             },
-            metrics_lines,
+            metrics_lines: self.metrics.lines,
             lr,
-            log_window_loss: window.0,
-            log_window_steps: window.1,
-            config: cfg.clone(),
-            tokenizer_sha256: s.train.manifest.tokenizer_sha256.clone(),
-            data_sha256: s.train.manifest.content_sha256.clone(),
+            log_window_loss: self.window.0,
+            log_window_steps: self.window.1,
+            config: self.cfg.clone(),
+            tokenizer_sha256: self.s.train.manifest.tokenizer_sha256.clone(),
+            data_sha256: self.s.train.manifest.content_sha256.clone(),
             files: BTreeMap::new(),
         };
         checkpoint::save(
-            &run_dir,
+            &self.cfg.out_dir,
             &state,
-            &model.tensors(),
-            &opt.state_tensors(&names, &s.device)?,
+            &self.model.tensors(),
+            &self.opt.state_tensors(&self.names, &self.s.device)?,
             tc.keep_checkpoints,
         )
-    };
+    }
 
-    while step < tc.max_steps {
-        let interrupted = opts
-            .interrupt
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst));
-        if interrupted || opts.stop_after.is_some_and(|k| step >= k) {
-            let dir = save(
-                step,
-                tokens_seen,
-                last_lr,
-                metrics.lines,
-                (window_loss, window_steps),
-                &opt,
-                &model,
-            )?;
-            pb.abandon_with_message(format!(
-                "stopped at step {step}; checkpoint {}",
-                dir.display()
-            ));
-            return Ok(TrainOutcome {
-                run_dir,
-                steps_done: step,
-                finished: false,
-                summary: None,
-            });
-        }
-        let lr = learning_rate(tc, step);
-
+    /// One optimizer step at the current step's learning rate.
+    fn step_once(&mut self) -> Result<()> {
+        let tc = &self.cfg.train;
+        let lr = learning_rate(tc, self.step);
         let hp = AdamWParams {
             lr,
             beta1: tc.beta1,
@@ -253,6 +245,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
             eps: tc.eps,
             weight_decay: tc.weight_decay,
         };
+        let (s, step) = (self.s, self.step);
         let batch = |micro: u64| -> Result<(Tensor, u64)> {
             let stream = step * tc.grad_accum as u64 + micro;
             let windows = s
@@ -266,152 +259,216 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
                 dropout_seed,
             ))
         };
-        let (step_loss, norm) =
-            match optimizer_step(&model, &mut opt, tc.grad_accum, batch, tc.grad_clip, hp)? {
-                StepResult::Ok { loss, grad_norm } => (loss, grad_norm),
-                StepResult::NonFinite(v) => return Err(diverged(&run_dir, step, v)),
-            };
-        step += 1;
-        tokens_seen += tc.tokens_per_step();
-        last_lr = lr;
-        window_loss += step_loss;
-        window_steps += 1;
-        window_tokens += tc.tokens_per_step();
-
-        if step % tc.log_interval == 0 || step == tc.max_steps {
-            let tokens_per_s = window_tokens as f64 / window_start.elapsed().as_secs_f64();
-            last_train_loss = window_loss / window_steps as f64;
-            metrics.write(&MetricLine::Train {
-                step,
-                tokens: tokens_seen,
-                loss: last_train_loss,
-                lr,
-                grad_norm: norm,
-                tokens_per_s,
-                elapsed_s: elapsed(),
-            })?;
-            pb.set_message(format!(
-                "loss {last_train_loss:.3}  lr {lr:.2e}  {tokens_per_s:.0} tok/s"
-            ));
-            (window_loss, window_steps, window_tokens, window_start) = (0.0, 0, 0, Instant::now());
-        }
-        if step % tc.eval_interval == 0 || step == tc.max_steps {
-            for (name, shards) in &s.vals {
-                let r = evaluate(
-                    &model,
-                    shards,
-                    tc.seq_len,
-                    tc.batch_size,
-                    tc.eval_windows,
-                    &s.token_bytes,
-                )?;
-                metrics.write(&MetricLine::Eval {
-                    step,
-                    tokens: tokens_seen,
-                    set: name.clone(),
-                    loss: r.loss,
-                    ppl: r.ppl,
-                    bpb: r.bpb,
-                    eval_tokens: r.tokens,
-                })?;
-                final_val.insert(name.clone(), r);
+        let loss = match optimizer_step(
+            &self.model,
+            &mut self.opt,
+            tc.grad_accum,
+            batch,
+            tc.grad_clip,
+            hp,
+        )? {
+            StepResult::Ok { loss, grad_norm } => {
+                self.grad_norm = grad_norm;
+                loss
             }
-        }
-        if step % tc.ckpt_interval == 0 || step == tc.max_steps {
-            save(
-                step,
-                tokens_seen,
-                lr,
-                metrics.lines,
-                (window_loss, window_steps),
-                &opt,
-                &model,
+            StepResult::NonFinite(v) => return Err(diverged(&self.cfg.out_dir, self.step, v)),
+        };
+        self.step += 1;
+        self.tokens_seen += tc.tokens_per_step();
+        self.last_lr = lr;
+        self.window = (self.window.0 + loss, self.window.1 + 1);
+        self.window_tokens += tc.tokens_per_step();
+        Ok(())
+    }
+
+    /// Log the mean training loss of the window since the last line.
+    fn log(&mut self, pb: &indicatif::ProgressBar) -> Result<()> {
+        let tokens_per_s = self.window_tokens as f64 / self.window_start.elapsed().as_secs_f64();
+        self.last_train_loss = self.window.0 / self.window.1 as f64;
+        self.metrics.write(&MetricLine::Train {
+            step: self.step,
+            tokens: self.tokens_seen,
+            loss: self.last_train_loss,
+            lr: self.last_lr,
+            grad_norm: self.grad_norm,
+            tokens_per_s,
+            elapsed_s: self.elapsed(),
+        })?;
+        pb.set_message(format!(
+            "loss {:.3}  lr {:.2e}  {tokens_per_s:.0} tok/s",
+            self.last_train_loss, self.last_lr
+        ));
+        (self.window, self.window_tokens, self.window_start) = ((0.0, 0), 0, Instant::now());
+        Ok(())
+    }
+
+    /// Evaluate on every validation set (evenly spaced windows) and log it.
+    fn evaluate(&mut self) -> Result<()> {
+        let tc = &self.cfg.train;
+        for (name, shards) in &self.s.vals {
+            let r = evaluate(
+                &self.model,
+                shards,
+                tc.seq_len,
+                tc.batch_size,
+                tc.eval_windows,
+                &self.s.token_bytes,
             )?;
+            self.metrics.write(&MetricLine::Eval {
+                step: self.step,
+                tokens: self.tokens_seen,
+                set: name.clone(),
+                loss: r.loss,
+                ppl: r.ppl,
+                bpb: r.bpb,
+                eval_tokens: r.tokens,
+            })?;
+            self.final_val.insert(name.clone(), r);
         }
-        pb.set_position(step);
+        Ok(())
     }
-    pb.finish();
 
-    // Evaluations of a run resumed after its last evaluation come from metrics.jsonl.
-    if final_val.is_empty() {
-        for line in crate::train::metrics::read_metrics(&run_dir)? {
-            if let MetricLine::Eval {
-                set,
-                loss,
-                ppl,
-                bpb,
-                eval_tokens,
-                ..
-            } = line
-            {
-                final_val.insert(
+    /// The loop: step, log, evaluate and checkpoint on their intervals, until `max_steps` or
+    /// an interruption (which saves a checkpoint). Returns whether the run finished.
+    fn run(&mut self, opts: &TrainOptions) -> Result<bool> {
+        let tc = &self.cfg.train;
+        let pb = if opts.progress {
+            crate::progress::bar(tc.max_steps, "steps", "train")
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        pb.set_position(self.step);
+        while self.step < tc.max_steps {
+            let interrupted = opts
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst));
+            if interrupted || opts.stop_after.is_some_and(|k| self.step >= k) {
+                let dir = self.save(self.last_lr)?;
+                pb.abandon_with_message(format!(
+                    "stopped at step {}; checkpoint {}",
+                    self.step,
+                    dir.display()
+                ));
+                return Ok(false);
+            }
+            self.step_once()?;
+            let last = self.step == tc.max_steps;
+            if self.step % tc.log_interval == 0 || last {
+                self.log(&pb)?;
+            }
+            if self.step % tc.eval_interval == 0 || last {
+                self.evaluate()?;
+            }
+            if self.step % tc.ckpt_interval == 0 || last {
+                self.save(self.last_lr)?;
+            }
+            pb.set_position(self.step);
+        }
+        pb.finish();
+        Ok(true)
+    }
+
+    /// The summary of a finished run. A run resumed after its last evaluation and log line
+    /// takes them from metrics.jsonl.
+    fn summary(&mut self) -> Result<Summary> {
+        let lines = || crate::train::metrics::read_metrics(&self.cfg.out_dir);
+        if self.final_val.is_empty() {
+            for line in lines()? {
+                if let MetricLine::Eval {
                     set,
-                    EvalResult {
-                        tokens: eval_tokens,
-                        bytes: 0,
-                        loss,
-                        ppl,
-                        bpb,
-                    },
-                );
+                    loss,
+                    ppl,
+                    bpb,
+                    eval_tokens,
+                    ..
+                } = line
+                {
+                    self.final_val.insert(
+                        set,
+                        EvalResult {
+                            tokens: eval_tokens,
+                            bytes: 0,
+                            loss,
+                            ppl,
+                            bpb,
+                        },
+                    );
+                }
             }
         }
+        if self.last_train_loss.is_nan() {
+            self.last_train_loss = lines()?
+                .iter()
+                .rev()
+                .find_map(|l| {
+                    if let MetricLine::Train { loss, .. } = l {
+                        Some(*loss)
+                    } else {
+                        None
+                    }
+                })
+                .unwrap_or(f64::NAN);
+        }
+        let (wall_s, threads) = (self.elapsed(), candle_core::utils::get_num_threads());
+        let on_gpu = !self.s.device.is_cpu();
+        let m = &self.s.train.manifest;
+        Ok(Summary {
+            schema: SCHEMA.into(),
+            synthlm_version: env!("CARGO_PKG_VERSION").into(),
+            config: self.cfg.clone(),
+            params: self.mcfg.param_count(),
+            non_embedding_params: self.mcfg.non_embedding_params(),
+            train_flops_per_token: self.mcfg.train_flops_per_token(),
+            model: self.mcfg.clone(),
+            tokenizer_sha256: m.tokenizer_sha256.clone(),
+            train_data: DataIdentity {
+                dir: self.cfg.data.train.display().to_string(),
+                content_sha256: m.content_sha256.clone(),
+                tokens: m.tokens,
+                documents: m.documents,
+            },
+            steps: self.step,
+            tokens_seen: self.tokens_seen,
+            wall_s,
+            cpu_core_hours: if on_gpu {
+                0.0
+            } else {
+                wall_s * threads as f64 / 3600.0
+            },
+            gpu_hours: if on_gpu { wall_s / 3600.0 } else { 0.0 },
+            device: self.cfg.device.clone(),
+            threads,
+            final_train_loss: self.last_train_loss,
+            final_val: std::mem::take(&mut self.final_val),
+            status: "completed".into(),
+        })
     }
-    if last_train_loss.is_nan() {
-        last_train_loss = crate::train::metrics::read_metrics(&run_dir)?
-            .iter()
-            .rev()
-            .find_map(|l| {
-                if let MetricLine::Train { loss, .. } = l {
-                    Some(*loss)
-                } else {
-                    None
-                }
-            })
-            .unwrap_or(f64::NAN);
+}
+
+/// Train (or resume) the run described by `cfg`.
+pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
+    cfg.validate()?;
+    let s = setup(cfg)?;
+    let mut run = Run::open(cfg, &s)?;
+    let run_dir = cfg.out_dir.clone();
+    if !run.run(opts)? {
+        return Ok(TrainOutcome {
+            run_dir,
+            steps_done: run.step,
+            finished: false,
+            summary: None,
+        });
     }
-    let wall_s = elapsed();
-    let threads = candle_core::utils::get_num_threads();
-    let on_gpu = !s.device.is_cpu();
-    let summary = Summary {
-        schema: SCHEMA.into(),
-        synthlm_version: env!("CARGO_PKG_VERSION").into(),
-        config: cfg.clone(),
-        params: mcfg.param_count(),
-        non_embedding_params: mcfg.non_embedding_params(),
-        train_flops_per_token: mcfg.train_flops_per_token(),
-        model: mcfg,
-        tokenizer_sha256: s.train.manifest.tokenizer_sha256.clone(),
-        train_data: DataIdentity {
-            dir: cfg.data.train.display().to_string(),
-            content_sha256: s.train.manifest.content_sha256.clone(),
-            tokens: s.train.manifest.tokens,
-            documents: s.train.manifest.documents,
-        },
-        steps: step,
-        tokens_seen,
-        wall_s,
-        cpu_core_hours: if on_gpu {
-            0.0
-        } else {
-            wall_s * threads as f64 / 3600.0
-        },
-        gpu_hours: if on_gpu { wall_s / 3600.0 } else { 0.0 },
-        device: cfg.device.clone(),
-        threads,
-        final_train_loss: last_train_loss,
-        final_val,
-        status: "completed".into(),
-    };
+    let summary = run.summary()?;
     crate::io::write_json(&run_dir.join(SUMMARY), &summary)?;
     Ok(TrainOutcome {
         run_dir,
-        steps_done: step,
+        steps_done: run.step,
         finished: true,
         summary: Some(summary),
     })
 }
-
 /// What one optimizer step produced.
 pub enum StepResult {
     Ok {
