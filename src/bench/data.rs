@@ -214,7 +214,7 @@ pub fn prepare(work: &Path, min_mb: u64, vocab: usize) -> Result<(PathBuf, PathB
 /// process (`exe data-worker`). Returns the tables to print.
 pub fn report(work: &Path, mb: u64, vocab_size: usize) -> anyhow::Result<String> {
     let mut out = String::new();
-    let (corpus, tok) = crate::bench::data::prepare(&work, mb, vocab_size)?;
+    let (corpus, tok) = crate::bench::data::prepare(work, mb, vocab_size)?;
     let docs = std::fs::read_to_string(&corpus)?.lines().count();
     let exe = std::env::current_exe()?;
     let arg = |mode: &str, threads: usize, max: Option<usize>| -> Vec<String> {
@@ -258,9 +258,8 @@ pub fn report(work: &Path, mb: u64, vocab_size: usize) -> anyhow::Result<String>
         &arg("pipeline", 2, Some(docs / 2)),
     )?;
     out += &format!("\nData pipeline benchmark: {docs} documents, {:.1} MB of text, vocab {vocab_size}, {} cores\n", rows[0].text_bytes as f64 / 1e6, std::thread::available_parallelism()?.get());
-    out += &format!(
-        "| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|\n"
-    );
+    out +=
+        "| mode | threads | MB/s | tokens/s | seconds | peak RSS MB |\n|---|---|---|---|---|---|\n";
     for r in rows.iter().chain([&half]) {
         out += &format!(
             "| {} | {} | {:.3} | {:.0} | {:.1} | {:.0} |\n",

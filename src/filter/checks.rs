@@ -244,6 +244,26 @@ pub fn not_a_task(text: &str) -> Option<String> {
     }
 }
 
+/// Why a generated user turn (a Magpie instruction) is not usable, if it is not: it must be
+/// English, 3-150 words, free of meta-text and not an assistant's reply ("Sure, here is ...",
+/// "As an AI ..."). Users write in the first person and in statements ("I'm planning a trip
+/// to ...", "My code fails when ..."), so, unlike [`not_a_task`], neither is rejected.
+pub fn not_a_user_turn(text: &str) -> Option<String> {
+    let t = strip_task_label(text);
+    let n = t.split_whitespace().count();
+    if !(3..=150).contains(&n) {
+        Some(format!("{n} words"))
+    } else if !looks_english(t) {
+        Some("does not read as English".into())
+    } else if has_meta_text(t) {
+        Some("meta-text about a rewrite".into())
+    } else if preamble(t).is_some() {
+        Some("written as an assistant's reply".into())
+    } else {
+        None
+    }
+}
+
 /// The 50 most frequent English function words (a Gopher/FineWeb-style stop-word list).
 pub const STOP_WORDS: [&str; 50] = [
     "the", "be", "to", "of", "and", "a", "in", "that", "have", "i", "it", "for", "not", "on",
@@ -448,6 +468,12 @@ mod tests {
         assert!(not_a_task("The passage is about tides and the moon.").is_some());
         assert_eq!(strip_task_label("New task: Add 2 and 3."), "Add 2 and 3.");
         assert!(not_a_task("Summarise: the passage is about tides.").is_some());
+        // A user may speak in the first person and in statements.
+        assert_eq!(
+            not_a_user_turn("I'm planning a trip to Japan and need a packing list."),
+            None
+        );
+        assert!(not_a_user_turn("Sure! Here is a packing list for your trip.").is_some());
         // Multi-byte text where a label would end is no label.
         assert_eq!(
             strip_task_label("日本語のテキストです"),

@@ -354,13 +354,13 @@ impl<'a> Run<'a> {
             }
             self.step_once()?;
             let last = self.step == tc.max_steps;
-            if self.step % tc.log_interval == 0 || last {
+            if self.step.is_multiple_of(tc.log_interval) || last {
                 self.log(&pb)?;
             }
-            if self.step % tc.eval_interval == 0 || last {
+            if self.step.is_multiple_of(tc.eval_interval) || last {
                 self.evaluate()?;
             }
-            if self.step % tc.ckpt_interval == 0 || last {
+            if self.step.is_multiple_of(tc.ckpt_interval) || last {
                 self.save(self.last_lr)?;
             }
             pb.set_position(self.step);
