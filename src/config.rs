@@ -104,6 +104,11 @@ pub struct TrainConfig {
     pub ckpt_interval: u64,
     /// Checkpoints kept on disk (the newest ones).
     pub keep_checkpoints: usize,
+    /// Steps at which the model's weights are also saved on their own
+    /// (`weights/step-NNNNNNNN.safetensors`, never pruned): the points a run is evaluated at
+    /// besides its end (the evaluation suite compares 10% of training with the end).
+    #[serde(default)]
+    pub snapshot_steps: Vec<u64>,
 }
 
 impl TrainConfig {
@@ -152,6 +157,7 @@ pub fn profile(name: &str) -> Result<RunConfig> {
         eval_windows: 64,
         ckpt_interval: 200,
         keep_checkpoints: 2,
+        snapshot_steps: vec![],
     };
     let (preset, train, device) = match name {
         // Seconds: a tiny model on a handful of steps.

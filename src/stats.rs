@@ -372,3 +372,27 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     }
     out
 }
+
+/// Percentile bootstrap interval at `level` of the bits per byte of a set of documents
+/// (documents resampled with replacement).
+pub fn bpb_interval(d: &DocScores, level: f64, resamples: usize, seed: u64) -> (f64, f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = d.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut v: Vec<f64> = (0..resamples)
+        .map(|_| {
+            let (mut b, mut by) = (0.0, 0u64);
+            for _ in 0..n {
+                let i = rng.gen_range(0..n);
+                b += d.bits[i];
+                by += d.bytes[i];
+            }
+            b / by.max(1) as f64
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let a = (1.0 - level) / 2.0;
+    (quantile_sorted(&v, a), quantile_sorted(&v, 1.0 - a))
+}

@@ -73,14 +73,34 @@ enum Cmd {
         #[arg(long = "set")]
         sets: Vec<String>,
     },
-    /// Evaluate a run's latest checkpoint (perplexity, bits per byte) on packed directories.
+    /// Evaluate a run: perplexity and bits per byte of its latest checkpoint on packed
+    /// directories, or (--suite) the whole evaluation suite on each of its weight snapshots and
+    /// its final weights.
     Eval {
         run: PathBuf,
+        /// The evaluation suite (neutral held-out set, minimal pairs, proxy tasks, generation
+        /// quality); writes RUN/suite.json.
+        #[arg(long)]
+        suite: bool,
+        /// The suite's fixed items.
+        #[arg(long, default_value = "data/eval")]
+        items: PathBuf,
         /// NAME=DIR of packed held-out data (default: the run's validation sets).
         #[arg(long = "data")]
         data: Vec<String>,
         #[arg(long, default_value_t = 256)]
         windows: usize,
+    },
+    /// Build the evaluation suite's fixed items (committed in data/eval; rebuild only to change
+    /// the suite).
+    EvalItems {
+        #[arg(long, default_value = "data/eval")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Items per proxy task (minimal pairs: at least 300 per phenomenon).
+        #[arg(long, default_value_t = 300)]
+        per_task: usize,
     },
     /// Sample from a run's latest checkpoint.
     Sample {
@@ -429,7 +449,34 @@ fn run() -> Result<()> {
             profile,
             sets,
         } => train(config, profile, sets),
-        Cmd::Eval { run, data, windows } => eval(run, data, windows),
+        Cmd::Eval {
+            run,
+            suite: true,
+            items,
+            ..
+        } => {
+            let work = std::env::current_dir()?.join(".work/eval");
+            print!(
+                "{}",
+                synthlm::commands::eval_suite(&run, &items, &work, true)?
+            );
+            Ok(())
+        }
+        Cmd::Eval {
+            run, data, windows, ..
+        } => eval(run, data, windows),
+        Cmd::EvalItems {
+            out,
+            seed,
+            per_task,
+        } => {
+            let root = std::env::current_dir()?;
+            print!(
+                "{}",
+                synthlm::commands::eval_items(&root, &out, seed, per_task)?
+            );
+            Ok(())
+        }
         Cmd::Sample {
             run,
             prompt,

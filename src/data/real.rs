@@ -52,7 +52,7 @@ pub const PACKAGES: [&str; 3] = ["debian-handbook", "python3.11-doc", "fortunes"
 /// Fortune files left out: pictures made of characters, and material not meant as prose.
 const FORTUNES_SKIPPED: [&str; 5] = ["art", "ascii-art", "translate-me", "ethnic", "men-women"];
 
-fn package_version(package: &str) -> Result<String> {
+pub fn package_version(package: &str) -> Result<String> {
     let out = std::process::Command::new("dpkg-query")
         .args(["-W", "-f=${Version}", package])
         .output()

@@ -1,7 +1,15 @@
-//! Evaluation. Perplexity and bits per byte on held-out token shards (this issue); diversity,
-//! proxy tasks, behavioural tests and judges join them with the later experiments.
+//! Evaluation: bits per byte on held-out sets (whole documents), n-gram baselines, and the
+//! suite of cheap metrics every experiment uses (a neutral held-out domain, grammar minimal
+//! pairs, proxy tasks, generation quality), with fixed, hashed items.
 
 pub mod contamination;
 pub mod diversity;
+pub mod grammar;
+pub mod items;
+pub mod neutral;
 pub mod ngram;
 pub mod perplexity;
+pub mod proxy;
+pub mod quality;
+pub mod scorer;
+pub mod suite;

@@ -5,8 +5,12 @@
 //! seeds whose students saw the same positions (every run that passes over its whole training
 //! set) share one fit.
 
+use crate::config::{RunConfig, TrainConfig};
 use crate::data::pack::TokenShards;
+use crate::data::tokenizer::TextTokenizer;
 use crate::eval::ngram::{fit_baselines, merge_ranges};
+use crate::eval::scorer::NgramScorer;
+use crate::eval::suite::{score_all, MetricRow, SuiteItems};
 use crate::experiments::prepare::Prepared;
 use crate::experiments::scale::Scale;
 use crate::stats::DocScores;
@@ -30,18 +34,29 @@ pub struct BaselineScores {
     pub scores: DocScores,
 }
 
-/// The positions a run saw: its training windows (`seq_len + 1` tokens each), merged.
-pub fn coverage(train: &TokenShards, s: &Scale, seed: u64) -> Vec<Range<usize>> {
+/// The positions a run with training schedule `t` saw: its training windows (`seq_len + 1`
+/// tokens each, drawn as the trainer draws them), merged.
+pub fn coverage(train: &TokenShards, t: &TrainConfig) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
-    for step in 0..s.steps {
-        for micro in 0..s.grad_accum as u64 {
-            let stream = step * s.grad_accum as u64 + micro;
-            for start in train.window_starts(seed, stream, s.batch_size, s.seq_len) {
-                ranges.push(start as usize..start as usize + s.seq_len + 1);
+    for step in 0..t.max_steps {
+        for micro in 0..t.grad_accum as u64 {
+            let stream = step * t.grad_accum as u64 + micro;
+            for start in train.window_starts(t.seed, stream, t.batch_size, t.seq_len) {
+                ranges.push(start as usize..start as usize + t.seq_len + 1);
             }
         }
     }
     merge_ranges(ranges)
+}
+
+/// The training schedule of a scale's run of `seed` (what [`coverage`] needs of it).
+fn schedule(s: &Scale, seed: u64) -> TrainConfig {
+    let mut t = crate::config::profile("mini")
+        .expect("the built-in mini profile")
+        .train;
+    (t.seed, t.max_steps, t.grad_accum, t.batch_size, t.seq_len) =
+        (seed, s.steps, s.grad_accum, s.batch_size, s.seq_len);
+    t
 }
 
 /// The dev split the Kneser-Ney discounts are tuned on: every 50th training document.
@@ -103,7 +118,7 @@ pub fn baselines(s: &Scale, p: &Prepared, work: &Path) -> Result<Vec<BaselineSco
         let train = TokenShards::open(&t.dir)?;
         let mut fitted: BTreeMap<String, Vec<(String, String, u64, DocScores)>> = BTreeMap::new();
         for &seed in &s.seeds {
-            let cov = coverage(&train, s, seed);
+            let cov = coverage(&train, &schedule(s, seed));
             let key = cache_key(&cov, &train, &evals);
             if !fitted.contains_key(&key) {
                 let cache = dir.join(format!("{}-{key}.json", t.name));
@@ -122,4 +137,38 @@ pub fn baselines(s: &Scale, p: &Prepared, work: &Path) -> Result<Vec<BaselineSco
         }
     }
     Ok(out)
+}
+
+/// The n-gram baselines of one run for the evaluation suite: counted on exactly the positions
+/// the run saw (read from its config), each scored on the suite's text metrics (neutral bits per
+/// byte, minimal pairs, proxy tasks) as the student is.
+pub fn suite_baselines(
+    cfg: &RunConfig,
+    tok: &TextTokenizer,
+    items: &SuiteItems,
+    work: &Path,
+) -> Result<Vec<(String, Vec<MetricRow>)>> {
+    let train = TokenShards::open(&cfg.data.train)?;
+    let tokens = train.all_tokens();
+    let (docs, _) = train.documents()?;
+    let (vocab, eot) = (train.manifest.vocab_size, train.manifest.eot_id);
+    let (counts, models) = fit_baselines(
+        &tokens,
+        coverage(&train, &cfg.train),
+        &dev_documents(&docs),
+        vocab,
+        eot,
+    );
+    let neutral = items.neutral_shards(tok, work)?;
+    models
+        .iter()
+        .map(|m| {
+            let s = NgramScorer {
+                counts: &counts,
+                model: m,
+                tokenizer: tok,
+            };
+            Ok((m.name(), score_all(&s, items, &neutral)?))
+        })
+        .collect()
 }

@@ -4,5 +4,6 @@
 pub mod gpt;
 pub mod kernels;
 pub mod sample;
+pub mod student;
 
 pub use gpt::{Gpt, ModelConfig};

@@ -103,6 +103,43 @@ pub fn save(
     Ok(dir)
 }
 
+/// Folder of a run's weight snapshots (`TrainConfig::snapshot_steps`).
+pub fn weights_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("weights")
+}
+
+/// Save the model's weights alone at `step` (atomically): `weights/step-NNNNNNNN.safetensors`.
+pub fn save_weights(run_dir: &Path, step: u64, model: &HashMap<String, Tensor>) -> Result<PathBuf> {
+    let dir = weights_dir(run_dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("step-{step:08}.safetensors"));
+    let tmp = dir.join(format!(".step-{step:08}.partial"));
+    candle_core::safetensors::save(model, &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The steps a run has weight snapshots of, ascending.
+pub fn snapshot_steps(run_dir: &Path) -> Result<Vec<u64>> {
+    let dir = weights_dir(run_dir);
+    if !dir.exists() {
+        return Ok(vec![]);
+    }
+    let mut steps: Vec<u64> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.strip_prefix("step-")?
+                .strip_suffix(".safetensors")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    steps.sort();
+    Ok(steps)
+}
+
 /// The newest checkpoint of a run, if any.
 pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     let pointer = checkpoints_dir(run_dir).join("latest");

@@ -363,6 +363,9 @@ impl<'a> Run<'a> {
             if self.step.is_multiple_of(tc.ckpt_interval) || last {
                 self.save(self.last_lr)?;
             }
+            if tc.snapshot_steps.contains(&self.step) {
+                checkpoint::save_weights(&self.cfg.out_dir, self.step, &self.model.tensors())?;
+            }
             pb.set_position(self.step);
         }
         pb.finish();

@@ -1,0 +1,480 @@
+//! The evaluation suite: every metric on one model, each with its value, an interval that says
+//! what it is, its chance level, its cost, and its per-item values kept.
+//!
+//! | metric | items | per item | interval | chance |
+//! |---|---|---|---|---|
+//! | `neutral_bpb` | the neutral held-out documents | bits per byte of the document | 95% bootstrap over documents | - |
+//! | `minimal_pairs_acc` | 300+ pairs per phenomenon | 1 if the good sentence is likelier | 95% Wilson | 0.5 |
+//! | `proxy_acc`, `proxy_acc_norm` | 200+ items per task | 1 if the right choice wins (by summed log-likelihood; per byte) | 95% Wilson | 1/choices |
+//! | `gen_distinct2` | 30 samples | distinct-2 of the sample's first 40 words | 95% bootstrap over samples | - |
+//! | `gen_longest_repeat` | 30 samples | longest repeated word n-gram | 95% bootstrap over samples | - |
+//! | `gen_teacher_nll` | 30 samples | the teacher's NLL per token of the sample | 95% bootstrap over samples | - |
+//! | `gen_required_words` | 10 story samples | 1 if it keeps using the story's characters and objects | 95% Wilson | - |
+//!
+//! Every metric takes the same inputs (a [`Scorer`], its fixed items) and returns [`MetricRow`]s.
+//! Costs are wall seconds x threads of this process, per model.
+
+use crate::data::pack::TokenShards;
+use crate::eval::grammar::{Pair, PHENOMENA};
+use crate::eval::items::Prompt;
+use crate::eval::proxy::{Choice, TASKS};
+use crate::eval::quality::Sampled;
+use crate::eval::scorer::Scorer;
+use crate::stats::{self, DocScores};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One metric's result on one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub metric: String,
+    /// The part of the suite (a phenomenon, a task, `all`).
+    pub eval_set: String,
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub interval: String,
+    pub chance: Option<f64>,
+    /// CPU-seconds this metric cost on this model.
+    pub cost_cpu_s: f64,
+    pub items: usize,
+    /// Per-item values (what the value aggregates; paired across checkpoints).
+    pub per_item: Vec<f64>,
+    /// Bytes of each item, for metrics that aggregate per byte (`neutral_bpb`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bytes: Vec<u64>,
+    /// Which items `per_item` holds, when a metric leaves some out (too-short samples): pairing
+    /// across checkpoints is by these indices. Empty: all items, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub item_index: Vec<usize>,
+}
+
+/// 95% Wilson score interval of k successes in n (k may be fractional: ties count as shares).
+pub fn wilson(k: f64, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (z, n, p) = (1.959_963_984_540_054, n as f64, k / n as f64);
+    let d = 1.0 + z * z / n;
+    let c = (p + z * z / (2.0 * n)) / d;
+    let h = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / d;
+    ((c - h).max(0.0), (c + h).min(1.0))
+}
+
+/// 95% percentile bootstrap of the mean of `v`.
+pub fn bootstrap_mean(v: &[f64], seed: u64) -> (f64, f64) {
+    let ci = stats::bootstrap_mean_ci(v, 0.95, 4000, seed);
+    (ci.lo, ci.hi)
+}
+
+fn cpu_s(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * rayon::current_num_threads() as f64
+}
+
+/// The credit of the right choice among scores `l` (higher is better): 1 if it alone scores
+/// best, 1/m if it ties with m - 1 others for best (the expected accuracy of breaking ties at
+/// random: a model that cannot tell the choices apart scores chance, not 0), else 0.
+pub fn credit(l: &[f64], right: usize) -> f64 {
+    let best = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let tied = l.iter().filter(|&&x| x == best).count();
+    if l[right] == best {
+        1.0 / tied as f64
+    } else {
+        0.0
+    }
+}
+
+fn accuracy(metric: &str, set: &str, hits: Vec<f64>, chance: Option<f64>, cost: f64) -> MetricRow {
+    let k: f64 = hits.iter().sum();
+    let (lo, hi) = wilson(k, hits.len());
+    MetricRow {
+        metric: metric.into(),
+        eval_set: set.into(),
+        value: k / hits.len().max(1) as f64,
+        lo,
+        hi,
+        interval: format!("95% Wilson over {} items", hits.len()),
+        chance,
+        cost_cpu_s: cost,
+        items: hits.len(),
+        per_item: hits,
+        bytes: vec![],
+        item_index: vec![],
+    }
+}
+
+/// Bits per byte on the neutral held-out documents (packed with the scorer's tokenizer).
+pub fn neutral_bpb(s: &dyn Scorer, neutral: &TokenShards) -> Result<MetricRow> {
+    let t = Instant::now();
+    let d: DocScores = s.document_bits(neutral)?;
+    let (lo, hi) = stats::bpb_interval(&d, 0.95, 2000, 5);
+    Ok(MetricRow {
+        metric: "neutral_bpb".into(),
+        eval_set: "neutral".into(),
+        value: d.bpb(),
+        lo,
+        hi,
+        interval: format!("95% bootstrap over {} documents", d.len()),
+        chance: None,
+        cost_cpu_s: cpu_s(t),
+        items: d.len(),
+        per_item: d.bits.clone(),
+        bytes: d.bytes,
+        item_index: vec![],
+    })
+}
+
+/// Accuracy on the minimal pairs, per phenomenon and over all of them.
+pub fn minimal_pairs(s: &dyn Scorer, pairs: &[Pair]) -> Result<Vec<MetricRow>> {
+    let t = Instant::now();
+    let tok = s.tokenizer();
+    let mut items = Vec::with_capacity(pairs.len() * 2);
+    for p in pairs {
+        items.push((vec![], tok.encode(&p.good)?));
+        items.push((vec![], tok.encode(&p.bad)?));
+    }
+    let ll = s.loglik(&items)?;
+    let hits: Vec<f64> = ll.chunks(2).map(|x| credit(x, 0)).collect();
+    let cost = cpu_s(t);
+    let mut out = Vec::new();
+    for ph in PHENOMENA {
+        let h: Vec<f64> = pairs
+            .iter()
+            .zip(&hits)
+            .filter(|(p, _)| p.phenomenon == ph)
+            .map(|(_, h)| *h)
+            .collect();
+        let share = cost * h.len() as f64 / pairs.len() as f64;
+        out.push(accuracy("minimal_pairs_acc", ph, h, Some(0.5), share));
+    }
+    out.push(accuracy("minimal_pairs_acc", "all", hits, Some(0.5), cost));
+    Ok(out)
+}
+
+/// `acc` and `acc_norm` on every proxy task.
+pub fn proxy_tasks(s: &dyn Scorer, items: &[Choice]) -> Result<Vec<MetricRow>> {
+    let t = Instant::now();
+    let tok = s.tokenizer();
+    let mut flat = Vec::new();
+    for c in items {
+        let ctx = tok.encode(&c.context)?;
+        for ch in &c.choices {
+            flat.push((ctx.clone(), tok.encode(ch)?));
+        }
+    }
+    let ll = s.loglik(&flat)?;
+    let cost = cpu_s(t);
+    let (mut acc, mut norm) = (Vec::new(), Vec::new());
+    let mut k = 0;
+    for c in items {
+        let l = &ll[k..k + c.choices.len()];
+        k += c.choices.len();
+        let per_byte: Vec<f64> = l
+            .iter()
+            .zip(&c.choices)
+            .map(|(x, ch)| x / ch.len().max(1) as f64)
+            .collect();
+        acc.push(credit(l, c.answer));
+        norm.push(credit(&per_byte, c.answer));
+    }
+    let mut out = Vec::new();
+    for (task, chance) in TASKS {
+        let pick = |v: &[f64]| {
+            items
+                .iter()
+                .zip(v)
+                .filter(|(c, _)| c.task == task)
+                .map(|(_, x)| *x)
+                .collect::<Vec<_>>()
+        };
+        let share = cost * pick(&acc).len() as f64 / items.len().max(1) as f64;
+        out.push(accuracy("proxy_acc", task, pick(&acc), Some(chance), share));
+        out.push(accuracy(
+            "proxy_acc_norm",
+            task,
+            pick(&norm),
+            Some(chance),
+            share,
+        ));
+    }
+    Ok(out)
+}
+
+/// Words of each sample that distinct-2 is measured on.
+pub const D2_WORDS: usize = 40;
+
+/// The generation metrics of measured samples (`cost`: what sampling and judging took).
+pub fn generation(samples: &[Sampled], cost: f64) -> Vec<MetricRow> {
+    let n = samples.len();
+    // (index, value) of the samples a measure applies to.
+    let kept = |f: &dyn Fn(&Sampled) -> Option<f64>| -> (Vec<usize>, Vec<f64>) {
+        samples
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| f(s).map(|v| (i, v)))
+            .unzip()
+    };
+    let row =
+        |metric: &str, (at, v): (Vec<usize>, Vec<f64>), wilson_interval: bool, label: String| {
+            let (value, (lo, hi)) = if wilson_interval {
+                let k: f64 = v.iter().sum();
+                (k / v.len().max(1) as f64, wilson(k, v.len()))
+            } else {
+                (stats::mean(&v), bootstrap_mean(&v, 3))
+            };
+            MetricRow {
+                metric: metric.into(),
+                eval_set: "prompts".into(),
+                value,
+                lo,
+                hi,
+                interval: label,
+                chance: None,
+                cost_cpu_s: cost / 4.0,
+                items: v.len(),
+                per_item: v,
+                bytes: vec![],
+                item_index: if at.len() == n { vec![] } else { at },
+            }
+        };
+    // distinct-2 of each sample's first D2_WORDS words (distinct-n falls with length, so the
+    // length is fixed; shorter samples are left out and counted), averaged over samples.
+    let d2 = kept(&|s| crate::eval::diversity::distinct_n_at(&[s.text.as_str()], 2, D2_WORDS));
+    let d2_label = format!(
+        "95% bootstrap over the {} of {n} samples with {D2_WORDS}+ words (first {D2_WORDS} each)",
+        d2.0.len()
+    );
+    let nll = kept(&|s| Some(s.teacher_nll).filter(|x| x.is_finite()));
+    let nll_label = format!("95% bootstrap over {} samples", nll.0.len());
+    let req = kept(&|s| s.uses_required.map(|u| f64::from(u8::from(u))));
+    let req_label = format!("95% Wilson over {} story samples", req.0.len());
+    vec![
+        row("gen_distinct2", d2, false, d2_label),
+        row(
+            "gen_longest_repeat",
+            kept(&|s| Some(s.longest_repeat as f64)),
+            false,
+            format!("95% bootstrap over {n} samples"),
+        ),
+        row("gen_teacher_nll", nll, false, nll_label),
+        row("gen_required_words", req, true, req_label),
+    ]
+}
+
+/// Sample every prompt from a student (fixed seed, temperature 0.8, top-p 0.95, at most
+/// `max_new` tokens) and measure the samples with the teacher.
+pub fn sample_and_measure(
+    model: &crate::model::Gpt,
+    tok: &crate::data::tokenizer::TextTokenizer,
+    prompts: &[Prompt],
+    teacher: &crate::generate::Teacher,
+    max_new: usize,
+) -> Result<(Vec<Sampled>, f64)> {
+    let t = Instant::now();
+    let ids: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| Ok([vec![tok.eot_id()], tok.encode(&p.prompt)?].concat()))
+        .collect::<Result<_>>()?;
+    let o = crate::model::sample::SampleOptions {
+        max_new_tokens: max_new,
+        temperature: 0.8,
+        top_k: None,
+        top_p: Some(0.95),
+        stop_tokens: vec![tok.eot_id()],
+        seed: 1234,
+    };
+    let gens = crate::model::sample::generate(model, &ids, &o)?;
+    let mut out = Vec::new();
+    for (p, g) in prompts.iter().zip(gens) {
+        out.push(crate::eval::quality::measure(
+            p,
+            &tok.decode(&g.tokens)?,
+            teacher,
+        )?);
+    }
+    Ok((out, cpu_s(t)))
+}
+
+/// Whether a metric separates an early checkpoint from the final one: the 95% bootstrap interval
+/// of the paired per-item difference (final - early) excludes 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Separation {
+    pub metric: String,
+    pub eval_set: String,
+    pub early: f64,
+    pub fin: f64,
+    pub diff_lo: f64,
+    pub diff_hi: f64,
+    pub informative: bool,
+    /// When informative: whether the final checkpoint is the better one (lower bits, NLL and
+    /// repetition; higher accuracy, diversity and word use).
+    pub improved: Option<bool>,
+}
+
+pub fn separation(early: &MetricRow, fin: &MetricRow) -> Separation {
+    let (lo, hi) = if !fin.bytes.is_empty() && fin.bytes == early.bytes {
+        let a = DocScores {
+            bits: fin.per_item.clone(),
+            bytes: fin.bytes.clone(),
+        };
+        let b = DocScores {
+            bits: early.per_item.clone(),
+            bytes: early.bytes.clone(),
+        };
+        let t = stats::paired_docs(&a, &b, 0.95, 2000, 9);
+        (t.diff.lo, t.diff.hi)
+    } else {
+        // Pair the items both measured (all of them, in order, unless a metric left some out).
+        let idx = |r: &MetricRow| -> Vec<usize> {
+            if r.item_index.is_empty() {
+                (0..r.per_item.len()).collect()
+            } else {
+                r.item_index.clone()
+            }
+        };
+        let e: std::collections::BTreeMap<usize, f64> = idx(early)
+            .into_iter()
+            .zip(early.per_item.iter().copied())
+            .collect();
+        let d: Vec<f64> = idx(fin)
+            .into_iter()
+            .zip(&fin.per_item)
+            .filter_map(|(i, a)| e.get(&i).map(|b| a - b))
+            .collect();
+        if d.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            bootstrap_mean(&d, 9)
+        }
+    };
+    let informative = lo > 0.0 || hi < 0.0;
+    let lower_is_better = ["_bpb", "_nll", "_longest_repeat"]
+        .iter()
+        .any(|s| fin.metric.ends_with(s));
+    Separation {
+        metric: fin.metric.clone(),
+        eval_set: fin.eval_set.clone(),
+        early: early.value,
+        fin: fin.value,
+        diff_lo: lo,
+        diff_hi: hi,
+        informative,
+        improved: informative.then_some((lo > 0.0) != lower_is_better),
+    }
+}
+
+/// The fixed inputs of the suite.
+pub struct SuiteItems {
+    pub pairs: Vec<Pair>,
+    pub proxy: Vec<Choice>,
+    pub prompts: Vec<Prompt>,
+    pub neutral: Vec<crate::data::document::Document>,
+}
+
+impl SuiteItems {
+    /// Load and check the committed items (`data/eval`), and extract the neutral documents.
+    pub fn load(dir: &std::path::Path) -> Result<SuiteItems> {
+        Ok(SuiteItems {
+            pairs: crate::eval::items::load_pairs(dir)?,
+            proxy: crate::eval::items::load_proxy(dir)?,
+            prompts: crate::eval::items::load_prompts(dir)?,
+            neutral: crate::eval::neutral::load(&dir.join(crate::eval::items::NEUTRAL))?,
+        })
+    }
+
+    /// The neutral documents packed with `tok` under `work` (reused while the same).
+    pub fn neutral_shards(
+        &self,
+        tok: &crate::data::tokenizer::TextTokenizer,
+        work: &std::path::Path,
+    ) -> Result<TokenShards> {
+        let dir = work.join(format!("neutral-{}", &tok.sha256()[..16]));
+        let inputs = serde_json::json!({"set": "neutral", "documents_sha256": crate::experiments::prepare::fingerprint(&self.neutral)});
+        let fresh = TokenShards::open(&dir).is_ok_and(|s| s.manifest.inputs == inputs);
+        if !fresh {
+            let docs = self
+                .neutral
+                .iter()
+                .cloned()
+                .map(Ok::<_, crate::data::read::DataError>);
+            crate::data::pack::pack_documents(docs, tok, &dir, &Default::default(), inputs, None)?;
+        }
+        TokenShards::open(&dir)
+    }
+}
+
+/// Every metric that scores text (all but generation) on one scorer.
+pub fn score_all(
+    s: &dyn Scorer,
+    items: &SuiteItems,
+    neutral: &TokenShards,
+) -> Result<Vec<MetricRow>> {
+    let mut rows = vec![neutral_bpb(s, neutral)?];
+    rows.extend(minimal_pairs(s, &items.pairs)?);
+    rows.extend(proxy_tasks(s, &items.proxy)?);
+    Ok(rows)
+}
+
+/// The whole suite on a student, with a progress bar over its parts.
+pub fn run_student(
+    student: &crate::model::student::Student,
+    items: &SuiteItems,
+    teacher: &crate::generate::Teacher,
+    work: &std::path::Path,
+    progress: bool,
+) -> Result<Vec<MetricRow>> {
+    let pb = if progress {
+        crate::progress::bar(3, "parts", "suite")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let scorer = crate::eval::scorer::StudentScorer {
+        model: &student.model,
+        tokenizer: &student.tokenizer,
+        batch: 16,
+    };
+    pb.set_message("neutral documents");
+    let shards = items.neutral_shards(&student.tokenizer, work)?;
+    let mut rows = vec![neutral_bpb(&scorer, &shards)?];
+    pb.inc(1);
+    pb.set_message("minimal pairs and proxy tasks");
+    rows.extend(minimal_pairs(&scorer, &items.pairs)?);
+    rows.extend(proxy_tasks(&scorer, &items.proxy)?);
+    pb.inc(1);
+    pb.set_message("samples, judged by the teacher");
+    let (samples, cost) = sample_and_measure(
+        &student.model,
+        &student.tokenizer,
+        &items.prompts,
+        teacher,
+        96,
+    )?;
+    rows.extend(generation(&samples, cost));
+    pb.inc(1);
+    pb.finish_and_clear();
+    Ok(rows)
+}
+
+/// Suite rows as headline rows of the shared results schema.
+pub fn headline(
+    rows: &[MetricRow],
+    experiment: &str,
+    student: &str,
+    condition: &str,
+) -> Vec<crate::experiments::results::HeadlineRow> {
+    rows.iter()
+        .map(|r| crate::experiments::results::HeadlineRow {
+            experiment: experiment.into(),
+            student: student.into(),
+            condition: condition.into(),
+            eval_set: r.eval_set.clone(),
+            metric: r.metric.clone(),
+            mean: r.value,
+            lo: r.lo,
+            hi: r.hi,
+            interval: r.interval.clone(),
+            n_seeds: 1,
+        })
+        .collect()
+}
