@@ -6,6 +6,7 @@ use crate::budget::Gpu;
 use crate::experiments::{self, scale::Scale, Paths};
 use crate::generate::{seeds::Seeds, serve::TeacherBackend, GenSettings, RunOptions};
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `synthlm experiment --number N --profile P [--plan]`: run (or resume) the experiment and
@@ -499,4 +500,77 @@ pub fn suite_text(r: &SuiteReport) -> String {
         }
     }
     out
+}
+
+/// One pool's column of the quality table: folder name, records, mean teacher NLL, rule shares.
+type PoolColumn = (String, usize, Option<f64>, BTreeMap<String, f64>);
+
+/// `synthlm quality DIR...`: the quality signals of every family of each generated-corpus
+/// folder (e.g. `data/generated/v1 data/generated/v2`), written to `out/NAME/FAMILY.json`, and
+/// per family a table of the share of records each rule rejects, the folders side by side.
+pub fn quality(dirs: &[PathBuf], out: &Path) -> Result<String> {
+    use crate::filter::{heuristics::Thresholds, signals};
+    let mut shares: BTreeMap<String, Vec<PoolColumn>> = BTreeMap::new();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .map_or("pool".into(), |n| n.to_string_lossy().to_string());
+        for g in crate::generate::Generator::ALL {
+            if !dir.join(g.name()).join("manifest.json").exists() {
+                continue;
+            }
+            let docs = experiments::corpora::generated(dir, g)?;
+            let q = signals::score(
+                &docs,
+                &dir.join(g.name()).display().to_string(),
+                &Thresholds::default(),
+            );
+            crate::io::write_json(&out.join(&name).join(format!("{}.json", g.name())), &q)?;
+            let nll: Vec<f64> = q.records.iter().filter_map(|r| r.teacher_nll).collect();
+            let mean = (!nll.is_empty()).then(|| crate::stats::mean(&nll));
+            shares.entry(g.name().to_string()).or_default().push((
+                name.clone(),
+                docs.len(),
+                mean,
+                signals::rule_shares(&q),
+            ));
+        }
+    }
+    let mut text = String::new();
+    for (family, cols) in &shares {
+        let rules: std::collections::BTreeSet<&String> =
+            cols.iter().flat_map(|c| c.3.keys()).collect();
+        text += &format!(
+            "\n{family}: share of records each rule rejects\n\n| rule | {} |\n|---|{}\n",
+            cols.iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(cols.len())
+        );
+        text += &format!(
+            "| records | {} |\n",
+            cols.iter()
+                .map(|c| crate::report::tables::int(c.1 as u64))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        text += &format!(
+            "| teacher NLL per token (mean) | {} |\n",
+            cols.iter()
+                .map(|c| c.2.map_or("-".into(), |x| format!("{x:.3}")))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        for r in rules {
+            text += &format!(
+                "| {r} | {} |\n",
+                cols.iter()
+                    .map(|c| format!("{:.1}%", 100.0 * c.3.get(r).copied().unwrap_or(0.0)))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+    }
+    Ok(text)
 }

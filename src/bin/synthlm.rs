@@ -102,6 +102,15 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         per_task: usize,
     },
+    /// Quality signals of generated corpora (heuristic rules, the teacher's NLL): each family
+    /// of each folder scored to OUT/NAME/FAMILY.json, and the share each rule rejects, side by side.
+    Quality {
+        /// Generated-corpus folders, e.g. data/generated/v1 data/generated/v2.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = ".work/quality")]
+        out: PathBuf,
+    },
     /// Sample from a run's latest checkpoint.
     Sample {
         run: PathBuf,
@@ -475,6 +484,10 @@ fn run() -> Result<()> {
                 "{}",
                 synthlm::commands::eval_items(&root, &out, seed, per_task)?
             );
+            Ok(())
+        }
+        Cmd::Quality { dirs, out } => {
+            print!("{}", synthlm::commands::quality(&dirs, &out)?);
             Ok(())
         }
         Cmd::Sample {

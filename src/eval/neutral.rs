@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(super::b64("/"), Some(63));
         assert_eq!(super::b64("?"), None);
         let text = b"ABSURDITY, n.  A statement.\nBORE, n.  A person who talks.";
-        let index = "00databaseshort\tA\tC\nabsurdity\tA\tb\nbore\tc\tg\n";
+        let index = "00databaseshort\tA\tC\nabsurdity\tA\tb\nbore\tc\td\n";
         let e = super::parse_dict(index, text).unwrap();
         assert_eq!(
             e[0],

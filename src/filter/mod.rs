@@ -1,4 +1,6 @@
-//! Filtering: duplicates now; rules, judges and thresholds join with Experiment 2.
+//! Filtering: record checks, heuristic quality rules, duplicates.
 
 pub mod checks;
 pub mod dedup;
+pub mod heuristics;
+pub mod signals;
