@@ -392,11 +392,7 @@ pub fn eval_suite(run: &Path, items_dir: &Path, work: &Path, progress: bool) -> 
     }
     let (first, last) = (&evaluated[0].1, &evaluated[evaluated.len() - 1].1);
     let separation = if evaluated.len() > 1 {
-        first
-            .iter()
-            .zip(last)
-            .map(|(a, b)| suite::separation(a, b))
-            .collect()
+        suite::separations(first, last)
     } else {
         vec![]
     };
@@ -440,7 +436,7 @@ pub fn suite_text(r: &SuiteReport) -> String {
     use crate::report::tables::num;
     let mut out = String::new();
     for (step, rows) in &r.evaluated {
-        out += &format!("\n{} at step {step}:\n\n| metric | part | value [interval] | interval | chance | items | CPU-s |\n|---|---|---|---|---|---|---|\n", r.run);
+        out += &format!("\n{} at step {step}:\n\n| metric | part | value [interval] | interval | chance | items | core-s |\n|---|---|---|---|---|---|---|\n", r.run);
         for x in rows {
             out += &format!(
                 "| {} | {} | {} [{}, {}] | {} | {} | {} | {:.1} |\n",
@@ -480,21 +476,29 @@ pub fn suite_text(r: &SuiteReport) -> String {
     }
     if !r.separation.is_empty() {
         let (a, b) = (r.evaluated[0].0, r.evaluated[r.evaluated.len() - 1].0);
-        out += &format!("\nStep {a} against step {b} (paired over items; 95% bootstrap of the difference):\n\n| metric | part | step {a} | step {b} | difference interval | informative at this scale |\n|---|---|---|---|---|---|\n");
-        let say = |s: &crate::eval::suite::Separation| match s.improved {
-            Some(true) => "yes: better",
-            Some(false) => "yes: worse",
-            None => "no",
+        out += &format!("\nStep {a} against step {b}: paired over items, exact sign test, Holm-corrected over the {} metrics (informative: p < 0.05 after correction); the interval is the 95% bootstrap of the mean difference:\n\n| metric | part | step {a} | step {b} | difference [95%] | items that differ | p (Holm) | informative at this scale |\n|---|---|---|---|---|---|---|---|\n", r.separation.len());
+        let say = |s: &crate::eval::suite::Separation| match (s.informative, s.improved) {
+            (true, Some(true)) => "yes: better",
+            (true, Some(false)) => "yes: worse",
+            (true, None) => "yes: changed",
+            _ => "no",
         };
         for s in &r.separation {
             out += &format!(
-                "| {} | {} | {} | {} | [{}, {}] | {} |\n",
+                "| {} | {} | {} | {} | [{}, {}] | {} of {} | {} | {} |\n",
                 s.metric,
                 s.eval_set,
                 num(s.early),
                 num(s.fin),
                 num(s.diff_lo),
                 num(s.diff_hi),
+                s.discordant,
+                s.paired,
+                if s.p_holm < 0.001 {
+                    "<0.001".to_string()
+                } else {
+                    format!("{:.3}", s.p_holm)
+                },
                 say(s)
             );
         }

@@ -396,3 +396,25 @@ pub fn bpb_interval(d: &DocScores, level: f64, resamples: usize, seed: u64) -> (
     let a = (1.0 - level) / 2.0;
     (quantile_sorted(&v, a), quantile_sorted(&v, 1.0 - a))
 }
+
+/// Exact two-sided sign test of paired differences `d` (zeros dropped): the probability, if
+/// positive and negative differences were equally likely, of a split at least as uneven as the
+/// one seen. 1 when no difference is non-zero.
+pub fn sign_test(d: &[f64]) -> f64 {
+    let pos = d.iter().filter(|&&x| x > 0.0).count();
+    let n = pos + d.iter().filter(|&&x| x < 0.0).count();
+    if n == 0 {
+        return 1.0;
+    }
+    let k = pos.min(n - pos);
+    // P(X <= k) for X ~ Binomial(n, 1/2), summed in log space (n may be thousands).
+    let ln_choose = |n: usize, i: usize| -> f64 {
+        (1..=i)
+            .map(|j| ((n - i + j) as f64).ln() - (j as f64).ln())
+            .sum()
+    };
+    let tail: f64 = (0..=k)
+        .map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp())
+        .sum();
+    (2.0 * tail).min(1.0)
+}

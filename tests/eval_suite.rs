@@ -46,8 +46,8 @@ fn minimal_pairs_differ_only_where_their_phenomenon_says_and_are_balanced() {
                 let allowed: &[&str] = match ph {
                     "agreement_attractor" => &["is", "are", "was", "were"],
                     "determiner_noun" => &["this", "these", "that", "those"],
-                    "anaphor_agreement" => &["himself", "herself", "themselves", "yourselves"],
-                    "npi" => &["never", "often", "few", "the"],
+                    "anaphor_agreement" => &["himself", "herself", "themselves"],
+                    "npi" => &["never", "also", "no", "the"],
                     "filler_gap" => &["what", "that"],
                     _ => &[],
                 };
@@ -59,6 +59,14 @@ fn minimal_pairs_differ_only_where_their_phenomenon_says_and_are_balanced() {
                 }
             }
         }
+        // Two frames, exactly half the pairs each.
+        let frame1 = ps.iter().filter(|p| p.frame == 1).count();
+        assert_eq!(
+            2 * frame1,
+            ps.len(),
+            "{ph}: {frame1} of {} pairs in frame 1",
+            ps.len()
+        );
         // Not systematically longer: the mean length difference is small, and neither member is
         // the longer one in more than 60% of the pairs that differ in length.
         let d: Vec<f64> = ps
@@ -116,8 +124,9 @@ fn solve(c: &Choice, neutral: &[String]) -> String {
             format!(" {}", (l[3] + (l[3] - l[2])) as char)
         }
         "copying" => {
-            let w: Vec<&str> = ctx.split(", ").collect();
-            format!(" {}", w[3])
+            // 8 words, then the first k again: the answer is word k+1.
+            let w: Vec<&str> = ctx.trim_end_matches(',').split(", ").collect();
+            format!(" {}", w[w.len() - 8])
         }
         "brackets" => {
             let mut stack = Vec::new();
@@ -146,7 +155,15 @@ fn solve(c: &Choice, neutral: &[String]) -> String {
                     .next()
                     .map(|w| format!(" {}", w.trim_matches(|c: char| !c.is_alphabetic())))
             });
-            hit.expect("the cloze context is in a neutral document")
+            let hit = hit.expect("the cloze context is in a neutral document");
+            // recall from context: the answer and every distractor occur in the passage
+            for ch in &c.choices {
+                assert!(
+                    ctx.split_whitespace().any(|w| w == ch.trim()),
+                    "{ch} not in the passage: {c:?}"
+                );
+            }
+            hit
         }
         t => panic!("unknown task {t}"),
     }
@@ -423,4 +440,27 @@ fn bad_items_and_bad_checkpoints_are_clear_errors_naming_the_file() {
             .unwrap()
     );
     assert!(e.contains("no weight snapshot of step 3"), "{e}");
+}
+
+#[test]
+fn only_token_matched_pairs_are_scored_with_the_frames_kept_equal() {
+    let pair = |frame: u8| Pair {
+        phenomenon: "npi".into(),
+        good: "g".into(),
+        bad: "b".into(),
+        frame,
+    };
+    let pairs = vec![pair(0), pair(0), pair(0), pair(1), pair(1)];
+    // pair 1 tokenizes into members of different lengths: out; frame 0 keeps two of its
+    // remaining two, frame 1 its two: balanced.
+    let enc = |a: usize, b: usize| (vec![1u32; a], vec![2u32; b]);
+    let encoded = vec![enc(3, 3), enc(3, 4), enc(2, 2), enc(5, 5), enc(1, 1)];
+    assert_eq!(suite::scorable_pairs(&pairs, &encoded), vec![0, 2, 3, 4]);
+    // one frame-1 pair unmatched: frame 0 is cut to its first one.
+    let encoded = vec![enc(3, 3), enc(3, 3), enc(2, 2), enc(5, 6), enc(1, 1)];
+    assert_eq!(suite::scorable_pairs(&pairs, &encoded), vec![0, 4]);
+    // the sign test: 9 of 10 differences one way is p = 22/1024 two-sided (hand computation)
+    let d = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 0.0, 0.0];
+    assert!((synthlm::stats::sign_test(&d) - 22.0 / 1024.0).abs() < 1e-12);
+    assert_eq!(synthlm::stats::sign_test(&[0.0, 0.0]), 1.0);
 }

@@ -6,19 +6,31 @@
 //! |---|---|---|
 //! | `agreement_attractor` | The key near the boxes **is** old. | The key near the boxes **are** old. |
 //! | `determiner_noun` | Ben saw **these** dogs today. | Ben saw **this** dogs today. |
-//! | `anaphor_agreement` | The girl saw **herself** there. | The girl saw **himself** there. |
+//! | `anaphor_agreement` | The girl saw **herself** there. / The boys saw **themselves** there. | The girl saw **themselves** there. / The boys saw **himself** there. |
 //! | `irregular_past` | The boy **ate** the apple. / The boy has **eaten** it. | The boy **eaten** the apple. / The boy has **ate** it. |
 //! | `argument_structure` | The boy **found** the ball. | The boy **slept** the ball. |
 //! | `word_order` | The dog saw the ball. | The dog the ball saw. |
-//! | `npi` | The cat **never** found any food. / **Few** cats have ever used the boxes. | The cat **often** found any food. / **The** cats have ever used the boxes. |
+//! | `npi` | The boy **never** found any food. / **No** girls have ever used the boxes. | The boy **also** found any food. / **The** girls have ever used the boxes. |
 //! | `filler_gap` | I know **what** the boy saw today. | I know **that** the boy saw today. |
 //!
-//! Each phenomenon mixes frames whose grammatical member is the longer and the shorter one, so
-//! that the good sentence is not systematically longer (tested). Words come from
+//! Each phenomenon has two frames, half the pairs each, whose grammatical member uses the one
+//! word in one frame and the other word in the other (singular and plural heads; "what" and
+//! "that"): a model that always prefers one word scores exactly 0.5. Verbs are strictly
+//! transitive or strictly intransitive, with people as their subjects. Words come from
 //! [`Lexicon`], filtered to words frequent in both kinds of training text.
+//!
+//! Except in `npi`: its members differ in *which* word they use (a licensor, "never" / "No",
+//! or not, "also" / "The"), so a preference for the more frequent word is not cancelled by the
+//! frames, and a unigram model scores near 0 on it. Read `npi` beside the unigram row.
+//!
+//! Pairs are matched in words, not in tokens: a scorer's tokenizer may split one member into
+//! more tokens ("yourselves", "F-ew"), and a summed log-likelihood then prefers the shorter
+//! member whatever the grammar. The suite scores only the pairs whose members have equal token
+//! counts under the scorer's tokenizer, with the two frames kept equal in number
+//! ([`crate::eval::suite::minimal_pairs`]).
 
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -29,6 +41,10 @@ pub struct Pair {
     pub phenomenon: String,
     pub good: String,
     pub bad: String,
+    /// Which of the phenomenon's two frames (half the pairs each): a model that always prefers
+    /// one of the two words scores 1 on one frame and 0 on the other.
+    #[serde(default)]
+    pub frame: u8,
 }
 
 /// The phenomena, in report order.
@@ -43,11 +59,15 @@ pub const PHENOMENA: [&str; 8] = [
     "filler_gap",
 ];
 
-/// The words pairs are built from. `nouns`: (singular, plural); `people`: (noun, reflexive);
-/// `irregular`: (base, past, participle); `transitive`/`intransitive`: past forms.
+/// The words pairs are built from. `nouns`: (singular, plural); `animate`: (singular, plural)
+/// nouns for people, the subjects of verbs that need one; `people`: (noun, reflexive);
+/// `irregular`: (base, past, participle); `transitive`/`intransitive`: past forms of verbs
+/// that are only transitive / only intransitive (no labile verbs such as "opened", "changed",
+/// "worked": "The box opened" is grammatical).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lexicon {
     pub nouns: Vec<(String, String)>,
+    pub animate: Vec<(String, String)>,
     pub people: Vec<(String, String)>,
     pub names: Vec<String>,
     pub irregular: Vec<(String, String, String)>,
@@ -111,6 +131,18 @@ impl Lexicon {
                 ("road", "roads"),
                 ("ball", "balls"),
             ]),
+            animate: pairs(&[
+                ("boy", "boys"),
+                ("girl", "girls"),
+                ("man", "men"),
+                ("woman", "women"),
+                ("child", "children"),
+                ("friend", "friends"),
+                ("teacher", "teachers"),
+                ("student", "students"),
+                ("king", "kings"),
+                ("doctor", "doctors"),
+            ]),
             people: pairs(&[
                 ("boy", "himself"),
                 ("girl", "herself"),
@@ -126,6 +158,11 @@ impl Lexicon {
                 ("students", "themselves"),
                 ("friends", "themselves"),
                 ("people", "themselves"),
+                ("boys", "themselves"),
+                ("girls", "themselves"),
+                ("teachers", "themselves"),
+                ("parents", "themselves"),
+                ("doctors", "themselves"),
             ]),
             names: owned(&[
                 "Tom", "Lily", "Ben", "Anna", "Sam", "Mary", "John", "Max", "Emma", "Jack",
@@ -153,8 +190,8 @@ impl Lexicon {
             .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
             .collect(),
             transitive: owned(&[
-                "found", "saw", "took", "wrote", "opened", "closed", "used", "made", "liked",
-                "needed", "wanted", "changed", "checked", "moved", "carried", "kept",
+                "found", "made", "needed", "wanted", "liked", "used", "kept", "carried", "brought",
+                "bought", "took",
             ]),
             intransitive: owned(&[
                 "slept",
@@ -162,14 +199,9 @@ impl Lexicon {
                 "laughed",
                 "smiled",
                 "waited",
-                "cried",
                 "fell",
-                "danced",
                 "appeared",
                 "disappeared",
-                "happened",
-                "existed",
-                "worked",
                 "stayed",
                 "died",
             ]),
@@ -214,6 +246,12 @@ impl Lexicon {
                 .filter(|(a, b)| frequent(a) && frequent(b))
                 .cloned()
                 .collect(),
+            animate: self
+                .animate
+                .iter()
+                .filter(|(a, b)| frequent(a) && frequent(b))
+                .cloned()
+                .collect(),
             people: self
                 .people
                 .iter()
@@ -238,6 +276,7 @@ impl Lexicon {
     pub fn check(&self) -> anyhow::Result<()> {
         let sizes = [
             ("nouns", self.nouns.len()),
+            ("animate", self.animate.len()),
             ("people", self.people.len()),
             ("names", self.names.len()),
             ("irregular", self.irregular.len()),
@@ -268,8 +307,7 @@ fn cap(s: &str) -> String {
 }
 
 /// One candidate pair of a phenomenon (`flip` chooses which frame or which member is good).
-fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng) -> (String, String) {
-    let flip: bool = rng.gen();
+fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng, flip: bool) -> (String, String) {
     let adj = pick(rng, &lx.adjectives).clone();
     match ph {
         "agreement_attractor" => {
@@ -293,14 +331,20 @@ fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng) -> (String, String) {
             (s(good), s(bad))
         }
         "anaphor_agreement" => {
-            let (p, refl) = pick(rng, &lx.people).clone();
-            // The wrong reflexive is of the other gender, or of the first person for a plural
-            // antecedent (never "themselves" for a singular one: singular "they" is not an
-            // error; "yourselves" is as long as "themselves").
-            let wrong = match refl.as_str() {
-                "himself" => "herself".to_string(),
-                "herself" => "himself".to_string(),
-                _ => "yourselves".to_string(),
+            // Number agreement, as BLiMP's anaphor_number_agreement: a singular antecedent
+            // (good: its gendered reflexive, bad: "themselves") and a plural one (good:
+            // "themselves", bad: the singular reflexive). Across the two frames the good
+            // member is the longer one half the time, and preferring either word scores 0.5.
+            let of_number: Vec<&(String, String)> = lx
+                .people
+                .iter()
+                .filter(|(_, r)| (r == "themselves") == flip)
+                .collect();
+            let (p, refl) = (*pick(rng, &of_number)).clone();
+            let wrong = if flip {
+                pick(rng, &["himself", "herself"]).to_string()
+            } else {
+                "themselves".to_string()
             };
             let verb =
                 pick(rng, &["saw", "hurt", "helped", "found", "taught", "liked"]).to_string();
@@ -322,7 +366,7 @@ fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng) -> (String, String) {
         "irregular_past" => {
             let (_, past, part) = pick(rng, &lx.irregular).clone();
             let (n, o) = (
-                pick(rng, &lx.nouns).0.clone(),
+                pick(rng, &lx.animate).0.clone(),
                 pick(rng, &lx.nouns).0.clone(),
             );
             if flip {
@@ -338,7 +382,7 @@ fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng) -> (String, String) {
                 pick(rng, &lx.transitive).clone(),
                 pick(rng, &lx.intransitive).clone(),
             );
-            let n = pick(rng, &lx.nouns).0.clone();
+            let n = pick(rng, &lx.animate).0.clone();
             if flip {
                 let o = pick(rng, &lx.nouns).0.clone();
                 let s = |v: &str| format!("The {n} {v} the {o}.");
@@ -351,7 +395,7 @@ fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng) -> (String, String) {
         }
         "word_order" => {
             let (n, o) = (
-                pick(rng, &lx.nouns).0.clone(),
+                pick(rng, &lx.animate).0.clone(),
                 pick(rng, &lx.nouns).0.clone(),
             );
             let v = pick(rng, &lx.transitive).clone();
@@ -361,38 +405,39 @@ fn make(ph: &str, lx: &Lexicon, rng: &mut ChaCha8Rng) -> (String, String) {
             )
         }
         "npi" => {
-            let n = pick(rng, &lx.nouns).clone();
+            let n = pick(rng, &lx.animate).clone();
             let (o, v) = (
                 pick(rng, &lx.nouns).1.clone(),
                 pick(rng, &lx.transitive).clone(),
             );
             if flip {
                 let s = |adv: &str| format!("The {} {adv} {v} any {o}.", n.0);
-                (s("never"), s("often"))
+                (s("never"), s("also"))
             } else {
-                // "Few" licenses "ever"; "The" does not (equal lengths). "have ever" takes
-                // a participle: verbs whose past is their participle.
+                // "No" licenses "ever"; "The" does not (one short word each). "have ever"
+                // takes a participle: verbs whose past is their participle.
                 let part: Vec<&String> = lx
                     .transitive
                     .iter()
-                    .filter(|v| !["saw", "took", "wrote"].contains(&v.as_str()))
+                    .filter(|v| v.as_str() != "took")
                     .collect();
                 let v = (*pick(rng, &part)).clone();
                 let s = |d: &str| format!("{d} {} have ever {v} the {o}.", n.1);
-                (s("Few"), s("The"))
+                (s("No"), s("The"))
             }
         }
         "filler_gap" => {
             let (n, v) = (
-                pick(rng, &lx.nouns).0.clone(),
+                pick(rng, &lx.animate).0.clone(),
                 pick(rng, &lx.transitive).clone(),
             );
+            let when = pick(rng, &["today", "yesterday", "there", "again", "at home"]).to_string();
             if flip {
-                let s = |c: &str| format!("I know {c} the {n} {v} today.");
+                let s = |c: &str| format!("I know {c} the {n} {v} {when}.");
                 (s("what"), s("that"))
             } else {
                 let o = pick(rng, &lx.nouns).0.clone();
-                let s = |c: &str| format!("I know {c} the {n} {v} the {o}.");
+                let s = |c: &str| format!("I know {c} the {n} {v} the {o} {when}.");
                 (s("that"), s("what"))
             }
         }
@@ -414,12 +459,15 @@ pub fn pairs(lx: &Lexicon, per_phenomenon: usize, seed: u64) -> anyhow::Result<V
                 tries < per_phenomenon * 200,
                 "{ph}: the lexicon allows fewer than {per_phenomenon} distinct pairs"
             );
-            let (good, bad) = make(ph, lx, &mut rng);
+            // Frames alternate: exactly half the pairs in each.
+            let frame = u8::from(seen.len() % 2 == 1);
+            let (good, bad) = make(ph, lx, &mut rng, frame == 1);
             if good != bad && seen.insert((good.clone(), bad.clone())) {
                 out.push(Pair {
                     phenomenon: ph.to_string(),
                     good: cap(&good),
                     bad: cap(&bad),
+                    frame,
                 });
             }
         }

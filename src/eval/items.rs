@@ -62,7 +62,31 @@ pub fn prompts() -> Vec<Prompt> {
             &format!("<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"),
         )
     };
-    vec![
+    // 20 more stories from a fixed template, so that the share of samples keeping their
+    // characters rests on 30 stories rather than 10.
+    let names = [
+        "Lucy", "Leo", "Ella", "Tim", "Zoe", "Nick", "Rosa", "Dan", "Kate", "Owen",
+    ];
+    let things = [
+        ("kitten", "in the garden"),
+        ("shell", "on the beach"),
+        ("key", "under a rock"),
+        ("map", "in the attic"),
+        ("puppy", "near the farm"),
+        ("coin", "in the sand"),
+        ("boat", "by the lake"),
+        ("drum", "at the fair"),
+        ("book", "in the library"),
+        ("bell", "on the hill"),
+    ];
+    let more = (0..20).map(|i| {
+        let (name, (thing, place)) = (names[i % 10], things[(i * 3 + i / 10) % 10]);
+        story(
+            &format!("{name} found a little {thing} {place}. {name} smiled and picked it up."),
+            &[name, thing],
+        )
+    });
+    let mut out = vec![
         story(
             "Once upon a time, a little girl named Lily found a red ball in the park.",
             &["Lily", "ball"],
@@ -123,7 +147,9 @@ pub fn prompts() -> Vec<Prompt> {
         chat("Explain what a file system is."),
         chat("How do plants make food?"),
         chat("What is the difference between weather and climate?"),
-    ]
+    ];
+    out.extend(more);
+    out
 }
 
 /// Lower-cased word counts of documents.

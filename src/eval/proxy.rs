@@ -5,17 +5,22 @@
 //!
 //! | task | context | choices | chance |
 //! |---|---|---|---|
-//! | `arithmetic` | `7 + 5 =` | ` 12`, ` 11`, ` 13`, ` 10` | 1/4 |
-//! | `sequence` | `3, 6, 9, 12,` / `a, c, e, g,` | the next term and three near misses | 1/4 |
-//! | `copying` | `apple, river, stone, apple, river,` | ` stone` and three other words of the list | 1/4 |
-//! | `brackets` | `( [ ( ) ] ( [` | ` ]`, ` )`, ` }` | 1/3 |
-//! | `cloze` | a held-out sentence up to a word | the word and three others of similar frequency | 1/4 |
+//! | `arithmetic` | `7 + 5 =` | ` 12` and its neighbours: four consecutive numbers | 1/4 |
+//! | `sequence` | `3, 6, 9, 12,` / `a, c, e, g,` | the next term and its neighbours: four consecutive values | 1/4 |
+//! | `copying` | `apple, river, stone, salt, ..., apple, river,` (8 words, then 1-4 again) | ` stone` and three other words seen once | 1/4 |
+//! | `brackets` | `( [ ( ) ] ( { }` | ` )`, ` ]`, ` }` | 1/3 |
+//! | `cloze` | 60 words of a held-out document before a word they already contain | the word and three other content words of the passage | 1/4 |
+//!
+//! Built so that the shortcuts a reviewer found in the first version do not work: the answer is
+//! each place of its window equally often (not "the middle" or "the smallest"), copying
+//! distractors appeared once as the answer did, the bracket to close is never the last token,
+//! and each closer is the answer of a third of the items.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// One multiple-choice item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,29 +58,27 @@ fn item(task: &str, context: String, mut choices: Vec<String>, rng: &mut ChaCha8
     }
 }
 
-fn distinct_near(rng: &mut ChaCha8Rng, answer: i64, count: usize) -> Vec<i64> {
-    let mut set = BTreeSet::from([answer]);
-    let mut out = vec![answer];
-    while out.len() < count {
-        let d = *[-2i64, -1, 1, 2, 3, -3].choose(rng).expect("offsets");
-        let v = answer + d;
-        if v >= 0 && set.insert(v) {
-            out.push(v);
-        }
-    }
-    out
+/// Four consecutive values, `answer` first (the item shuffles them), the window placed so that
+/// the answer is its 1st, 2nd, 3rd or 4th value equally often: neither "the middle choice" nor
+/// "the smallest" finds the answer more often than chance. Values stay within `min..=max`.
+fn window(rng: &mut ChaCha8Rng, answer: i64, min: i64, max: i64) -> Vec<i64> {
+    let first = rng.gen_range((answer - 3).max(min)..=answer.min(max - 3));
+    std::iter::once(answer)
+        .chain((first..first + 4).filter(|&v| v != answer))
+        .collect()
 }
 
 pub fn arithmetic(n: usize, rng: &mut ChaCha8Rng) -> Vec<Choice> {
     (0..n)
         .map(|i| {
-            let (a, b) = (rng.gen_range(0..20i64), rng.gen_range(0..20i64));
+            // Answers of 3 and more, so that every window fits above 0.
+            let (a, b) = (rng.gen_range(3..20i64), rng.gen_range(1..20i64));
             let (ctx, ans) = if i % 2 == 0 {
                 (format!("{a} + {b} ="), a + b)
             } else {
                 (format!("{} - {b} =", a + b), a)
             };
-            let choices = distinct_near(rng, ans, 4)
+            let choices = window(rng, ans, 0, i64::MAX)
                 .into_iter()
                 .map(|v| format!(" {v}"))
                 .collect();
@@ -91,7 +94,7 @@ pub fn sequence(n: usize, rng: &mut ChaCha8Rng) -> Vec<Choice> {
                 let (start, step) = (rng.gen_range(0..10i64), rng.gen_range(1..6i64));
                 let terms: Vec<String> = (0..4).map(|k| (start + k * step).to_string()).collect();
                 let next = start + 4 * step;
-                let choices = distinct_near(rng, next, 4)
+                let choices = window(rng, next, 0, i64::MAX)
                     .into_iter()
                     .map(|v| format!(" {v}"))
                     .collect();
@@ -101,12 +104,10 @@ pub fn sequence(n: usize, rng: &mut ChaCha8Rng) -> Vec<Choice> {
                 let letter = |k: u8| ((b'a' + start + k * step) as char).to_string();
                 let terms: Vec<String> = (0..4).map(letter).collect();
                 let next = start + 4 * step;
-                let mut choices = vec![letter(4)];
-                for d in [1u8, 2, 3, 4] {
-                    if choices.len() < 4 && next + d < 26 {
-                        choices.push(((b'a' + next + d) as char).to_string());
-                    }
-                }
+                let choices: Vec<String> = window(rng, next as i64, 0, 25)
+                    .into_iter()
+                    .map(|k| ((b'a' + k as u8) as char).to_string())
+                    .collect();
                 let choices = choices.into_iter().map(|c| format!(" {c}")).collect();
                 item("sequence", format!("{},", terms.join(", ")), choices, rng)
             }
@@ -117,11 +118,18 @@ pub fn sequence(n: usize, rng: &mut ChaCha8Rng) -> Vec<Choice> {
 pub fn copying(n: usize, words: &[String], rng: &mut ChaCha8Rng) -> Vec<Choice> {
     (0..n)
         .map(|_| {
-            let list: Vec<String> = words.choose_multiple(rng, 4).cloned().collect();
-            // The list, then its first three again: the fourth comes next.
-            let ctx = format!("{}, {},", list.join(", "), list[..3].join(", "));
-            let mut choices = vec![format!(" {}", list[3])];
-            choices.extend(list[..3].iter().map(|w| format!(" {w}")));
+            // A list of 8 words, then its first k (1-4) again: word k+1 comes next. The choices
+            // are words of the list that appeared once so far, as the answer did, so "the word
+            // not yet repeated" does not find it.
+            let list: Vec<String> = words.choose_multiple(rng, 8).cloned().collect();
+            let k = rng.gen_range(1..=4);
+            let ctx = format!("{}, {},", list.join(", "), list[..k].join(", "));
+            let mut choices = vec![format!(" {}", list[k])];
+            choices.extend(
+                list[k + 1..]
+                    .choose_multiple(rng, 3)
+                    .map(|w| format!(" {w}")),
+            );
             item("copying", ctx, choices, rng)
         })
         .collect()
@@ -131,11 +139,11 @@ pub fn brackets(n: usize, rng: &mut ChaCha8Rng) -> Vec<Choice> {
     let pairs = [('(', ')'), ('[', ']'), ('{', '}')];
     (0..n)
         .map(|i| {
-            // A random walk of opens and closes of abstract kinds 0..3, ending with at least one
-            // bracket open: (kind, is_open).
+            // A random walk of opens and closes of abstract kinds 0..3 (0-4 steps), then the
+            // opener to close, then 1-3 balanced pairs: the opener is never the last token, so
+            // the answer needs the stack, not the previous token. (kind, is_open)
             let (mut stack, mut walk): (Vec<usize>, Vec<(usize, bool)>) = (Vec::new(), Vec::new());
-            let len = rng.gen_range(3..10);
-            while walk.len() < len || stack.is_empty() {
+            for _ in 0..rng.gen_range(0..5) {
                 if !stack.is_empty() && rng.gen_bool(0.4) {
                     walk.push((stack.pop().expect("open"), false));
                 } else {
@@ -143,6 +151,21 @@ pub fn brackets(n: usize, rng: &mut ChaCha8Rng) -> Vec<Choice> {
                     stack.push(k);
                     walk.push((k, true));
                 }
+            }
+            let target = rng.gen_range(0..3);
+            stack.push(target);
+            walk.push((target, true));
+            let mut inner = Vec::new();
+            for _ in 0..rng.gen_range(1..=3) {
+                if !inner.is_empty() && rng.gen_bool(0.4) {
+                    walk.push((inner.pop().expect("open"), false));
+                }
+                let k = rng.gen_range(0..3);
+                inner.push(k);
+                walk.push((k, true));
+            }
+            while let Some(k) = inner.pop() {
+                walk.push((k, false));
             }
             // Kinds are drawn as brackets so that item i must close pair i % 3: every closer is
             // the answer equally often (always preferring one closer scores 1/3 exactly).
@@ -184,34 +207,21 @@ fn content_word(w: &str) -> bool {
         && !crate::filter::checks::STOP_WORDS.contains(&w)
 }
 
-/// The content words of a text, as written.
-fn word_list(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphabetic())
-        .filter(|w| content_word(w))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Cloze items from held-out documents: a sentence up to a content word (a lower-case word of
-/// 5+ letters, not a function word; at least 8 words of the sentence before it), the word, and
-/// three other content words of the documents within a factor of two of its frequency.
+/// Cloze items from held-out documents, recall from context: up to 60 words of a document
+/// ending just before a content word (a lower-case word of 5+ letters, not a function word)
+/// that already occurred in those words; the choices are that word and three other content
+/// words of the same passage, so "a word seen in the passage" does not find it: the model has
+/// to know which of the passage's words fits here.
 pub fn cloze(n: usize, docs: &[String], rng: &mut ChaCha8Rng) -> Vec<Choice> {
-    let mut freq: BTreeMap<String, usize> = BTreeMap::new();
-    for d in docs {
-        for w in word_list(d) {
-            *freq.entry(w).or_default() += 1;
-        }
-    }
-    let vocab: Vec<(&String, &usize)> = freq.iter().filter(|(_, c)| **c >= 2).collect();
+    const WINDOW: usize = 60;
     let mut candidates = Vec::new();
     for d in docs {
-        for sentence in d.split_inclusive(['.', '!', '?']) {
-            let ws: Vec<&str> = sentence.split_whitespace().collect();
-            for k in 8..ws.len() {
-                let w = ws[k];
-                if content_word(w) {
-                    candidates.push((ws[..k].join(" "), w.to_string()));
-                }
+        let ws: Vec<&str> = d.split_whitespace().collect();
+        for k in 12..ws.len() {
+            let ctx = &ws[k.saturating_sub(WINDOW)..k];
+            let w = ws[k];
+            if content_word(w) && ctx.contains(&w) {
+                candidates.push((ctx.join(" "), w.to_string()));
             }
         }
     }
@@ -222,17 +232,16 @@ pub fn cloze(n: usize, docs: &[String], rng: &mut ChaCha8Rng) -> Vec<Choice> {
         if out.len() == n {
             break;
         }
-        let f = freq.get(&w).copied().unwrap_or(0);
-        let similar: Vec<&String> = vocab
-            .iter()
-            .filter(|(x, c)| **x != w && **c * 2 >= f && **c <= f * 2)
-            .map(|(x, _)| *x)
+        let others: BTreeSet<&str> = ctx
+            .split_whitespace()
+            .filter(|x| content_word(x) && *x != w)
             .collect();
-        if similar.len() < 3 || !used.insert(ctx.clone()) {
+        let others: Vec<&str> = others.into_iter().collect();
+        if others.len() < 3 || !used.insert(ctx.clone()) {
             continue;
         }
         let mut choices = vec![format!(" {w}")];
-        choices.extend(similar.choose_multiple(rng, 3).map(|x| format!(" {x}")));
+        choices.extend(others.choose_multiple(rng, 3).map(|x| format!(" {x}")));
         out.push(item("cloze", ctx, choices, rng));
     }
     out

@@ -4,15 +4,17 @@
 //! | metric | items | per item | interval | chance |
 //! |---|---|---|---|---|
 //! | `neutral_bpb` | the neutral held-out documents | bits per byte of the document | 95% bootstrap over documents | - |
-//! | `minimal_pairs_acc` | 300+ pairs per phenomenon | 1 if the good sentence is likelier | 95% Wilson | 0.5 |
+//! | `minimal_pairs_acc` | 300 pairs per phenomenon, of which those with token-matched members, frames balanced | 1 if the good sentence is likelier (ties 1/2) | 95% Wilson | 0.5 |
 //! | `proxy_acc`, `proxy_acc_norm` | 200+ items per task | 1 if the right choice wins (by summed log-likelihood; per byte) | 95% Wilson | 1/choices |
-//! | `gen_distinct2` | 30 samples | distinct-2 of the sample's first 40 words | 95% bootstrap over samples | - |
-//! | `gen_longest_repeat` | 30 samples | longest repeated word n-gram | 95% bootstrap over samples | - |
-//! | `gen_teacher_nll` | 30 samples | the teacher's NLL per token of the sample | 95% bootstrap over samples | - |
-//! | `gen_required_words` | 10 story samples | 1 if it keeps using the story's characters and objects | 95% Wilson | - |
+//! | `gen_distinct2` | 50 samples | distinct-2 of the sample's first 40 words | 95% bootstrap over samples | - |
+//! | `gen_longest_repeat` | 50 samples | longest repeated word n-gram | 95% bootstrap over samples | - |
+//! | `gen_teacher_nll` | 50 samples | the teacher's NLL per token of the sample | 95% bootstrap over samples | - |
+//! | `gen_required_words` | 30 story samples | 1 if it keeps using the story's characters and objects | 95% Wilson | - |
 //!
 //! Every metric takes the same inputs (a [`Scorer`], its fixed items) and returns [`MetricRow`]s.
-//! Costs are wall seconds x threads of this process, per model.
+//! Costs are core-seconds per model: wall seconds x the threads of this process (an upper bound
+//! on CPU time), shared by items among the metrics one pass computes (`acc` and `acc_norm` of a
+//! task come from the same pass, and both show that share).
 
 use crate::data::pack::TokenShards;
 use crate::eval::grammar::{Pair, PHENOMENA};
@@ -36,7 +38,7 @@ pub struct MetricRow {
     pub hi: f64,
     pub interval: String,
     pub chance: Option<f64>,
-    /// CPU-seconds this metric cost on this model.
+    /// Core-seconds (wall x threads) this metric cost on this model.
     pub cost_cpu_s: f64,
     pub items: usize,
     /// Per-item values (what the value aggregates; paired across checkpoints).
@@ -125,30 +127,86 @@ pub fn neutral_bpb(s: &dyn Scorer, neutral: &TokenShards) -> Result<MetricRow> {
     })
 }
 
-/// Accuracy on the minimal pairs, per phenomenon and over all of them.
+/// The pairs a scorer's tokenizer lets us score fairly: both members the same number of tokens,
+/// and, per phenomenon, as many pairs of each frame (the first ones of the larger frame).
+pub fn scorable_pairs(pairs: &[Pair], encoded: &[(Vec<u32>, Vec<u32>)]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for ph in PHENOMENA {
+        let frame = |f: u8| -> Vec<usize> {
+            (0..pairs.len())
+                .filter(|&i| {
+                    pairs[i].phenomenon == ph
+                        && pairs[i].frame == f
+                        && encoded[i].0.len() == encoded[i].1.len()
+                })
+                .collect()
+        };
+        let (a, b) = (frame(0), frame(1));
+        let k = a.len().min(b.len());
+        let mut both: Vec<usize> = a[..k].iter().chain(&b[..k]).copied().collect();
+        both.sort_unstable();
+        out.extend(both);
+    }
+    out
+}
+
+/// Accuracy on the minimal pairs, per phenomenon and over all of them: on the pairs of
+/// [`scorable_pairs`] (their indices kept in `item_index`), so that neither a token count nor a
+/// preference for one word decides; chance is 0.5 exactly.
 pub fn minimal_pairs(s: &dyn Scorer, pairs: &[Pair]) -> Result<Vec<MetricRow>> {
     let t = Instant::now();
     let tok = s.tokenizer();
-    let mut items = Vec::with_capacity(pairs.len() * 2);
-    for p in pairs {
-        items.push((vec![], tok.encode(&p.good)?));
-        items.push((vec![], tok.encode(&p.bad)?));
-    }
+    let encoded: Vec<(Vec<u32>, Vec<u32>)> = pairs
+        .iter()
+        .map(|p| Ok((tok.encode(&p.good)?, tok.encode(&p.bad)?)))
+        .collect::<Result<_>>()?;
+    let keep = scorable_pairs(pairs, &encoded);
+    let items: Vec<(Vec<u32>, Vec<u32>)> = keep
+        .iter()
+        .flat_map(|&i| {
+            [
+                (vec![], encoded[i].0.clone()),
+                (vec![], encoded[i].1.clone()),
+            ]
+        })
+        .collect();
     let ll = s.loglik(&items)?;
     let hits: Vec<f64> = ll.chunks(2).map(|x| credit(x, 0)).collect();
     let cost = cpu_s(t);
+    let row = |set: &str, at: Vec<usize>, h: Vec<f64>, of: usize| {
+        let mut r = accuracy(
+            "minimal_pairs_acc",
+            set,
+            h,
+            Some(0.5),
+            cost * at.len() as f64 / keep.len().max(1) as f64,
+        );
+        r.interval = format!(
+            "{} ({} token-matched pairs of {of}, frames balanced)",
+            r.interval,
+            at.len()
+        );
+        r.item_index = at;
+        r
+    };
     let mut out = Vec::new();
     for ph in PHENOMENA {
-        let h: Vec<f64> = pairs
+        let (at, h): (Vec<usize>, Vec<f64>) = keep
             .iter()
             .zip(&hits)
-            .filter(|(p, _)| p.phenomenon == ph)
-            .map(|(_, h)| *h)
-            .collect();
-        let share = cost * h.len() as f64 / pairs.len() as f64;
-        out.push(accuracy("minimal_pairs_acc", ph, h, Some(0.5), share));
+            .filter(|(&i, _)| pairs[i].phenomenon == ph)
+            .map(|(&i, &h)| (i, h))
+            .unzip();
+        if !at.is_empty() {
+            out.push(row(
+                ph,
+                at,
+                h,
+                pairs.iter().filter(|p| p.phenomenon == ph).count(),
+            ));
+        }
     }
-    out.push(accuracy("minimal_pairs_acc", "all", hits, Some(0.5), cost));
+    out.push(row("all", keep.clone(), hits, pairs.len()));
     Ok(out)
 }
 
@@ -296,8 +354,10 @@ pub fn sample_and_measure(
     Ok((out, cpu_s(t)))
 }
 
-/// Whether a metric separates an early checkpoint from the final one: the 95% bootstrap interval
-/// of the paired per-item difference (final - early) excludes 0.
+/// Whether a metric separates an early checkpoint from the final one: the paired per-item
+/// differences (final - early) are tested with an exact sign test, Holm-corrected over every
+/// metric compared ([`separations`]); the 95% bootstrap interval of the mean difference
+/// describes its size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Separation {
     pub metric: String,
@@ -306,62 +366,109 @@ pub struct Separation {
     pub fin: f64,
     pub diff_lo: f64,
     pub diff_hi: f64,
+    /// Items that differ between the two checkpoints, of those paired.
+    pub discordant: usize,
+    pub paired: usize,
+    /// Sign-test p-value, and after Holm's correction over the metrics compared.
+    pub p: f64,
+    pub p_holm: f64,
+    /// Holm-corrected p < 0.05.
     pub informative: bool,
-    /// When informative: whether the final checkpoint is the better one (lower bits, NLL and
-    /// repetition; higher accuracy, diversity and word use).
+    /// When informative and the metric has a better direction: whether the final checkpoint is
+    /// the better one (lower bits and teacher NLL; higher accuracy). Repetition and diversity
+    /// have none: word salad is diverse and never repeats.
     pub improved: Option<bool>,
 }
 
-pub fn separation(early: &MetricRow, fin: &MetricRow) -> Separation {
-    let (lo, hi) = if !fin.bytes.is_empty() && fin.bytes == early.bytes {
-        let a = DocScores {
-            bits: fin.per_item.clone(),
-            bytes: fin.bytes.clone(),
+/// The paired per-item differences (final - early) of a metric.
+fn paired_differences(early: &MetricRow, fin: &MetricRow) -> Vec<f64> {
+    if !fin.bytes.is_empty() && fin.bytes == early.bytes {
+        // bits per byte of each document
+        let bpb = |r: &MetricRow| -> Vec<f64> {
+            r.per_item
+                .iter()
+                .zip(&r.bytes)
+                .map(|(b, n)| b / (*n).max(1) as f64)
+                .collect()
         };
-        let b = DocScores {
-            bits: early.per_item.clone(),
-            bytes: early.bytes.clone(),
-        };
-        let t = stats::paired_docs(&a, &b, 0.95, 2000, 9);
-        (t.diff.lo, t.diff.hi)
-    } else {
-        // Pair the items both measured (all of them, in order, unless a metric left some out).
-        let idx = |r: &MetricRow| -> Vec<usize> {
-            if r.item_index.is_empty() {
-                (0..r.per_item.len()).collect()
-            } else {
-                r.item_index.clone()
-            }
-        };
-        let e: std::collections::BTreeMap<usize, f64> = idx(early)
-            .into_iter()
-            .zip(early.per_item.iter().copied())
+        return bpb(fin)
+            .iter()
+            .zip(bpb(early))
+            .map(|(a, b)| a - b)
             .collect();
-        let d: Vec<f64> = idx(fin)
-            .into_iter()
-            .zip(&fin.per_item)
-            .filter_map(|(i, a)| e.get(&i).map(|b| a - b))
-            .collect();
-        if d.is_empty() {
-            (f64::NAN, f64::NAN)
+    }
+    let idx = |r: &MetricRow| -> Vec<usize> {
+        if r.item_index.is_empty() {
+            (0..r.per_item.len()).collect()
         } else {
-            bootstrap_mean(&d, 9)
+            r.item_index.clone()
         }
     };
-    let informative = lo > 0.0 || hi < 0.0;
-    let lower_is_better = ["_bpb", "_nll", "_longest_repeat"]
-        .iter()
-        .any(|s| fin.metric.ends_with(s));
-    Separation {
-        metric: fin.metric.clone(),
-        eval_set: fin.eval_set.clone(),
-        early: early.value,
-        fin: fin.value,
-        diff_lo: lo,
-        diff_hi: hi,
-        informative,
-        improved: informative.then_some((lo > 0.0) != lower_is_better),
+    let e: std::collections::BTreeMap<usize, f64> = idx(early)
+        .into_iter()
+        .zip(early.per_item.iter().copied())
+        .collect();
+    idx(fin)
+        .into_iter()
+        .zip(&fin.per_item)
+        .filter_map(|(i, a)| e.get(&i).map(|b| a - b))
+        .collect()
+}
+
+/// Every metric of the early checkpoint against the same metric of the final one.
+pub fn separations(early: &[MetricRow], fin: &[MetricRow]) -> Vec<Separation> {
+    let mut out: Vec<Separation> = Vec::new();
+    for f in fin {
+        let Some(e) = early
+            .iter()
+            .find(|e| e.metric == f.metric && e.eval_set == f.eval_set)
+        else {
+            continue;
+        };
+        let d = paired_differences(e, f);
+        let (lo, hi) = if f.bytes.is_empty() {
+            if d.is_empty() {
+                (0.0, 0.0)
+            } else {
+                bootstrap_mean(&d, 9)
+            }
+        } else {
+            let a = DocScores {
+                bits: f.per_item.clone(),
+                bytes: f.bytes.clone(),
+            };
+            let b = DocScores {
+                bits: e.per_item.clone(),
+                bytes: e.bytes.clone(),
+            };
+            let t = stats::paired_docs(&a, &b, 0.95, 2000, 9);
+            (t.diff.lo, t.diff.hi)
+        };
+        out.push(Separation {
+            metric: f.metric.clone(),
+            eval_set: f.eval_set.clone(),
+            early: e.value,
+            fin: f.value,
+            diff_lo: lo,
+            diff_hi: hi,
+            discordant: d.iter().filter(|&&x| x != 0.0).count(),
+            paired: d.len(),
+            p: stats::sign_test(&d),
+            p_holm: 1.0,
+            informative: false,
+            improved: None,
+        });
     }
+    let adjusted = stats::holm(&out.iter().map(|s| s.p).collect::<Vec<_>>());
+    for (s, p) in out.iter_mut().zip(adjusted) {
+        s.p_holm = p;
+        s.informative = p < 0.05;
+        let lower_is_better = s.metric.ends_with("_bpb") || s.metric.ends_with("_nll");
+        let directed =
+            s.metric.contains("acc") || lower_is_better || s.metric == "gen_required_words";
+        s.improved = (s.informative && directed).then_some((s.fin > s.early) != lower_is_better);
+    }
+    out
 }
 
 /// The fixed inputs of the suite.
