@@ -506,14 +506,32 @@ pub fn suite_text(r: &SuiteReport) -> String {
     out
 }
 
-/// One pool's column of the quality table: folder name, records, mean teacher NLL, rule shares.
-type PoolColumn = (String, usize, Option<f64>, BTreeMap<String, f64>);
+/// One pool's column of the quality table: folder name, records, mean teacher NLL, mean
+/// real-text n-gram bits per byte, rule shares.
+type PoolColumn = (
+    String,
+    usize,
+    Option<f64>,
+    Option<f64>,
+    BTreeMap<String, f64>,
+);
 
 /// `synthlm quality DIR...`: the quality signals of every family of each generated-corpus
 /// folder (e.g. `data/generated/v1 data/generated/v2`), written to `out/NAME/FAMILY.json`, and
 /// per family a table of the share of records each rule rejects, the folders side by side.
-pub fn quality(dirs: &[PathBuf], out: &Path) -> Result<String> {
-    use crate::filter::{heuristics::Thresholds, signals};
+pub fn quality(root: &Path, dirs: &[PathBuf], out: &Path) -> Result<String> {
+    use crate::filter::{heuristics::Thresholds, reference::Reference, signals};
+    let real_path = root.join(".work/real/documents.jsonl");
+    if !real_path.exists() {
+        crate::data::real::extract(&real_path)?;
+    }
+    let gguf = crate::generate::teacher::find_gguf()?;
+    let tok = crate::generate::tokenizer_from_gguf(&crate::generate::teacher::read_gguf(&gguf)?)?;
+    let reference = Reference::fit(&experiments::corpora::real(&real_path)?, tok)?;
+    eprintln!(
+        "real-text reference: Kneser-Ney 3-gram on {} documents, {} teacher tokens",
+        reference.documents, reference.tokens
+    );
     let mut shares: BTreeMap<String, Vec<PoolColumn>> = BTreeMap::new();
     for dir in dirs {
         let name = dir
@@ -524,56 +542,42 @@ pub fn quality(dirs: &[PathBuf], out: &Path) -> Result<String> {
                 continue;
             }
             let docs = experiments::corpora::generated(dir, g)?;
-            let q = signals::score(
-                &docs,
-                &dir.join(g.name()).display().to_string(),
-                &Thresholds::default(),
-            );
+            let pool = dir.join(g.name()).display().to_string();
+            let q = signals::score(&docs, &pool, &Thresholds::default(), Some(&reference));
             crate::io::write_json(&out.join(&name).join(format!("{}.json", g.name())), &q)?;
-            let nll: Vec<f64> = q.records.iter().filter_map(|r| r.teacher_nll).collect();
-            let mean = (!nll.is_empty()).then(|| crate::stats::mean(&nll));
+            let mean = |v: Vec<f64>| (!v.is_empty()).then(|| crate::stats::mean(&v));
+            let nll = mean(q.records.iter().filter_map(|r| r.teacher_nll).collect());
+            let kn = mean(q.records.iter().filter_map(|r| r.real_kn_bpb).collect());
             shares.entry(g.name().to_string()).or_default().push((
                 name.clone(),
                 docs.len(),
-                mean,
+                nll,
+                kn,
                 signals::rule_shares(&q),
             ));
         }
     }
     let mut text = String::new();
     for (family, cols) in &shares {
+        let row = |label: &str, f: &dyn Fn(&PoolColumn) -> String| {
+            format!(
+                "| {label} | {} |\n",
+                cols.iter().map(f).collect::<Vec<_>>().join(" | ")
+            )
+        };
+        let mean = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.3}"));
+        text += &format!("\n{family}: share of records each rule rejects\n\n");
+        text += &row("rule", &|c| c.0.clone());
+        text += &format!("|---|{}\n", "---|".repeat(cols.len()));
+        text += &row("records", &|c| crate::report::tables::int(c.1 as u64));
+        text += &row("teacher NLL per token (mean)", &|c| mean(c.2));
+        text += &row("real-text KN-3 bits per byte (mean)", &|c| mean(c.3));
         let rules: std::collections::BTreeSet<&String> =
-            cols.iter().flat_map(|c| c.3.keys()).collect();
-        text += &format!(
-            "\n{family}: share of records each rule rejects\n\n| rule | {} |\n|---|{}\n",
-            cols.iter()
-                .map(|c| c.0.as_str())
-                .collect::<Vec<_>>()
-                .join(" | "),
-            "---|".repeat(cols.len())
-        );
-        text += &format!(
-            "| records | {} |\n",
-            cols.iter()
-                .map(|c| crate::report::tables::int(c.1 as u64))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        text += &format!(
-            "| teacher NLL per token (mean) | {} |\n",
-            cols.iter()
-                .map(|c| c.2.map_or("-".into(), |x| format!("{x:.3}")))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
+            cols.iter().flat_map(|c| c.4.keys()).collect();
         for r in rules {
-            text += &format!(
-                "| {r} | {} |\n",
-                cols.iter()
-                    .map(|c| format!("{:.1}%", 100.0 * c.3.get(r).copied().unwrap_or(0.0)))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
+            text += &row(r, &|c| {
+                format!("{:.1}%", 100.0 * c.4.get(r).copied().unwrap_or(0.0))
+            });
         }
     }
     Ok(text)

@@ -487,7 +487,10 @@ fn run() -> Result<()> {
             Ok(())
         }
         Cmd::Quality { dirs, out } => {
-            print!("{}", synthlm::commands::quality(&dirs, &out)?);
+            print!(
+                "{}",
+                synthlm::commands::quality(&std::env::current_dir()?, &dirs, &out)?
+            );
             Ok(())
         }
         Cmd::Sample {

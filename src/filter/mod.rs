@@ -3,4 +3,5 @@
 pub mod checks;
 pub mod dedup;
 pub mod heuristics;
+pub mod reference;
 pub mod signals;

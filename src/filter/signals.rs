@@ -6,6 +6,7 @@
 
 use crate::data::document::Document;
 use crate::filter::heuristics::{signals, Signals, Thresholds};
+use crate::filter::reference::Reference;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,6 +18,10 @@ pub struct RecordSignals {
     pub id: String,
     /// The teacher's mean NLL per token of the record's main text, given its prompt.
     pub teacher_nll: Option<f64>,
+    /// Bits per byte of the judged text under the real-text reference n-gram
+    /// ([`crate::filter::reference`]), when one was given.
+    #[serde(default)]
+    pub real_kn_bpb: Option<f64>,
     pub signals: Signals,
 }
 
@@ -62,15 +67,25 @@ pub fn judged_text(d: &Document) -> &str {
         .map_or(d.text.as_str(), |m| m.content.as_str())
 }
 
-/// Score every record of a pool (in parallel; ~20 us per record per core).
-pub fn score(docs: &[Document], pool: &str, t: &Thresholds) -> QualityFile {
+/// Score every record of a pool (in parallel; ~20 us per record per core, plus the reference
+/// n-gram's scoring when one is given).
+pub fn score(
+    docs: &[Document],
+    pool: &str,
+    t: &Thresholds,
+    reference: Option<&Reference>,
+) -> QualityFile {
     use rayon::prelude::*;
     let records = docs
         .par_iter()
-        .map(|d| RecordSignals {
-            id: d.id.clone(),
-            teacher_nll: teacher_nll(d),
-            signals: signals(judged_text(d), t),
+        .map(|d| {
+            let text = judged_text(d);
+            RecordSignals {
+                id: d.id.clone(),
+                teacher_nll: teacher_nll(d),
+                real_kn_bpb: reference.and_then(|r| r.bpb(text).ok()),
+                signals: signals(text, t),
+            }
         })
         .collect();
     QualityFile {
@@ -144,4 +159,45 @@ pub fn rule_shares(q: &QualityFile) -> BTreeMap<String, f64> {
             / n,
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str, text: &str) -> Document {
+        Document {
+            id: id.into(),
+            source: "gen/test".into(),
+            text: text.into(),
+            chat: None,
+            meta: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_quality_file_of_another_pool_is_an_error_naming_it_and_an_empty_pass_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = "Water moves through the air, the land and the sea in a cycle that never ends. The sun warms lakes and oceans, and some of the water rises as vapour. High above the ground the vapour cools and gathers into clouds made of tiny droplets. When the droplets grow heavy they fall back as rain, snow or hail. Rivers carry much of that water to the sea, while some of it soaks into the soil and feeds plants and wells.";
+        let pool = vec![doc("a", good), doc("b", "Too short and unfinished")];
+        let q = score(&pool, "test-pool", &Thresholds::default(), None);
+        let path = dir.path().join("q.json");
+        crate::io::write_json(&path, &q).unwrap();
+        assert_eq!(load_for(&path, &pool).unwrap(), q);
+        assert_eq!(passing(&q, &[]).unwrap(), vec![0]);
+        assert_eq!(passing(&q, &["ends_mid_sentence"]).unwrap(), vec![0]);
+        // the same ids with one text changed: another pool
+        let other = vec![doc("a", good), doc("b", "Too short, but finished.")];
+        let e = load_for(&path, &other).unwrap_err().to_string();
+        assert!(e.contains("q.json") && e.contains("another pool"), "{e}");
+        // a threshold nothing passes
+        let bad = score(&pool[1..], "test-pool", &Thresholds::default(), None);
+        let e = passing(&bad, &["gopher_short_doc"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no record of test-pool"), "{e}");
+        // a truncated file
+        std::fs::write(&path, "{\"pool\": \"x\"").unwrap();
+        assert!(format!("{:#}", load_for(&path, &pool).unwrap_err()).contains("q.json"));
+    }
 }
