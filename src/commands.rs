@@ -582,3 +582,20 @@ pub fn quality(root: &Path, dirs: &[PathBuf], out: &Path) -> Result<String> {
     }
     Ok(text)
 }
+
+/// `synthlm label-sheet DIR OUT`: a hand-labelling sheet of `per_family` records of every family
+/// of a generated-corpus folder (rubric: data/labels/GUIDE.md); never overwrites a sheet.
+pub fn label_sheet(dir: &Path, out: &Path, per_family: usize, seed: u64) -> Result<String> {
+    let mut pools = Vec::new();
+    for g in crate::generate::Generator::ALL {
+        if dir.join(g.name()).join("manifest.json").exists() {
+            pools.push((
+                g.name().to_string(),
+                experiments::corpora::generated(dir, g)?,
+            ));
+        }
+    }
+    let rows = crate::filter::labels::draw(&pools, per_family, seed);
+    crate::filter::labels::write_sheet(out, &rows)?;
+    Ok(format!("wrote {} rows ({} families) to {}; label them by data/labels/GUIDE.md before looking at any model score\n", rows.len(), pools.len(), out.display()))
+}

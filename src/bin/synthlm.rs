@@ -111,6 +111,17 @@ enum Cmd {
         #[arg(long, default_value = ".work/quality")]
         out: PathBuf,
     },
+    /// Draw a hand-labelling sheet of records per family (rubric: data/labels/GUIDE.md).
+    LabelSheet {
+        /// A generated-corpus folder, e.g. data/generated/v2.
+        dir: PathBuf,
+        /// The sheet to write (JSON Lines; an existing one is never overwritten).
+        out: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        per_family: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Sample from a run's latest checkpoint.
     Sample {
         run: PathBuf,
@@ -490,6 +501,18 @@ fn run() -> Result<()> {
             print!(
                 "{}",
                 synthlm::commands::quality(&std::env::current_dir()?, &dirs, &out)?
+            );
+            Ok(())
+        }
+        Cmd::LabelSheet {
+            dir,
+            out,
+            per_family,
+            seed,
+        } => {
+            print!(
+                "{}",
+                synthlm::commands::label_sheet(&dir, &out, per_family, seed)?
             );
             Ok(())
         }

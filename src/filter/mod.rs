@@ -3,5 +3,6 @@
 pub mod checks;
 pub mod dedup;
 pub mod heuristics;
+pub mod labels;
 pub mod reference;
 pub mod signals;
