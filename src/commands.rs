@@ -349,90 +349,17 @@ pub fn eval_items(root: &Path, out: &Path, seed: u64, per_task: usize) -> Result
     ))
 }
 
-/// What `synthlm eval RUN --suite` writes to `RUN/suite.json`.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct SuiteReport {
-    pub run: String,
-    /// Steps evaluated (weight snapshots, then the final weights), each with its rows.
-    pub evaluated: Vec<(u64, Vec<crate::eval::suite::MetricRow>)>,
-    /// The first evaluated step against the last, per metric.
-    pub separation: Vec<crate::eval::suite::Separation>,
-    /// The last step's rows in the shared results schema.
-    pub headline: Vec<experiments::results::HeadlineRow>,
-    /// n-gram models counted on the positions the run saw, scored on the same items.
-    pub baselines: Vec<(String, Vec<crate::eval::suite::MetricRow>)>,
-    /// The baselines in the shared results schema.
-    pub baseline_rows: Vec<experiments::results::BaselineRow>,
-}
-
 /// `synthlm eval RUN --suite`: the whole suite on each weight snapshot of a run and on its
-/// final weights; which metrics separate the first from the last; `RUN/suite.json`.
+/// final weights, beside n-gram baselines; `RUN/suite.json`; the tables.
 pub fn eval_suite(run: &Path, items_dir: &Path, work: &Path, progress: bool) -> Result<String> {
-    use crate::eval::suite;
-    let items = suite::SuiteItems::load(items_dir)?;
+    let items = crate::eval::suite::SuiteItems::load(items_dir)?;
     let teacher = crate::generate::Teacher::load()?;
-    let mut steps: Vec<Option<u64>> = crate::train::checkpoint::snapshot_steps(run)?
-        .into_iter()
-        .map(Some)
-        .collect();
-    if crate::train::checkpoint::latest(run)?.is_some() || steps.is_empty() {
-        steps.push(None);
-    }
-    let mut evaluated = Vec::new();
-    for step in steps {
-        let student = crate::model::student::Student::load(run, step)?;
-        if evaluated.iter().any(|(s, _)| *s == student.step) {
-            continue;
-        }
-        eprintln!("suite on {} at step {} ...", run.display(), student.step);
-        evaluated.push((
-            student.step,
-            suite::run_student(&student, &items, &teacher, work, progress)?,
-        ));
-    }
-    let (first, last) = (&evaluated[0].1, &evaluated[evaluated.len() - 1].1);
-    let separation = if evaluated.len() > 1 {
-        suite::separations(first, last)
-    } else {
-        vec![]
-    };
-    let name = run
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let student = crate::model::student::Student::load(run, None)?;
-    eprintln!(
-        "n-gram baselines on the positions {} saw ...",
-        run.display()
-    );
-    let baselines =
-        experiments::baselines::suite_baselines(&student.config, &student.tokenizer, &items, work)?;
-    let baseline_rows = baselines
-        .iter()
-        .flat_map(|(b, rows)| {
-            rows.iter().map(|r| experiments::results::BaselineRow {
-                name: b.clone(),
-                trained_on: name.clone(),
-                eval_set: r.eval_set.clone(),
-                metric: r.metric.clone(),
-                value: r.value,
-            })
-        })
-        .collect();
-    let report = SuiteReport {
-        run: name.clone(),
-        headline: suite::headline(last, "suite", &name, "-"),
-        evaluated,
-        separation,
-        baselines,
-        baseline_rows,
-    };
-    crate::io::write_json(&run.join("suite.json"), &report)?;
+    let report = crate::eval::suite_run::evaluate_run(run, &items, &teacher, work, progress)?;
     Ok(suite_text(&report))
 }
 
 /// The suite's rows, and the separation of the first and last step, as Markdown tables.
-pub fn suite_text(r: &SuiteReport) -> String {
+pub fn suite_text(r: &crate::eval::suite_run::SuiteReport) -> String {
     use crate::report::tables::num;
     let mut out = String::new();
     for (step, rows) in &r.evaluated {

@@ -170,3 +170,52 @@ fn a_registered_experiment_runs_through_the_commands_and_keeps_to_its_own_files(
     // Experiment 1's figures are untouched.
     assert!(exp1_figs.join("curves.svg").exists() && paper_figs.join("curves.png").exists());
 }
+
+/// With `suite = true` every run is scored by the evaluation suite at 10% of training and at
+/// the end, and its rows join the results (needs the teacher and dict-devil, as CI has).
+#[test]
+fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
+    synthlm::experiments::register(&TOY);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cfg = root.join("configs/experiments/exp99");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let smoke = synthlm::experiments::provenance::project_root()
+        .join("configs/experiments/exp1/smoke.toml");
+    let text = std::fs::read_to_string(smoke).unwrap();
+    let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
+    let text = one_student
+        .replace("experiment = 1", "experiment = 99\nsuite = true")
+        .replace("seeds = [0, 1, 2]", "seeds = [0]")
+        + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n";
+    std::fs::write(cfg.join("smoke.toml"), text).unwrap();
+    synthlm::commands::experiment(root, 99, "smoke", false, false).unwrap();
+    let r = synthlm::experiments::load_results(&root.join("data/results/exp99/smoke")).unwrap();
+    let run = root.join("data/results/exp99/smoke").join(&r.runs[0].dir);
+    let suite: synthlm::eval::suite_run::SuiteReport =
+        synthlm::io::read_json(&run.join("suite.json")).unwrap();
+    // a snapshot at 10% of 12 steps, then the final weights
+    assert_eq!(
+        suite.evaluated.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![1, 12]
+    );
+    assert!(!suite.separation.is_empty());
+    for metric in [
+        "neutral_bpb",
+        "minimal_pairs_acc",
+        "proxy_acc",
+        "gen_teacher_nll",
+    ] {
+        let h = r
+            .headline
+            .iter()
+            .find(|h| h.metric == metric)
+            .unwrap_or_else(|| panic!("{metric} in the headline"));
+        assert_eq!(h.n_seeds, 1);
+        assert!(h.lo <= h.mean && h.mean <= h.hi, "{h:?}");
+    }
+    assert!(r
+        .baselines
+        .iter()
+        .any(|b| b.name == "kn-3" && b.metric == "minimal_pairs_acc" && b.trained_on == "a"));
+}

@@ -13,3 +13,4 @@ pub mod proxy;
 pub mod quality;
 pub mod scorer;
 pub mod suite;
+pub mod suite_run;

@@ -307,17 +307,25 @@ pub fn generation(samples: &[Sampled], cost: f64) -> Vec<MetricRow> {
     let nll_label = format!("95% bootstrap over {} samples", nll.0.len());
     let req = kept(&|s| s.uses_required.map(|u| f64::from(u8::from(u))));
     let req_label = format!("95% Wilson over {} story samples", req.0.len());
-    vec![
-        row("gen_distinct2", d2, false, d2_label),
-        row(
+    let repeat = kept(&|s| Some(s.longest_repeat as f64));
+    let measures = [
+        ("gen_distinct2", d2, false, d2_label),
+        (
             "gen_longest_repeat",
-            kept(&|s| Some(s.longest_repeat as f64)),
+            repeat,
             false,
             format!("95% bootstrap over {n} samples"),
         ),
-        row("gen_teacher_nll", nll, false, nll_label),
-        row("gen_required_words", req, true, req_label),
-    ]
+        ("gen_teacher_nll", nll, false, nll_label),
+        ("gen_required_words", req, true, req_label),
+    ];
+    // A measure no sample allows (no sample of 40 words from an early checkpoint) has no row:
+    // the table shows it missing rather than a number made of nothing.
+    measures
+        .into_iter()
+        .filter(|m| !m.1 .1.is_empty())
+        .map(|(m, v, w, l)| row(m, v, w, l))
+        .collect()
 }
 
 /// Sample every prompt from a student (fixed seed, temperature 0.8, top-p 0.95, at most

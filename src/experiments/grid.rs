@@ -149,6 +149,9 @@ pub fn run_config(
     t.ckpt_interval = s.steps;
     t.keep_checkpoints = 1;
     t.eval_windows = s.eval_windows;
+    if s.suite {
+        t.snapshot_steps = vec![(s.steps / 10).max(1)];
+    }
     c.device = s.device.clone();
     c.validate()?;
     Ok(c)
@@ -295,6 +298,7 @@ pub fn run_grid(
     s: &Scale,
     p: &Prepared,
     results: &Path,
+    work: &Path,
     prompts: &[&str],
     progress: bool,
 ) -> Result<Vec<RunOutcome>> {
@@ -317,6 +321,12 @@ pub fn run_grid(
         indicatif::ProgressBar::hidden()
     };
     let mut out = Vec::with_capacity(keys.len());
+    // Loaded at the first run that needs them (the teacher takes a second or two).
+    type SuiteInputs = (
+        Result<crate::eval::suite::SuiteItems>,
+        Result<crate::generate::Teacher>,
+    );
+    let mut suite_inputs: Option<SuiteInputs> = None;
     for key in keys {
         let dir = results.join(key.dir());
         pb.set_message(key.dir());
@@ -335,6 +345,20 @@ pub fn run_grid(
         train_if_needed(&cfg, &dir).with_context(|| format!("training {}", key.dir()))?;
         measure_if_needed(&key, s, p, &dir, prompts)
             .with_context(|| format!("scoring {}", key.dir()))?;
+        if s.suite && !dir.join(crate::eval::suite_run::SUITE).exists() {
+            let (items, teacher) = suite_inputs.get_or_insert_with(|| {
+                let items = crate::eval::suite::SuiteItems::load(
+                    &super::provenance::project_root().join("data/eval"),
+                );
+                (items, crate::generate::Teacher::load())
+            });
+            let (items, teacher) = match (items, teacher) {
+                (Ok(i), Ok(t)) => (i, t),
+                (Err(e), _) | (_, Err(e)) => anyhow::bail!("the evaluation suite's inputs: {e:#}"),
+            };
+            crate::eval::suite_run::evaluate_run(&dir, items, teacher, work, false)
+                .with_context(|| format!("the evaluation suite on {}", key.dir()))?;
+        }
         out.push(outcome(key, dir, s.eval_windows)?);
         pb.inc(1);
     }

@@ -138,7 +138,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
     let design = e.design(s, paths)?;
     let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
-    let runs = grid::run_grid(s, &p, &paths.results, &e.prompts(), progress)?;
+    let runs = grid::run_grid(s, &p, &paths.results, &paths.work, &e.prompts(), progress)?;
     let base = baselines::baselines(s, &p, &paths.work)?;
     let mut headline = Vec::new();
     for st in &s.students {
@@ -152,6 +152,12 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
             }
         }
     }
+    let (suite_headline, suite_baselines) = if s.suite {
+        results::suite_rows(&e.name(), &runs)?
+    } else {
+        (vec![], vec![])
+    };
+    headline.extend(suite_headline);
     let (mut comparisons, analysis) = e.analyse(&Analysis {
         scale: s,
         prepared: &p,
@@ -178,7 +184,10 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         title: e.title().into(),
         scale: s.clone(),
         headline,
-        baselines: results::baseline_rows(&base),
+        baselines: results::baseline_rows(&base)
+            .into_iter()
+            .chain(suite_baselines)
+            .collect(),
         comparisons,
         runs: runs.iter().map(run_record).collect(),
         sets: p

@@ -17,6 +17,7 @@ use crate::experiments::prepare::CorpusSize;
 use crate::experiments::provenance::{Environment, InputRecord};
 use crate::experiments::scale::Scale;
 use crate::stats::{self, DocScores, Estimate};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -339,4 +340,92 @@ pub fn holm_all(rows: &mut [ComparisonRow]) {
     for (r, adj) in rows.iter_mut().zip(stats::holm(&p)) {
         r.p_holm = adj;
     }
+}
+
+/// The evaluation suite's rows of every student and condition (each seed's `RUN/suite.json`,
+/// final weights): the mean over seeds with the seeds' min-max (one seed: that run's own
+/// interval over items), and the n-gram baselines of each condition (mean over its runs).
+pub fn suite_rows(
+    exp: &str,
+    runs: &[RunOutcome],
+) -> anyhow::Result<(Vec<HeadlineRow>, Vec<BaselineRow>)> {
+    use crate::eval::suite_run::{SuiteReport, SUITE};
+    let mut per: BTreeMap<(String, String), Vec<SuiteReport>> = BTreeMap::new();
+    for r in runs {
+        let path = r.dir.join(SUITE);
+        let rep: SuiteReport = crate::io::read_json(&path).with_context(|| {
+            format!(
+                "the suite's results of {} (run the experiment again to make them)",
+                r.dir.display()
+            )
+        })?;
+        per.entry((r.key.student.clone(), r.key.condition.clone()))
+            .or_default()
+            .push(rep);
+    }
+    let (mut head, mut base_values) = (
+        Vec::new(),
+        BTreeMap::<(String, String, String, String), Vec<f64>>::new(),
+    );
+    for ((student, condition), reps) in &per {
+        for m in reps[0].last() {
+            let v: Vec<f64> = reps
+                .iter()
+                .filter_map(|r| {
+                    r.last()
+                        .iter()
+                        .find(|x| x.metric == m.metric && x.eval_set == m.eval_set)
+                        .map(|x| x.value)
+                })
+                .collect();
+            let (lo, hi, interval) = if v.len() == 1 {
+                (m.lo, m.hi, format!("{} (one seed)", m.interval))
+            } else {
+                let minmax = |f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
+                (
+                    minmax(f64::min, f64::MAX),
+                    minmax(f64::max, f64::MIN),
+                    stats::IntervalKind::MinMax { n: v.len() }.label(),
+                )
+            };
+            head.push(HeadlineRow {
+                experiment: exp.into(),
+                student: student.clone(),
+                condition: condition.clone(),
+                eval_set: m.eval_set.clone(),
+                metric: m.metric.clone(),
+                mean: stats::mean(&v),
+                lo,
+                hi,
+                interval,
+                n_seeds: v.len(),
+            });
+        }
+        for rep in reps {
+            for (name, rows) in &rep.baselines {
+                for x in rows {
+                    base_values
+                        .entry((
+                            name.clone(),
+                            condition.clone(),
+                            x.eval_set.clone(),
+                            x.metric.clone(),
+                        ))
+                        .or_default()
+                        .push(x.value);
+                }
+            }
+        }
+    }
+    let base = base_values
+        .into_iter()
+        .map(|((name, trained_on, eval_set, metric), v)| BaselineRow {
+            name,
+            trained_on,
+            eval_set,
+            metric,
+            value: stats::mean(&v),
+        })
+        .collect();
+    Ok((head, base))
 }

@@ -75,6 +75,10 @@ pub struct Scale {
     #[serde(default = "cpu")]
     pub device: String,
     pub corpora: Corpora,
+    /// Run the evaluation suite (`data/eval`) on every run, at 10% of its training (a weight
+    /// snapshot) and at the end, with n-gram baselines on the same items.
+    #[serde(default)]
+    pub suite: bool,
     /// What the experiment itself varies (read by its design).
     #[serde(default)]
     pub design: toml::Table,
