@@ -325,16 +325,12 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
 /// the neutral set.
 pub fn eval_items(root: &Path, out: &Path, seed: u64, per_task: usize) -> Result<String> {
     use crate::experiments::corpora;
-    let real_path = root.join(".work/real/documents.jsonl");
-    if !real_path.exists() {
-        crate::data::real::extract(&real_path)?;
-    }
     let mut synthetic = Vec::new();
     for g in crate::generate::Generator::ALL {
         synthetic.extend(corpora::generated(&root.join("data/generated/v1"), g)?);
     }
     let (syn_train, _) = corpora::split(synthetic);
-    let (real_train, _) = corpora::split(corpora::real(&real_path)?);
+    let (real_train, _) = corpora::split(corpora::real_of_project(root)?);
     let (neutral, nm) = crate::eval::neutral::extract()?;
     std::fs::create_dir_all(out)?;
     crate::io::write_json(&out.join(crate::eval::items::NEUTRAL), &nm)?;
@@ -448,13 +444,9 @@ type PoolColumn = (
 /// per family a table of the share of records each rule rejects, the folders side by side.
 pub fn quality(root: &Path, dirs: &[PathBuf], out: &Path) -> Result<String> {
     use crate::filter::{heuristics::Thresholds, reference::Reference, signals};
-    let real_path = root.join(".work/real/documents.jsonl");
-    if !real_path.exists() {
-        crate::data::real::extract(&real_path)?;
-    }
     let gguf = crate::generate::teacher::find_gguf()?;
     let tok = crate::generate::tokenizer_from_gguf(&crate::generate::teacher::read_gguf(&gguf)?)?;
-    let reference = Reference::fit(&experiments::corpora::real(&real_path)?, tok)?;
+    let reference = Reference::fit(&experiments::corpora::real_of_project(root)?, tok)?;
     eprintln!(
         "real-text reference: Kneser-Ney 3-gram on {} documents, {} teacher tokens",
         reference.documents, reference.tokens

@@ -104,19 +104,27 @@ impl Experiment for Toy {
 
 static TOY: Toy = Toy;
 
-#[test]
-fn a_registered_experiment_runs_through_the_commands_and_keeps_to_its_own_files() {
+/// A scratch project with the toy registered and its smoke scale made from Experiment 1's by
+/// `edit`.
+fn toy_project(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
     synthlm::experiments::register(&TOY);
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let cfg = root.join("configs/experiments/exp99");
+    let cfg = dir.path().join("configs/experiments/exp99");
     std::fs::create_dir_all(&cfg).unwrap();
     let smoke = synthlm::experiments::provenance::project_root()
         .join("configs/experiments/exp1/smoke.toml");
-    let text = std::fs::read_to_string(smoke)
-        .unwrap()
-        .replace("experiment = 1", "experiment = 99");
-    std::fs::write(cfg.join("smoke.toml"), text).unwrap();
+    std::fs::write(
+        cfg.join("smoke.toml"),
+        edit(&std::fs::read_to_string(smoke).unwrap()),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_registered_experiment_runs_through_the_commands_and_keeps_to_its_own_files() {
+    let dir = toy_project(|text| text.replace("experiment = 1", "experiment = 99"));
+    let root = dir.path();
     // Experiment 1's figures are already there; the toy must not delete them.
     let exp1_figs = root.join("book/src/generated/figures/exp1");
     std::fs::create_dir_all(&exp1_figs).unwrap();
@@ -175,20 +183,14 @@ fn a_registered_experiment_runs_through_the_commands_and_keeps_to_its_own_files(
 /// the end, and its rows join the results (needs the teacher and dict-devil, as CI has).
 #[test]
 fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
-    synthlm::experiments::register(&TOY);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = toy_project(|text| {
+        let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
+        one_student
+            .replace("experiment = 1", "experiment = 99\nsuite = true")
+            .replace("seeds = [0, 1, 2]", "seeds = [0]")
+            + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
+    });
     let root = dir.path();
-    let cfg = root.join("configs/experiments/exp99");
-    std::fs::create_dir_all(&cfg).unwrap();
-    let smoke = synthlm::experiments::provenance::project_root()
-        .join("configs/experiments/exp1/smoke.toml");
-    let text = std::fs::read_to_string(smoke).unwrap();
-    let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
-    let text = one_student
-        .replace("experiment = 1", "experiment = 99\nsuite = true")
-        .replace("seeds = [0, 1, 2]", "seeds = [0]")
-        + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n";
-    std::fs::write(cfg.join("smoke.toml"), text).unwrap();
     synthlm::commands::experiment(root, 99, "smoke", false, false).unwrap();
     let r = synthlm::experiments::load_results(&root.join("data/results/exp99/smoke")).unwrap();
     let run = root.join("data/results/exp99/smoke").join(&r.runs[0].dir);

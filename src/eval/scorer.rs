@@ -21,6 +21,14 @@ pub trait Scorer {
     fn document_bits(&self, shards: &TokenShards) -> Result<DocScores>;
 }
 
+/// What every scorer reads for an item: an end-of-text token, the context, the continuation.
+fn sequence(eot: u32, context: &[u32], continuation: &[u32]) -> Vec<u32> {
+    std::iter::once(eot)
+        .chain(context.iter().copied())
+        .chain(continuation.iter().copied())
+        .collect()
+}
+
 /// A student (a trained GPT) and its tokenizer.
 pub struct StudentScorer<'a> {
     pub model: &'a Gpt,
@@ -43,10 +51,7 @@ impl Scorer for StudentScorer<'_> {
             let seqs: Vec<Vec<u32>> = chunk
                 .iter()
                 .map(|(c, k)| {
-                    let s: Vec<u32> = std::iter::once(eot)
-                        .chain(c.iter().copied())
-                        .chain(k.iter().copied())
-                        .collect();
+                    let s = sequence(eot, c, k);
                     s[s.len().saturating_sub(ctx + 1)..].to_vec()
                 })
                 .collect();
@@ -92,10 +97,7 @@ impl Scorer for NgramScorer<'_> {
         Ok(items
             .iter()
             .map(|(c, k)| {
-                let s: Vec<u32> = std::iter::once(eot)
-                    .chain(c.iter().copied())
-                    .chain(k.iter().copied())
-                    .collect();
+                let s = sequence(eot, c, k);
                 let start = s.len() - k.len();
                 (start..s.len())
                     .map(|i| self.model.prob(self.counts, &s[..i], s[i]).ln())

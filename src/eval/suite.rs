@@ -540,7 +540,7 @@ pub fn run_student(
     progress: bool,
 ) -> Result<Vec<MetricRow>> {
     let pb = if progress {
-        crate::progress::bar(3, "parts", "suite")
+        crate::progress::bar(2, "parts", "suite")
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -549,13 +549,9 @@ pub fn run_student(
         tokenizer: &student.tokenizer,
         batch: 16,
     };
-    pb.set_message("neutral documents");
+    pb.set_message("neutral documents, minimal pairs, proxy tasks");
     let shards = items.neutral_shards(&student.tokenizer, work)?;
-    let mut rows = vec![neutral_bpb(&scorer, &shards)?];
-    pb.inc(1);
-    pb.set_message("minimal pairs and proxy tasks");
-    rows.extend(minimal_pairs(&scorer, &items.pairs)?);
-    rows.extend(proxy_tasks(&scorer, &items.proxy)?);
+    let mut rows = score_all(&scorer, items, &shards)?;
     pb.inc(1);
     pb.set_message("samples, judged by the teacher");
     let (samples, cost) = sample_and_measure(

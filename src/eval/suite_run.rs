@@ -57,17 +57,18 @@ pub fn evaluate_run(
     progress: bool,
 ) -> Result<SuiteReport> {
     let mut evaluated: Vec<(u64, Vec<MetricRow>)> = Vec::new();
+    let mut loaded = None;
     for step in steps(run)? {
         let student = Student::load(run, step)?;
-        if evaluated.iter().any(|(s, _)| *s == student.step) {
-            continue;
+        if !evaluated.iter().any(|(s, _)| *s == student.step) {
+            eprintln!("suite on {} at step {} ...", run.display(), student.step);
+            let rows = suite::run_student(&student, items, teacher, work, progress)?;
+            evaluated.push((student.step, rows));
         }
-        eprintln!("suite on {} at step {} ...", run.display(), student.step);
-        evaluated.push((
-            student.step,
-            suite::run_student(&student, items, teacher, work, progress)?,
-        ));
+        loaded = Some(student);
     }
+    // The run's config and tokenizer, whichever weights were loaded last.
+    let student = loaded.expect("steps() gives at least one step");
     let separation = match evaluated.as_slice() {
         [first, .., last] => suite::separations(&first.1, &last.1),
         _ => vec![],
@@ -76,7 +77,6 @@ pub fn evaluate_run(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let student = Student::load(run, None)?;
     eprintln!(
         "n-gram baselines on the positions {} saw ...",
         run.display()

@@ -73,6 +73,16 @@ pub fn generated(root: &Path, generator: Generator) -> Result<Vec<Document>> {
     Ok(docs)
 }
 
+/// The real corpus of a project `root` (`.work/real/documents.jsonl`), extracted from the
+/// installed Debian packages first if it is not there yet.
+pub fn real_of_project(root: &Path) -> Result<Vec<Document>> {
+    let path = root.join(".work/real/documents.jsonl");
+    if !path.exists() {
+        crate::data::real::extract(&path)?;
+    }
+    real(&path)
+}
+
 /// The real corpus extracted by `synthlm data real` (documents JSON Lines).
 pub fn real(path: &Path) -> Result<Vec<Document>> {
     let docs = crate::data::read::document_files(vec![path.to_path_buf()], LoadOptions::default())

@@ -100,6 +100,11 @@ impl Signals {
     fn put(&mut self, name: &str, value: f64) {
         self.values.insert(name.to_string(), value);
     }
+    /// Record `value` as `name`, failing `rule` if it is above `max`.
+    fn at_most(&mut self, name: &str, value: f64, max: f64, rule: &str) {
+        self.put(name, value);
+        self.fail_if(value > max, rule);
+    }
     fn fail_if(&mut self, failed: bool, rule: &str) {
         if failed {
             self.fails.push(rule.to_string());
@@ -232,24 +237,29 @@ fn gopher_repetition(text: &str, t: &Thresholds, s: &mut Signals) {
     let (pn, pc) = duplicates(paras.iter().copied());
     let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
     let (ln, lc) = duplicates(lines.iter().copied());
-    s.put("dup_para_frac", pn as f64 / paras.len().max(1) as f64);
-    s.put("dup_para_char_frac", pc as f64 / len);
-    s.put("dup_line_frac", ln as f64 / lines.len().max(1) as f64);
-    s.put("dup_line_char_frac", lc as f64 / len);
-    s.fail_if(
-        pn as f64 / paras.len().max(1) as f64 > t.max_dup_para_frac,
+    let share = |n: usize, of: usize| n as f64 / of.max(1) as f64;
+    s.at_most(
+        "dup_para_frac",
+        share(pn, paras.len()),
+        t.max_dup_para_frac,
         "gopher_dup_para",
     );
-    s.fail_if(
-        pc as f64 / len > t.max_dup_para_char_frac,
+    s.at_most(
+        "dup_para_char_frac",
+        pc as f64 / len,
+        t.max_dup_para_char_frac,
         "gopher_dup_para_chars",
     );
-    s.fail_if(
-        ln as f64 / lines.len().max(1) as f64 > t.max_dup_line_frac,
+    s.at_most(
+        "dup_line_frac",
+        share(ln, lines.len()),
+        t.max_dup_line_frac,
         "gopher_dup_line",
     );
-    s.fail_if(
-        lc as f64 / len > t.max_dup_line_char_frac,
+    s.at_most(
+        "dup_line_char_frac",
+        lc as f64 / len,
+        t.max_dup_line_char_frac,
         "gopher_dup_line_chars",
     );
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -260,8 +270,12 @@ fn gopher_repetition(text: &str, t: &Thresholds, s: &mut Signals) {
     }
     for &(n, max) in &t.dup_ngram {
         let v = repeated_ngram_chars(&words, n) as f64 / len;
-        s.put(&format!("dup_{n}gram_char_frac"), v);
-        s.fail_if(v > max, &format!("gopher_dup_{n}gram"));
+        s.at_most(
+            &format!("dup_{n}gram_char_frac"),
+            v,
+            max,
+            &format!("gopher_dup_{n}gram"),
+        );
     }
 }
 
