@@ -71,7 +71,8 @@ pub fn measure(
             .iter()
             .map(|(n, _)| crate::model::gpt::decays(n))
             .collect(),
-    );
+        &Device::Cpu,
+    )?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let data: Vec<u32> = (0..batch_size * (seq_len + 1))
         .map(|_| rng.gen_range(0..vocab_size as u32))
@@ -85,7 +86,15 @@ pub fn measure(
         weight_decay: 0.1,
     };
     let mut run = || -> Result<()> {
-        match optimizer_step(&model, &mut opt, 1, |_| Ok((windows.clone(), 0)), 1.0, hp)? {
+        match optimizer_step(
+            &model,
+            &mut opt,
+            1,
+            |_| Ok((windows.clone(), 0)),
+            1.0,
+            hp,
+            &crate::train::collective::Single,
+        )? {
             StepResult::Ok { .. } => Ok(()),
             StepResult::NonFinite(v) => anyhow::bail!("non-finite loss {v} in the benchmark"),
         }

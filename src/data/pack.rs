@@ -555,10 +555,31 @@ impl TokenShards {
     /// uniformly random offsets. Stateless: the windows depend only on (seed, step), so a resumed
     /// run draws exactly the batches an uninterrupted run would.
     pub fn random_windows(&self, seed: u64, step: u64, batch: usize, len: usize) -> Vec<u32> {
-        let mut out = vec![0u32; batch * (len + 1)];
-        for (w, start) in out
+        self.rank_windows(seed, step, batch, len, 0, 1)
+    }
+
+    /// Rank `rank`'s share of that batch in a data-parallel job of `world` ranks: rows
+    /// `[rank·batch/world, (rank+1)·batch/world)` of the same global batch, so N ranks together
+    /// see exactly the windows one process would.
+    pub fn rank_windows(
+        &self,
+        seed: u64,
+        step: u64,
+        batch: usize,
+        len: usize,
+        rank: usize,
+        world: usize,
+    ) -> Vec<u32> {
+        assert!(
+            world > 0 && batch.is_multiple_of(world) && rank < world,
+            "batch {batch} over rank {rank} of {world}"
+        );
+        let rows = batch / world;
+        let starts = self.window_starts(seed, step, batch, len);
+        let mut out = vec![0u32; rows * (len + 1)];
+        for (w, &start) in out
             .chunks_exact_mut(len + 1)
-            .zip(self.window_starts(seed, step, batch, len))
+            .zip(&starts[rank * rows..(rank + 1) * rows])
         {
             self.copy_tokens(start, w);
         }

@@ -86,7 +86,8 @@ pub struct Summary {
 
 /// Append-only writer for `metrics.jsonl` (each line flushed, so a crash loses at most one).
 pub struct MetricsWriter {
-    file: std::fs::File,
+    /// `None`: a non-root rank of a data-parallel job, which counts lines but writes nothing.
+    file: Option<std::fs::File>,
     pub lines: u64,
 }
 
@@ -108,16 +109,23 @@ impl MetricsWriter {
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         Ok(MetricsWriter {
-            file,
+            file: Some(file),
             lines: kept.len() as u64,
         })
     }
 
+    /// A writer that writes nothing (a rank other than 0), starting at line `lines`.
+    pub fn discard(lines: u64) -> Self {
+        MetricsWriter { file: None, lines }
+    }
+
     pub fn write(&mut self, line: &MetricLine) -> Result<()> {
-        let mut s = serde_json::to_string(line)?;
-        s.push('\n');
-        self.file.write_all(s.as_bytes())?;
-        self.file.flush()?;
+        if let Some(file) = self.file.as_mut() {
+            let mut s = serde_json::to_string(line)?;
+            s.push('\n');
+            file.write_all(s.as_bytes())?;
+            file.flush()?;
+        }
         self.lines += 1;
         Ok(())
     }

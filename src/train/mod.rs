@@ -2,6 +2,8 @@
 //! resume, the metrics files (the results schema), and the loop itself.
 
 pub mod checkpoint;
+pub mod collective;
+pub mod grads;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;

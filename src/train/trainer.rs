@@ -7,10 +7,12 @@ use crate::data::tokenizer::TextTokenizer;
 use crate::eval::perplexity::{evaluate, EvalResult};
 use crate::model::gpt::{decays, Dropout, Gpt};
 use crate::train::checkpoint::{self, CheckpointState, SamplerState};
+use crate::train::collective::{all_reduce_mean, Collective, Single, BUCKET_ELEMS};
+use crate::train::grads::Grads;
 use crate::train::metrics::{
     DataIdentity, MetricLine, MetricsWriter, Summary, METRICS, SCHEMA, SUMMARY,
 };
-use crate::train::optim::{global_norm, AdamW, AdamWParams};
+use crate::train::optim::{AdamW, AdamWParams};
 use crate::train::schedule::learning_rate;
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -29,6 +31,10 @@ pub struct TrainOptions {
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Draw a progress bar.
     pub progress: bool,
+    /// The data-parallel group this process is one rank of (`None`: a single process). Not part
+    /// of the run's identity: `train.batch_size` is the global batch, split evenly over the
+    /// ranks, so N ranks see exactly the windows one process would.
+    pub collective: Option<Arc<dyn Collective>>,
 }
 
 /// How a call to [`train`] ended.
@@ -102,6 +108,7 @@ fn setup(cfg: &RunConfig) -> Result<Setup> {
 struct Run<'a> {
     cfg: &'a RunConfig,
     s: &'a Setup,
+    coll: Arc<dyn Collective>,
     mcfg: crate::model::ModelConfig,
     names: Vec<String>,
     model: Gpt,
@@ -123,7 +130,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     /// A fresh start, or an exact resume from the latest checkpoint of `cfg.out_dir`.
-    fn open(cfg: &'a RunConfig, s: &'a Setup) -> Result<Run<'a>> {
+    fn open(cfg: &'a RunConfig, s: &'a Setup, coll: Arc<dyn Collective>) -> Result<Run<'a>> {
         let mcfg = cfg.model.resolve(Some(s.train.manifest.vocab_size))?;
         if mcfg.vocab_size < s.train.manifest.vocab_size {
             bail!(
@@ -135,26 +142,30 @@ impl<'a> Run<'a> {
         let run_dir = &cfg.out_dir;
         std::fs::create_dir_all(run_dir)
             .with_context(|| format!("creating {}", run_dir.display()))?;
-        crate::io::write_json(&run_dir.join("config.json"), cfg)?;
+        if coll.is_root() {
+            crate::io::write_json(&run_dir.join("config.json"), cfg)?;
+        }
         let shapes = mcfg.parameter_shapes();
         let names: Vec<String> = shapes.iter().map(|(n, _)| n.clone()).collect();
         let sizes: Vec<usize> = shapes.iter().map(|(_, s)| s.iter().product()).collect();
-        let mut opt = AdamW::new(&sizes, names.iter().map(|n| decays(n)).collect());
+        let mut opt = AdamW::new(&sizes, names.iter().map(|n| decays(n)).collect(), &s.device)?;
         let latest = checkpoint::latest(run_dir)?;
         // A fresh run starts its metrics file empty; a resumed one reopens it in `resume`.
         let metrics_keep = if latest.is_some() { u64::MAX } else { 0 };
+        let metrics = metrics_writer(&coll, &run_dir.join(METRICS), metrics_keep)?;
         let mut run = Run {
             model: Gpt::new(mcfg.clone(), cfg.train.seed, &s.device)?,
             cfg,
             s,
+            coll,
             mcfg,
             names,
-            opt: AdamW::new(&[], vec![]),
+            opt: AdamW::new(&[], vec![], &s.device)?,
             step: 0,
             tokens_seen: 0,
             elapsed0: 0.0,
             started: Instant::now(),
-            metrics: MetricsWriter::open(&run_dir.join(METRICS), metrics_keep)?,
+            metrics,
             window: (0.0, 0),
             window_tokens: 0,
             window_start: Instant::now(),
@@ -192,8 +203,11 @@ impl<'a> Run<'a> {
             .with_context(|| format!("checkpoint {}", dir.display()))?;
         opt.load_state(&self.names, ck.optim)
             .with_context(|| format!("checkpoint {}", dir.display()))?;
-        self.metrics =
-            MetricsWriter::open(&self.cfg.out_dir.join(METRICS), ck.state.metrics_lines)?;
+        self.metrics = metrics_writer(
+            &self.coll,
+            &self.cfg.out_dir.join(METRICS),
+            ck.state.metrics_lines,
+        )?;
         self.window = (ck.state.log_window_loss, ck.state.log_window_steps);
         (self.step, self.tokens_seen, self.elapsed0) =
             (ck.state.step, ck.state.tokens_seen, ck.state.elapsed_s);
@@ -206,6 +220,9 @@ impl<'a> Run<'a> {
 
     /// Write a checkpoint of the current state (learning rate `lr` of the last step).
     fn save(&self, lr: f64) -> Result<PathBuf> {
+        if !self.coll.is_root() {
+            return Ok(checkpoint::checkpoints_dir(&self.cfg.out_dir));
+        }
         let tc = &self.cfg.train;
         let state = CheckpointState {
             step: self.step,
@@ -246,16 +263,21 @@ impl<'a> Run<'a> {
             weight_decay: tc.weight_decay,
         };
         let (s, step) = (self.s, self.step);
+        let (rank, world) = (self.coll.rank(), self.coll.world_size());
+        let rows = tc.batch_size / world;
         let batch = |micro: u64| -> Result<(Tensor, u64)> {
             let stream = step * tc.grad_accum as u64 + micro;
-            let windows = s
-                .train
-                .random_windows(tc.seed, stream, tc.batch_size, tc.seq_len);
+            let windows =
+                s.train
+                    .rank_windows(tc.seed, stream, tc.batch_size, tc.seq_len, rank, world);
+            // One mask stream per rank (rank 0's is the single-process one): with dropout on,
+            // N ranks draw other masks than one process would; without it they are identical.
             let dropout_seed = tc
                 .seed
-                .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_add(rank as u64);
             Ok((
-                Tensor::from_vec(windows, (tc.batch_size, tc.seq_len + 1), &s.device)?,
+                Tensor::from_vec(windows, (rows, tc.seq_len + 1), &s.device)?,
                 dropout_seed,
             ))
         };
@@ -266,6 +288,7 @@ impl<'a> Run<'a> {
             batch,
             tc.grad_clip,
             hp,
+            self.coll.as_ref(),
         )? {
             StepResult::Ok { loss, grad_norm } => {
                 self.grad_norm = grad_norm;
@@ -304,6 +327,9 @@ impl<'a> Run<'a> {
 
     /// Evaluate on every validation set (evenly spaced windows) and log it.
     fn evaluate(&mut self) -> Result<()> {
+        if !self.coll.is_root() {
+            return Ok(());
+        }
         let tc = &self.cfg.train;
         for (name, shards) in &self.s.vals {
             let r = evaluate(
@@ -363,7 +389,7 @@ impl<'a> Run<'a> {
             if self.step.is_multiple_of(tc.ckpt_interval) || last {
                 self.save(self.last_lr)?;
             }
-            if tc.snapshot_steps.contains(&self.step) {
+            if tc.snapshot_steps.contains(&self.step) && self.coll.is_root() {
                 checkpoint::save_weights(&self.cfg.out_dir, self.step, &self.model.tensors())?;
             }
             pb.set_position(self.step);
@@ -452,14 +478,25 @@ impl<'a> Run<'a> {
 /// Train (or resume) the run described by `cfg`.
 pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
     cfg.validate()?;
+    let coll = opts.collective.clone().unwrap_or_else(|| Arc::new(Single));
+    if !cfg.train.batch_size.is_multiple_of(coll.world_size()) {
+        bail!(
+            "train.batch_size = {} (the global batch) does not split evenly over {} ranks",
+            cfg.train.batch_size,
+            coll.world_size()
+        );
+    }
     let s = setup(cfg)?;
-    let mut run = Run::open(cfg, &s)?;
+    let root = coll.is_root();
+    let mut run = Run::open(cfg, &s, coll)?;
     let run_dir = cfg.out_dir.clone();
-    if !run.run(opts)? {
+    let finished = run.run(opts)?;
+    if !finished || !root {
+        // Only rank 0 writes the summary; the other ranks end here.
         return Ok(TrainOutcome {
             run_dir,
             steps_done: run.step,
-            finished: false,
+            finished,
             summary: None,
         });
     }
@@ -482,9 +519,11 @@ pub enum StepResult {
     NonFinite(f64),
 }
 
-/// One optimizer step: forward and backward over `grad_accum` micro-batches (each a [B, T+1]
-/// window tensor and a dropout seed from `batch(micro)`), averaged gradients, global-norm
-/// clipping, AdamW. Returns the mean loss and the gradient norm before clipping.
+/// One optimizer step: forward and backward over `grad_accum` micro-batches (each a window
+/// tensor [rows, T+1] and a dropout seed from `batch(micro)`), gradients averaged over the
+/// micro-batches and then over the ranks of `coll`, global-norm clipping, AdamW. Returns the
+/// mean loss (over ranks too) and the gradient norm before clipping. Gradients are collected
+/// where the optimizer keeps its state: host vectors on the CPU, device tensors on a GPU.
 pub fn optimizer_step(
     model: &Gpt,
     opt: &mut AdamW,
@@ -492,8 +531,9 @@ pub fn optimizer_step(
     batch: impl Fn(u64) -> Result<(Tensor, u64)>,
     grad_clip: f64,
     hp: AdamWParams,
+    coll: &dyn Collective,
 ) -> Result<StepResult> {
-    let mut grads: Vec<Vec<f32>> = Vec::with_capacity(model.params.len());
+    let mut grads: Option<Grads> = None;
     let mut mean_loss = 0f64;
     for micro in 0..grad_accum as u64 {
         let (windows, dropout_seed) = batch(micro)?;
@@ -504,39 +544,37 @@ pub fn optimizer_step(
             },
         )?;
         let lv = loss.to_scalar::<f32>()? as f64;
-        if !lv.is_finite() {
+        // A lone process stops at once; ranks of a group carry on to the all-reduce, where a
+        // non-finite loss on any rank reaches every rank, so they all stop at the same step.
+        if !lv.is_finite() && coll.world_size() == 1 {
             return Ok(StepResult::NonFinite(lv));
         }
         mean_loss += lv / grad_accum as f64;
-        let gs = loss.backward()?;
-        for (i, (name, var)) in model.params.iter().enumerate() {
-            let g = gs
-                .get(var.as_tensor())
-                .ok_or_else(|| anyhow!("parameter `{name}` received no gradient"))?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            if micro == 0 {
-                grads.push(g);
-            } else {
-                grads[i].iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-            }
+        let g = Grads::collect(model, &loss.backward()?, opt.wants_host_grads())?;
+        match grads.as_mut() {
+            None => grads = Some(g),
+            Some(acc) => acc.add(g)?,
         }
     }
+    let mut grads = grads.ok_or_else(|| anyhow!("grad_accum must be at least 1"))?;
     if grad_accum > 1 {
-        let k = 1.0 / grad_accum as f32;
-        grads
-            .iter_mut()
-            .for_each(|g| g.iter_mut().for_each(|x| *x *= k));
+        grads.scale(1.0 / grad_accum as f32)?;
     }
-    let norm = global_norm(&grads);
+    if coll.world_size() > 1 {
+        all_reduce_mean(coll, &mut grads, BUCKET_ELEMS)?;
+        let mut l = [mean_loss as f32];
+        coll.all_reduce_sum(&mut l)?;
+        mean_loss = l[0] as f64 / coll.world_size() as f64;
+        if !mean_loss.is_finite() {
+            return Ok(StepResult::NonFinite(mean_loss));
+        }
+    }
+    let norm = grads.global_norm()?;
     if !norm.is_finite() {
         return Ok(StepResult::NonFinite(norm));
     }
     if grad_clip > 0.0 && norm > grad_clip {
-        let k = (grad_clip / norm) as f32;
-        grads
-            .iter_mut()
-            .for_each(|g| g.iter_mut().for_each(|x| *x *= k));
+        grads.scale((grad_clip / norm) as f32)?;
     }
     opt.step(&model.params, &grads, hp)?;
     Ok(StepResult::Ok {
@@ -552,4 +590,17 @@ fn diverged(run_dir: &std::path::Path, step: u64, value: f64) -> anyhow::Error {
         .map(|d| d.display().to_string())
         .unwrap_or_else(|| "none yet".into());
     anyhow!("training diverged at step {step}: loss or gradient norm is {value}. Nothing was saved after it; the last good checkpoint is {last}. Lower train.lr, raise train.warmup_steps or check the data.")
+}
+
+/// Rank 0 writes metrics.jsonl; the other ranks count lines without writing.
+fn metrics_writer(
+    coll: &Arc<dyn Collective>,
+    path: &std::path::Path,
+    keep_lines: u64,
+) -> Result<MetricsWriter> {
+    if coll.is_root() {
+        MetricsWriter::open(path, keep_lines)
+    } else {
+        Ok(MetricsWriter::discard(keep_lines))
+    }
 }
