@@ -1,10 +1,14 @@
 //! Compute budgets for the `paper` scale: FLOPs, device-hours and dollars for training a model
 //! on a number of tokens on a GPU fleet. Nothing here runs a GPU; it plans what would.
 //!
-//! Assumptions, stated so they can be changed: an RTX 4090 does 82.6 TFLOP/s of dense BF16
-//! matmul with FP32 accumulation (165 with FP16 accumulation, which training does not use); a
-//! well-tuned GPT training loop reaches ~40% of that (model FLOPs utilisation); a GPU-hour costs
-//! $5 (the figure the plan uses). FLOPs per token are [`ModelConfig::train_flops_per_token`].
+//! Assumptions, stated so they can be changed: an RTX 4090's tensor cores do 165.2 TFLOP/s of
+//! dense BF16 matmul with FP32 accumulation (NVIDIA's Ada whitepaper, table 2; 82.6 is its FP32
+//! non-tensor rate, which an earlier version of this planner used by mistake, and 330 is FP16
+//! accumulation, which training does not use); a well-tuned GPT training loop reaches ~40% of
+//! the peak (model FLOPs utilisation). That 40% is *assumed*, not measured: no GPU run of ours
+//! exists yet, and [`Gpu::mfu_source`] says so wherever the figure is printed. A GPU-hour
+//! costs $5 (the figure the plan uses). FLOPs per token are
+//! [`ModelConfig::train_flops_per_token`].
 
 use crate::model::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -16,16 +20,22 @@ pub struct Gpu {
     pub peak_tflops: f64,
     /// Model FLOPs utilisation a real run reaches.
     pub mfu: f64,
+    /// Where `mfu` comes from: "assumed" until a run on this GPU measured it.
+    pub mfu_source: String,
     pub dollars_per_hour: f64,
+    /// Device memory, GB (10^9 bytes).
+    pub memory_gb: f64,
 }
 
 impl Gpu {
     pub fn rtx4090() -> Gpu {
         Gpu {
-            name: "RTX 4090 (BF16, FP32 accumulate)".into(),
-            peak_tflops: 82.6,
+            name: "RTX 4090 (BF16 tensor cores, FP32 accumulate)".into(),
+            peak_tflops: 165.2,
             mfu: 0.40,
+            mfu_source: "assumed (no GPU run measured yet)".into(),
             dollars_per_hour: 5.0,
+            memory_gb: 24.0,
         }
     }
 }
@@ -78,4 +88,61 @@ pub fn chinchilla_tokens(preset: &str) -> anyhow::Result<u64> {
 pub fn tokens_for_gpu_hours(preset: &str, gpu_hours: f64, gpu: &Gpu) -> anyhow::Result<u64> {
     let c = ModelConfig::preset(preset)?;
     Ok((gpu_hours * 3600.0 * gpu.peak_tflops * 1e12 * gpu.mfu / c.train_flops_per_token()) as u64)
+}
+
+/// Parameters N of the largest model that `runs` compute-optimal runs (20 tokens per parameter)
+/// fit into `gpu_hours`: 6·N·20·N·runs = FLOPs, ignoring the attention term (under 15% of the
+/// FLOPs of the presets at context 1024).
+pub fn compute_optimal_params(gpu_hours: f64, runs: usize, gpu: &Gpu) -> f64 {
+    let flops = gpu_hours * 3600.0 * gpu.peak_tflops * 1e12 * gpu.mfu;
+    (flops / (120.0 * runs.max(1) as f64)).sqrt()
+}
+
+/// Device memory of one data-parallel rank in training, bytes, by part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainMemory {
+    /// f32 master weights (4 bytes/param) and their bf16 copy for the matmuls (2).
+    pub weights: f64,
+    /// f32 gradients (4 bytes/param).
+    pub grads: f64,
+    /// AdamW's two f32 moments (8 bytes/param), divided over the ranks under ZeRO-1.
+    pub optimizer: f64,
+    /// Activations kept for the backward pass, and the f32 logits and their gradient.
+    pub activations: f64,
+    pub total: f64,
+}
+
+/// Memory of training `c` with `rows` sequences of `seq` tokens per micro-batch on one rank.
+/// Activations follow Korthikanti et al. 2022 (eq. 2, 16-bit activations): s·b·h·(34 + 5·a·s/h)
+/// bytes per layer; with every block checkpointed, a layer keeps only its input (2·s·b·h) and
+/// one layer's full activations exist at a time, during its recomputation. `zero1_ranks` > 1
+/// shards the optimizer state over that many ranks (ZeRO stage 1).
+pub fn train_memory(
+    c: &ModelConfig,
+    rows: usize,
+    seq: usize,
+    checkpointing: bool,
+    zero1_ranks: usize,
+) -> TrainMemory {
+    let n = c.param_count() as f64;
+    let (s, b, h, a) = (seq as f64, rows as f64, c.d_model as f64, c.n_head as f64);
+    let layer = s * b * h * (34.0 + 5.0 * a * s / h);
+    let layers = c.n_layer as f64;
+    let blocks = if checkpointing {
+        layers * 2.0 * s * b * h + layer
+    } else {
+        layers * layer
+    };
+    let logits = 2.0 * 4.0 * s * b * c.vocab_size as f64;
+    let m = TrainMemory {
+        weights: 6.0 * n,
+        grads: 4.0 * n,
+        optimizer: 8.0 * n / zero1_ranks.max(1) as f64,
+        activations: blocks + logits,
+        total: 0.0,
+    };
+    TrainMemory {
+        total: m.weights + m.grads + m.optimizer + m.activations,
+        ..m
+    }
 }

@@ -294,29 +294,79 @@ pub fn generate_stats(dirs: &[PathBuf], json: Option<&Path>) -> Result<String> {
     Ok(out)
 }
 
-/// `synthlm budget`: GPU-hours and dollars per paper-scale student at its compute-optimal
-/// token count, and the tokens `gpu_hours` buy.
+/// `synthlm budget`: what `gpu_hours` buy per paper-scale student, the compute-optimal cost of
+/// each, the memory one GPU needs (with and without gradient checkpointing and ZeRO-1), and
+/// what Experiment 1's paper profile trains for its money.
 pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
-    use crate::budget::{chinchilla_tokens, run_budget, tokens_for_gpu_hours};
+    use crate::budget::{
+        chinchilla_tokens, compute_optimal_params, run_budget, tokens_for_gpu_hours, train_memory,
+    };
     let gpu = Gpu::rtx4090();
     let mut out = format!(
-        "{}: {} TFLOP/s peak x {:.0}% MFU, ${}/GPU-hour, {gpus} GPUs\n\n| student | params | plan: tokens in {gpu_hours} GPU-h | compute-optimal tokens (20/param) | GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|\n",
-        gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.dollars_per_hour
+        "{}: {} TFLOP/s dense peak x {:.0}% MFU ({}), ${}/GPU-hour, {} GB, {gpus} GPUs\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
+        gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.mfu_source, gpu.dollars_per_hour, gpu.memory_gb
     );
-    for preset in ["gpt2-small", "gpt-500m", "gpt-1b"] {
+    const STUDENTS: [&str; 3] = ["gpt2-small", "gpt-500m", "gpt-1b"];
+    for preset in STUDENTS {
         let t = chinchilla_tokens(preset)?;
         let b = run_budget(preset, t, &gpu, gpus)?;
         let plan = tokens_for_gpu_hours(preset, gpu_hours, &gpu)?;
         out += &format!(
-            "| {preset} | {} | {:.2}B | {:.2}B | {:.0} | {:.1} | {:.0} |\n",
+            "| {preset} | {} | {:.2}B | {:.1} | {:.2}B | {:.0} | {:.1} | {:.0} |\n",
             b.params,
             plan as f64 / 1e9,
+            plan as f64 / b.params as f64,
             t as f64 / 1e9,
             b.gpu_hours,
             b.wall_hours,
             b.dollars
         );
     }
+    let scale = crate::experiments::scale::Scale::standard(
+        &crate::experiments::provenance::project_root(),
+        1,
+        "paper",
+    )?;
+    let rows = (scale.batch_size / gpus.max(1)).max(1);
+    out += &format!("\nMemory per GPU, GB, at {rows} sequences x {} tokens per micro-batch per GPU (Experiment 1's paper profile over {gpus} GPUs): f32 master weights + bf16 copy + f32 gradients + AdamW moments + activations and f32 logits.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GB |\n|---|---|---|---|---|---|---|\n", scale.seq_len, gpu.memory_gb);
+    for preset in STUDENTS {
+        let c = crate::model::ModelConfig::preset(preset)?;
+        let gb = |x: f64| x / 1e9;
+        let plain = train_memory(&c, rows, scale.seq_len, false, 1);
+        let ck = train_memory(&c, rows, scale.seq_len, true, 1);
+        let z = train_memory(&c, rows, scale.seq_len, true, gpus);
+        let fits = if plain.total <= gpu.memory_gb * 1e9 {
+            "yes"
+        } else if ck.total <= gpu.memory_gb * 1e9 {
+            "with checkpointing"
+        } else if z.total <= gpu.memory_gb * 1e9 {
+            "with checkpointing and ZeRO-1"
+        } else {
+            "no"
+        };
+        out += &format!(
+            "| {preset} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {fits} |\n",
+            gb(plain.weights + plain.grads + plain.optimizer),
+            gb(plain.activations),
+            gb(plain.total),
+            gb(ck.total),
+            gb(z.total)
+        );
+    }
+    let tokens = scale.tokens_per_run();
+    let runs = scale.seeds.len() * crate::experiments::exp1::CONDITIONS.len();
+    let per_param = |p: &str| -> Result<f64> {
+        let c = crate::model::ModelConfig::preset(p)?.with_vocab(scale.vocab_size);
+        Ok(tokens as f64 / c.param_count() as f64)
+    };
+    let n = compute_optimal_params(gpu_hours, runs, &gpu);
+    out += &format!(
+        "\nExperiment 1's paper profile trains each of {runs} runs per student on {:.2}B tokens: {:.1} tokens per parameter for gpt2-small, {:.2} for gpt-1b, far below the ~20 at which a model of that size is trained compute-optimally. A better use of {gpu_hours} GPU-hours: {runs} runs of a ~{:.0}M-parameter student at 20 tokens per parameter (6·N·20·N·{runs} FLOPs), plus a single-seed probe of gpt2-small, rather than a 1B model trained on a fraction of a token per parameter.\n",
+        tokens as f64 / 1e9,
+        per_param("gpt2-small")?,
+        per_param("gpt-1b")?,
+        n / 1e6
+    );
     Ok(out)
 }
 

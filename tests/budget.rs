@@ -10,7 +10,7 @@ fn gpt2_small_on_its_chinchilla_budget() {
     let b = run_budget("gpt2-small", tokens, &gpu, 8).unwrap();
     let per_token = 6.0 * 124_439_808.0 + 12.0 * 12.0 * 768.0 * 1024.0;
     assert!((b.flops - per_token * tokens as f64).abs() / b.flops < 1e-12);
-    let hours = b.flops / (82.6e12 * 0.4) / 3600.0;
+    let hours = b.flops / (165.2e12 * 0.4) / 3600.0;
     assert!((b.gpu_hours - hours).abs() < 1e-9 && (b.wall_hours - hours / 8.0).abs() < 1e-9);
     assert!((b.dollars - 5.0 * hours).abs() < 1e-9);
     // The inverse: that many GPU-hours buy back the same tokens.
@@ -53,4 +53,51 @@ fn experiment_1_paper_plan() {
         assert_eq!(c.device, "cuda");
         assert_eq!(c.train.tokens_per_step(), 16 * 32 * 1024);
     }
+}
+
+/// Memory per GPU: 18 bytes per parameter before activations (f32 master + bf16 copy + f32
+/// gradients + two f32 moments); checkpointing keeps a layer's input only; ZeRO-1 divides the
+/// moments. gpt-1b at 4 x 1024 tokens per GPU needs checkpointing to fit a 24 GB card.
+#[test]
+fn training_memory_per_gpu() {
+    use synthlm::budget::train_memory;
+    use synthlm::model::ModelConfig;
+    let c = ModelConfig::preset("gpt-1b").unwrap();
+    let n = c.param_count() as f64;
+    let plain = train_memory(&c, 4, 1024, false, 1);
+    assert!((plain.weights + plain.grads + plain.optimizer - 18.0 * n).abs() < 1.0);
+    let ck = train_memory(&c, 4, 1024, true, 1);
+    assert!(ck.activations < plain.activations / 4.0);
+    assert_eq!(ck.weights + ck.grads + ck.optimizer, 18.0 * n);
+    let z = train_memory(&c, 4, 1024, true, 8);
+    assert!((ck.total - z.total - 7.0 * n).abs() < 1.0);
+    assert!(plain.total > 24e9 && ck.total < 24e9, "{plain:?} {ck:?}");
+    // Korthikanti et al.'s per-layer figure, by hand, for one layer of gpt2-small.
+    let s = ModelConfig::preset("gpt2-small").unwrap();
+    let one = train_memory(
+        &ModelConfig {
+            n_layer: 1,
+            ..s.clone()
+        },
+        1,
+        1024,
+        false,
+        1,
+    );
+    let layer = 1024.0 * 768.0 * (34.0 + 5.0 * 12.0 * 1024.0 / 768.0);
+    let logits = 8.0 * 1024.0 * 50257.0;
+    assert!((one.activations - layer - logits).abs() < 1.0);
+}
+
+/// The largest compute-optimal model for a budget: its runs at 20 tokens per parameter cost
+/// the budget (up to the attention term it ignores).
+#[test]
+fn compute_optimal_size_spends_the_budget() {
+    use synthlm::budget::compute_optimal_params;
+    let gpu = Gpu::rtx4090();
+    let n = compute_optimal_params(10.0, 9, &gpu);
+    let flops = 6.0 * n * 20.0 * n * 9.0;
+    let hours = flops / (gpu.peak_tflops * 1e12 * gpu.mfu) / 3600.0;
+    assert!((hours - 10.0).abs() < 1e-9, "{hours}");
+    assert!(n > 30e6 && n < 60e6, "{n}");
 }

@@ -489,6 +489,12 @@ pub fn plan_text(p: &Scale, gpu: &Gpu, original_gpu_hours: f64) -> Result<String
         "Profile `{}`: {} seeds x {} training sets per student, {} optimizer steps of {} micro-batches x {} sequences x {} tokens, tokenizer of {} tokens, on {}. FLOPs per token = 6N + 12 x layers x width x sequence length; {:.0}% of the GPU's {} TFLOP/s dense peak; ${} per GPU-hour. The grid takes {} GPU-hours (${}), {} hours of wall time on 8 GPUs. {fits}",
         p.profile, p.seeds.len(), CONDITIONS.len(), int(p.steps), p.grad_accum, p.batch_size, p.seq_len, int(p.vocab_size as u64), gpu.name,
         gpu.mfu * 100.0, gpu.peak_tflops, gpu.dollars_per_hour, num(hours), int((hours * gpu.dollars_per_hour).round() as u64), num(hours / 8.0)
+    ) + &format!(
+        " The {:.0}% utilisation is {}. Every run sees {} tokens: {} tokens per parameter for the largest student, well short of the roughly 20 at which a model of that size is trained compute-optimally. The same budget would be better spent on one smaller student: {} runs of a model of about {:.0}M parameters at 20 tokens per parameter fit the original {original_gpu_hours} GPU-hours.",
+        gpu.mfu * 100.0, gpu.mfu_source, int(p.tokens_per_run()),
+        rows.last().map_or("-".into(), |r| num(r.tokens_per_run as f64 / r.params as f64)),
+        rows.first().map_or(0, |r| r.runs),
+        crate::budget::compute_optimal_params(original_gpu_hours, rows.first().map_or(1, |r| r.runs), gpu) / 1e6
     ))
 }
 
