@@ -109,6 +109,12 @@ pub struct TrainConfig {
     /// besides its end (the evaluation suite compares 10% of training with the end).
     #[serde(default)]
     pub snapshot_steps: Vec<u64>,
+    /// Gradient checkpointing: keep only each transformer block's input during the forward
+    /// pass and recompute the block in the backward pass (one block's activations alive at a
+    /// time instead of all of them; ~1/3 more compute). Gradients equal the plain backward's up
+    /// to float rounding. Left out of the file when off, so older configs read and hash the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grad_checkpointing: bool,
 }
 
 impl TrainConfig {
@@ -158,6 +164,7 @@ pub fn profile(name: &str) -> Result<RunConfig> {
         ckpt_interval: 200,
         keep_checkpoints: 2,
         snapshot_steps: vec![],
+        grad_checkpointing: false,
     };
     let (preset, train, device) = match name {
         // Seconds: a tiny model on a handful of steps.

@@ -84,6 +84,77 @@ fn every_parameter_receives_a_nonzero_gradient() {
     }
 }
 
+/// Gradient checkpointing recomputes each block in the backward pass; the gradients are the
+/// plain backward's up to float rounding, dropout masks included, and so is the loss.
+#[test]
+fn checkpointed_gradients_equal_the_plain_backward() {
+    let mut c = ModelConfig::preset("tiny").unwrap();
+    c.n_layer = 3;
+    c.dropout = 0.1;
+    let m = Gpt::new(c.clone(), 7, &Device::Cpu).unwrap();
+    let data: Vec<u32> = (0..3 * 33)
+        .map(|i| ((i * 131 + 7) % c.vocab_size) as u32)
+        .collect();
+    let w = Tensor::from_vec(data, (3, 33), &Device::Cpu).unwrap();
+    let drop = Dropout { seed: Some(99) };
+    let loss = m.loss(&w, drop).unwrap();
+    let plain = loss.backward().unwrap();
+    let (loss_ck, grads) = m.loss_and_grads_checkpointed(&w, drop).unwrap();
+    let l0 = loss.to_scalar::<f32>().unwrap();
+    assert_eq!(l0, loss_ck.to_scalar::<f32>().unwrap());
+    assert_eq!(grads.len(), m.params.len());
+    for ((name, var), g) in m.params.iter().zip(&grads) {
+        let a = plain
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let b = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(scale > 0.0, "{name}: zero gradient");
+        assert!(
+            diff <= 1e-5 * scale,
+            "{name}: max diff {diff} at scale {scale}"
+        );
+    }
+}
+
+/// A run with `grad_checkpointing = true` trains the same model as one without (to rounding).
+#[test]
+fn a_checkpointed_run_trains_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = common::training_fixture(dir.path(), 300);
+    base.train.max_steps = 10;
+    let mut plain = base.clone();
+    plain.out_dir = dir.path().join("plain");
+    let a = train(&plain, &TrainOptions::default())
+        .unwrap()
+        .summary
+        .unwrap();
+    let mut ck = base.clone();
+    ck.out_dir = dir.path().join("ck");
+    ck.train.grad_checkpointing = true;
+    let b = train(&ck, &TrainOptions::default())
+        .unwrap()
+        .summary
+        .unwrap();
+    let (x, y) = (a.final_val["grammar"].loss, b.final_val["grammar"].loss);
+    assert!((x - y).abs() < 1e-4, "validation loss {x} vs {y}");
+    assert!((a.final_train_loss - b.final_train_loss).abs() < 1e-4);
+    // The flag is part of the config file only when on (older configs hash the same).
+    let text = serde_json::to_string(&plain).unwrap();
+    assert!(!text.contains("grad_checkpointing"));
+    assert!(serde_json::to_string(&ck)
+        .unwrap()
+        .contains("\"grad_checkpointing\":true"));
+}
+
 /// Unigram entropy (nats/token) of a packed token stream: the loss of the best model that
 /// ignores context.
 fn unigram_entropy(shards: &TokenShards) -> f64 {

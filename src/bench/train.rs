@@ -38,6 +38,9 @@ pub struct TrainMeasurement {
     pub vocab_size: usize,
     pub seq_len: usize,
     pub batch_size: usize,
+    /// Gradient checkpointing of the blocks (recompute in backward).
+    #[serde(default)]
+    pub checkpointing: bool,
     pub step_ms: f64,
     pub tokens_per_s: f64,
     pub flops_per_token: f64,
@@ -55,6 +58,7 @@ pub fn measure(
     batch_size: usize,
     warmup: usize,
     steps: usize,
+    checkpointing: bool,
 ) -> Result<TrainMeasurement> {
     let ceiling_before = matmul_ceiling_gflops(1024, 10)?;
     let mut c = ModelConfig::preset(preset)?.with_vocab(vocab_size);
@@ -89,10 +93,13 @@ pub fn measure(
         match optimizer_step(
             &model,
             &mut opt,
-            1,
             |_| Ok((windows.clone(), 0)),
-            1.0,
-            hp,
+            &crate::train::trainer::StepOptions {
+                grad_accum: 1,
+                grad_clip: 1.0,
+                hp,
+                checkpointing,
+            },
             &crate::train::collective::Single,
         )? {
             StepResult::Ok { .. } => Ok(()),
@@ -121,6 +128,7 @@ pub fn measure(
         vocab_size,
         seq_len,
         batch_size,
+        checkpointing,
         step_ms: step_s * 1e3,
         tokens_per_s,
         flops_per_token,
@@ -130,7 +138,8 @@ pub fn measure(
     })
 }
 
-/// `synthlm bench train`: tokens/s and achieved GFLOP/s of each case (PRESET:VOCAB:SEQ:BATCH)
+/// `synthlm bench train`: tokens/s and achieved GFLOP/s of each case (PRESET:VOCAB:SEQ:BATCH,
+/// `:ckpt` appended for gradient checkpointing)
 /// against the f32 matmul ceiling, each in a fresh process (`exe train-worker`).
 pub fn report(steps: usize, cases: &[String]) -> anyhow::Result<String> {
     let mut out = String::new();
@@ -152,15 +161,16 @@ pub fn report(steps: usize, cases: &[String]) -> anyhow::Result<String> {
         )?);
     }
     out += &format!("\nTraining benchmark ({} threads). Achieved = tokens/s x (6N + 12·L·d·T); ceiling = f32 matmul 1024^3, same binary, same run.\n", candle_core::utils::get_num_threads());
-    out += "| preset | params | vocab | seq | batch | ms/step | tokens/s | achieved GFLOP/s | ceiling GFLOP/s | ratio | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+    out += "| preset | params | vocab | seq | batch | checkpointing | ms/step | tokens/s | achieved GFLOP/s | ceiling GFLOP/s | ratio | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for r in rows {
         out += &format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0} |\n",
             r.preset,
             r.params,
             r.vocab_size,
             r.seq_len,
             r.batch_size,
+            if r.checkpointing { "yes" } else { "no" },
             r.step_ms,
             r.tokens_per_s,
             r.achieved_gflops,

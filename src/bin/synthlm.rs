@@ -383,7 +383,7 @@ enum BenchCmd {
     Train {
         #[arg(long, default_value_t = 5)]
         steps: usize,
-        /// PRESET:VOCAB:SEQ_LEN:BATCH (repeatable).
+        /// PRESET:VOCAB:SEQ_LEN:BATCH, `:ckpt` appended for gradient checkpointing (repeatable).
         #[arg(long = "case", default_values_t = ["mini-1m:4096:128:16".to_string(), "mini-7m:8192:256:8".to_string()])]
         cases: Vec<String>,
     },
@@ -691,7 +691,10 @@ fn bench(cmd: BenchCmd) -> Result<()> {
         }
         BenchCmd::TrainWorker { case, steps } => {
             let p: Vec<&str> = case.split(':').collect();
-            anyhow::ensure!(p.len() == 4, "--case must be PRESET:VOCAB:SEQ_LEN:BATCH");
+            anyhow::ensure!(
+                p.len() == 4 || (p.len() == 5 && p[4] == "ckpt"),
+                "--case must be PRESET:VOCAB:SEQ_LEN:BATCH or PRESET:VOCAB:SEQ_LEN:BATCH:ckpt"
+            );
             let m = synthlm::bench::train::measure(
                 p[0],
                 p[1].parse()?,
@@ -699,6 +702,7 @@ fn bench(cmd: BenchCmd) -> Result<()> {
                 p[3].parse()?,
                 2,
                 steps,
+                p.len() == 5,
             )?;
             println!("{}", serde_json::to_string(&m)?);
         }

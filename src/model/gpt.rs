@@ -270,6 +270,16 @@ impl Gpt {
     /// Logits [B·T, vocab] for token ids [B, T].
     pub fn forward(&self, idx: &Tensor, dropout: Dropout) -> Result<Tensor> {
         let (b, t) = idx.dims2()?;
+        let mut x = self.embed(idx, dropout)?;
+        for layer in 0..self.config.n_layer {
+            x = self.block(layer, &x, (b, t), dropout)?;
+        }
+        self.head(&x)
+    }
+
+    /// Token plus position embeddings, [B·T, d].
+    fn embed(&self, idx: &Tensor, dropout: Dropout) -> Result<Tensor> {
+        let (b, t) = idx.dims2()?;
         let c = &self.config;
         if t > c.context {
             bail!(
@@ -277,45 +287,131 @@ impl Gpt {
                 c.context
             );
         }
-        let d = c.d_model;
-        let drop = |x: Tensor, site: u64| -> Result<Tensor> {
-            match dropout.seed {
-                Some(seed) if c.dropout > 0.0 => dropout_mask(
-                    &x,
-                    c.dropout,
-                    seed.wrapping_mul(1_000_003).wrapping_add(site),
-                ),
-                _ => Ok(x),
-            }
-        };
-        let wte = self.p(0);
-        let tok = wte
+        let tok = self
+            .p(0)
             .index_select(&idx.flatten_all()?, 0)?
-            .reshape((b, t, d))?;
+            .reshape((b, t, c.d_model))?;
         let pos = self.p(1).narrow(0, 0, t)?;
-        let mut x = drop(tok.broadcast_add(&pos)?.reshape((b * t, d))?, 0)?;
-        for layer in 0..c.n_layer {
-            let w = |k: usize| self.p(2 + layer * 12 + k);
-            let h = kernels::layer_norm(&x, w(0), w(1), 1e-5)?;
-            let qkv = linear(&h, w(2), w(3))?.reshape((b, t, 3 * d))?;
-            let y = kernels::causal_attention(&qkv, c.n_head)?.reshape((b * t, d))?;
-            x = (x + drop(linear(&y, w(4), w(5))?, 1 + 2 * layer as u64)?)?;
-            let h = kernels::layer_norm(&x, w(6), w(7), 1e-5)?;
-            let h = kernels::bias_gelu(&h.matmul(w(8))?, w(9))?;
-            x = (x + drop(linear(&h, w(10), w(11))?, 2 + 2 * layer as u64)?)?;
-        }
+        self.drop(
+            tok.broadcast_add(&pos)?.reshape((b * t, c.d_model))?,
+            dropout,
+            0,
+        )
+    }
+
+    /// Transformer block `layer` on x [B·T, d]: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+    fn block(
+        &self,
+        layer: usize,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        dropout: Dropout,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let d = c.d_model;
+        let w = |k: usize| self.p(2 + layer * 12 + k);
+        let h = kernels::layer_norm(x, w(0), w(1), 1e-5)?;
+        let qkv = linear(&h, w(2), w(3))?.reshape((b, t, 3 * d))?;
+        let y = kernels::causal_attention(&qkv, c.n_head)?.reshape((b * t, d))?;
+        let x = (x + self.drop(linear(&y, w(4), w(5))?, dropout, 1 + 2 * layer as u64)?)?;
+        let h = kernels::layer_norm(&x, w(6), w(7), 1e-5)?;
+        let h = kernels::bias_gelu(&h.matmul(w(8))?, w(9))?;
+        Ok((&x + self.drop(linear(&h, w(10), w(11))?, dropout, 2 + 2 * layer as u64)?)?)
+    }
+
+    /// Final LayerNorm and the tied output head: logits [B·T, vocab].
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
         let n = self.params.len();
-        let x = kernels::layer_norm(&x, self.p(n - 2), self.p(n - 1), 1e-5)?;
-        Ok(x.matmul(&wte.t()?)?)
+        let x = kernels::layer_norm(x, self.p(n - 2), self.p(n - 1), 1e-5)?;
+        Ok(x.matmul(&self.p(0).t()?)?)
+    }
+
+    /// Dropout at `site` (a fixed number per place in the network, so masks are reproducible).
+    fn drop(&self, x: Tensor, dropout: Dropout, site: u64) -> Result<Tensor> {
+        match dropout.seed {
+            Some(seed) if self.config.dropout > 0.0 => dropout_mask(
+                &x,
+                self.config.dropout,
+                seed.wrapping_mul(1_000_003).wrapping_add(site),
+            ),
+            _ => Ok(x),
+        }
     }
 
     /// Mean cross-entropy of next-token prediction on windows [B, T+1] (inputs and targets).
     pub fn loss(&self, windows: &Tensor, dropout: Dropout) -> Result<Tensor> {
-        let (_, t1) = windows.dims2()?;
-        let inputs = windows.narrow(1, 0, t1 - 1)?;
-        let targets = windows.narrow(1, 1, t1 - 1)?.flatten_all()?;
-        let logits = self.forward(&inputs.contiguous()?, dropout)?;
-        Ok(kernels::cross_entropy(&logits, &targets.contiguous()?)?)
+        let (inputs, targets) = split_windows(windows)?;
+        let logits = self.forward(&inputs, dropout)?;
+        Ok(kernels::cross_entropy(&logits, &targets)?)
+    }
+
+    /// Loss and every parameter's gradient (in parameter order) with gradient checkpointing.
+    ///
+    /// The forward pass keeps only each block's input, cut from the graph. The backward pass
+    /// then walks the blocks from last to first: it recomputes block i from its saved input
+    /// (made a `Var` so the gradient reaches it), and back-propagates the surrogate
+    /// `sum(y_i · g_{i+1})`, whose gradient with respect to the block's output y_i is exactly
+    /// g_{i+1}, the gradient arriving from above. So one block's activations are alive at a
+    /// time instead of all of them, for one extra forward pass of the blocks.
+    pub fn loss_and_grads_checkpointed(
+        &self,
+        windows: &Tensor,
+        dropout: Dropout,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (inputs, targets) = split_windows(windows)?;
+        let (b, t) = inputs.dims2()?;
+        let mut saved = vec![self.embed(&inputs, dropout)?.detach()];
+        for layer in 0..self.config.n_layer {
+            let y = self.block(layer, &saved[layer], (b, t), dropout)?.detach();
+            saved.push(y);
+        }
+        let top = Var::from_tensor(saved.last().expect("embedding"))?;
+        let loss = kernels::cross_entropy(&self.head(top.as_tensor())?, &targets)?;
+        let mut grads: Vec<Option<Tensor>> = vec![None; self.params.len()];
+        let gs = loss.backward()?;
+        self.take_grads(&gs, &mut grads)?;
+        let mut g_above = grad_of(&gs, &top)?;
+        for layer in (0..self.config.n_layer).rev() {
+            let x = Var::from_tensor(&saved[layer])?;
+            let y = self.block(layer, x.as_tensor(), (b, t), dropout)?;
+            let gs = (y * &g_above)?.sum_all()?.backward()?;
+            self.take_grads(&gs, &mut grads)?;
+            g_above = grad_of(&gs, &x)?;
+        }
+        let gs = (self.embed(&inputs, dropout)? * &g_above)?
+            .sum_all()?
+            .backward()?;
+        self.take_grads(&gs, &mut grads)?;
+        let grads = grads
+            .into_iter()
+            .zip(&self.params)
+            .map(|(g, (name, _))| {
+                g.ok_or_else(|| anyhow::anyhow!("parameter `{name}` received no gradient"))
+            })
+            .collect::<Result<_>>()?;
+        Ok((loss, grads))
+    }
+
+    /// Add the gradients `gs` holds for parameters into `acc` (the tied embedding gets one
+    /// from the head and one from the input).
+    fn take_grads(
+        &self,
+        gs: &candle_core::backprop::GradStore,
+        acc: &mut [Option<Tensor>],
+    ) -> Result<()> {
+        for (slot, (_, var)) in acc.iter_mut().zip(&self.params) {
+            if let Some(g) = gs.get(var.as_tensor()) {
+                // Detached: a gradient computed from forward activations carries the op that
+                // made it, which would keep this block's whole forward graph alive (measured:
+                // +280 MB per gpt2-small block at 2,048 tokens, i.e. no saving at all).
+                let g = g.detach();
+                *slot = Some(match slot.take() {
+                    None => g,
+                    Some(prev) => (prev + g)?,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// All parameters as named tensors (for safetensors).
@@ -325,6 +421,21 @@ impl Gpt {
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect()
     }
+}
+
+/// Inputs [B, T] and flattened targets [B·T] of windows [B, T+1].
+fn split_windows(windows: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (_, t1) = windows.dims2()?;
+    let inputs = windows.narrow(1, 0, t1 - 1)?.contiguous()?;
+    let targets = windows.narrow(1, 1, t1 - 1)?.flatten_all()?.contiguous()?;
+    Ok((inputs, targets))
+}
+
+/// The gradient `gs` holds for `v` (a block boundary).
+fn grad_of(gs: &candle_core::backprop::GradStore, v: &Var) -> Result<Tensor> {
+    gs.get(v.as_tensor())
+        .map(|g| g.detach())
+        .ok_or_else(|| anyhow::anyhow!("no gradient reached a block boundary"))
 }
 
 /// `x · W + b` for x [N, in], W [in, out] (GPT-2's Conv1D layout), b [out].

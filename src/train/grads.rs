@@ -29,22 +29,35 @@ impl Grads {
     /// model's device). A parameter without a gradient is an error: it would silently never
     /// train.
     pub fn collect(model: &Gpt, gs: &GradStore, host: bool) -> Result<Grads> {
-        let flat = |i: usize| -> Result<Tensor> {
-            let (name, var) = &model.params[i];
-            Ok(gs
-                .get(var.as_tensor())
-                .ok_or_else(|| anyhow!("parameter `{name}` received no gradient"))?
-                .flatten_all()?)
-        };
-        let n = model.params.len();
+        let gs = model
+            .params
+            .iter()
+            .map(|(name, var)| {
+                gs.get(var.as_tensor())
+                    .cloned()
+                    .ok_or_else(|| anyhow!("parameter `{name}` received no gradient"))
+            })
+            .collect::<Result<_>>()?;
+        Self::from_tensors(gs, host)
+    }
+
+    /// From one flat-or-shaped tensor per parameter (the checkpointed backward's output).
+    pub fn from_tensors(gs: Vec<Tensor>, host: bool) -> Result<Grads> {
+        // Detached: a gradient tensor carries the op that computed it, which references forward
+        // activations; kept across micro-batches on a GPU it would keep every micro-batch's
+        // whole forward graph alive.
+        let flat: Vec<Tensor> = gs
+            .iter()
+            .map(|g| g.detach().flatten_all())
+            .collect::<candle_core::Result<_>>()?;
         Ok(if host {
             Grads::Host(
-                (0..n)
-                    .map(|i| Ok(flat(i)?.to_vec1::<f32>()?))
-                    .collect::<Result<_>>()?,
+                flat.iter()
+                    .map(|g| g.to_vec1::<f32>())
+                    .collect::<candle_core::Result<_>>()?,
             )
         } else {
-            Grads::Device((0..n).map(flat).collect::<Result<_>>()?)
+            Grads::Device(flat)
         })
     }
 

@@ -281,15 +281,14 @@ impl<'a> Run<'a> {
                 dropout_seed,
             ))
         };
-        let loss = match optimizer_step(
-            &self.model,
-            &mut self.opt,
-            tc.grad_accum,
-            batch,
-            tc.grad_clip,
+        let o = StepOptions {
+            grad_accum: tc.grad_accum,
+            grad_clip: tc.grad_clip,
             hp,
-            self.coll.as_ref(),
-        )? {
+            checkpointing: tc.grad_checkpointing,
+        };
+        let loss = match optimizer_step(&self.model, &mut self.opt, batch, &o, self.coll.as_ref())?
+        {
             StepResult::Ok { loss, grad_norm } => {
                 self.grad_norm = grad_norm;
                 loss
@@ -519,6 +518,17 @@ pub enum StepResult {
     NonFinite(f64),
 }
 
+/// What one optimizer step does besides its data.
+#[derive(Clone, Copy, Debug)]
+pub struct StepOptions {
+    pub grad_accum: usize,
+    /// Clip the global gradient norm to this (0 = off).
+    pub grad_clip: f64,
+    pub hp: AdamWParams,
+    /// Recompute each block in the backward pass instead of keeping its activations.
+    pub checkpointing: bool,
+}
+
 /// One optimizer step: forward and backward over `grad_accum` micro-batches (each a window
 /// tensor [rows, T+1] and a dropout seed from `batch(micro)`), gradients averaged over the
 /// micro-batches and then over the ranks of `coll`, global-norm clipping, AdamW. Returns the
@@ -527,22 +537,26 @@ pub enum StepResult {
 pub fn optimizer_step(
     model: &Gpt,
     opt: &mut AdamW,
-    grad_accum: usize,
     batch: impl Fn(u64) -> Result<(Tensor, u64)>,
-    grad_clip: f64,
-    hp: AdamWParams,
+    o: &StepOptions,
     coll: &dyn Collective,
 ) -> Result<StepResult> {
+    let (grad_accum, grad_clip, hp) = (o.grad_accum, o.grad_clip, o.hp);
     let mut grads: Option<Grads> = None;
     let mut mean_loss = 0f64;
     for micro in 0..grad_accum as u64 {
         let (windows, dropout_seed) = batch(micro)?;
-        let loss = model.loss(
-            &windows,
-            Dropout {
-                seed: Some(dropout_seed),
-            },
-        )?;
+        let dropout = Dropout {
+            seed: Some(dropout_seed),
+        };
+        let (loss, g) = if o.checkpointing {
+            let (loss, g) = model.loss_and_grads_checkpointed(&windows, dropout)?;
+            (loss, Grads::from_tensors(g, opt.wants_host_grads())?)
+        } else {
+            let loss = model.loss(&windows, dropout)?;
+            let g = Grads::collect(model, &loss.backward()?, opt.wants_host_grads())?;
+            (loss, g)
+        };
         let lv = loss.to_scalar::<f32>()? as f64;
         // A lone process stops at once; ranks of a group carry on to the all-reduce, where a
         // non-finite loss on any rank reaches every rank, so they all stop at the same step.
@@ -550,7 +564,6 @@ pub fn optimizer_step(
             return Ok(StepResult::NonFinite(lv));
         }
         mean_loss += lv / grad_accum as f64;
-        let g = Grads::collect(model, &loss.backward()?, opt.wants_host_grads())?;
         match grads.as_mut() {
             None => grads = Some(g),
             Some(acc) => acc.add(g)?,
