@@ -115,6 +115,34 @@ pub struct TrainConfig {
     /// to float rounding. Left out of the file when off, so older configs read and hash the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grad_checkpointing: bool,
+    /// Number format of the matmuls (`f32`, or `bf16`: mixed precision with f32 master
+    /// weights, optimizer state, norms, softmax and loss). Left out of the file when `f32`.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+}
+
+/// The matmuls' number format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    /// bfloat16 inputs, f32 accumulation (what tensor cores do), result rounded to bf16 and
+    /// widened back to f32 for everything that follows.
+    Bf16,
+}
+
+impl Precision {
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
+    pub fn dtype(&self) -> candle_core::DType {
+        match self {
+            Precision::F32 => candle_core::DType::F32,
+            Precision::Bf16 => candle_core::DType::BF16,
+        }
+    }
 }
 
 impl TrainConfig {
@@ -165,6 +193,7 @@ pub fn profile(name: &str) -> Result<RunConfig> {
         keep_checkpoints: 2,
         snapshot_steps: vec![],
         grad_checkpointing: false,
+        precision: Precision::F32,
     };
     let (preset, train, device) = match name {
         // Seconds: a tiny model on a handful of steps.
@@ -200,6 +229,8 @@ pub fn profile(name: &str) -> Result<RunConfig> {
                 eval_windows: 256,
                 ckpt_interval: 1000,
                 log_interval: 20,
+                // Mixed precision on the GPU: bf16 matmuls, f32 master weights and AdamW.
+                precision: Precision::Bf16,
                 ..base
             },
             "cuda",

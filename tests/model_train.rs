@@ -155,6 +155,77 @@ fn a_checkpointed_run_trains_the_same_model() {
         .contains("\"grad_checkpointing\":true"));
 }
 
+/// Mixed precision: bf16 matmuls (f32 accumulation) against the f32 model, same weights. The
+/// loss agrees to bf16's ~3 significant digits, the master weights' gradients stay f32 and
+/// point the same way, and a short run learns as much as the f32 run.
+#[test]
+fn bf16_matmuls_track_the_f32_model_and_train_as_well() {
+    let c = ModelConfig::preset("tiny").unwrap();
+    let m32 = Gpt::new(c.clone(), 5, &Device::Cpu).unwrap();
+    let m16 = Gpt::new(c.clone(), 5, &Device::Cpu)
+        .unwrap()
+        .with_matmul_dtype(candle_core::DType::BF16);
+    let data: Vec<u32> = (0..4 * 33)
+        .map(|i| ((i * 97 + 3) % c.vocab_size) as u32)
+        .collect();
+    let w = Tensor::from_vec(data, (4, 33), &Device::Cpu).unwrap();
+    let (l32, l16) = (
+        m32.loss(&w, Dropout::default()).unwrap(),
+        m16.loss(&w, Dropout::default()).unwrap(),
+    );
+    let (a, b) = (
+        l32.to_scalar::<f32>().unwrap(),
+        l16.to_scalar::<f32>().unwrap(),
+    );
+    assert!(a != b, "the bf16 path must actually round");
+    assert!((a - b).abs() < 0.01 * a, "loss {a} (f32) vs {b} (bf16)");
+    let (g32, g16) = (l32.backward().unwrap(), l16.backward().unwrap());
+    for ((name, v32), (_, v16)) in m32.params.iter().zip(&m16.params) {
+        let x = g32.get(v32.as_tensor()).unwrap();
+        let y = g16.get(v16.as_tensor()).unwrap();
+        assert_eq!(y.dtype(), candle_core::DType::F32, "{name}");
+        let (x, y) = (
+            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        let dot: f64 = x
+            .iter()
+            .zip(&y)
+            .map(|(p, q)| (*p as f64) * (*q as f64))
+            .sum();
+        let n = |v: &[f32]| v.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+        let cos = dot / (n(&x) * n(&y));
+        assert!(cos > 0.99, "{name}: cosine {cos}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = common::training_fixture(dir.path(), 300);
+    base.train.max_steps = 20;
+    let mut f32run = base.clone();
+    f32run.out_dir = dir.path().join("f32");
+    let mut bf = base.clone();
+    bf.out_dir = dir.path().join("bf16");
+    bf.train.precision = synthlm::config::Precision::Bf16;
+    let x = train(&f32run, &TrainOptions::default())
+        .unwrap()
+        .summary
+        .unwrap();
+    let y = train(&bf, &TrainOptions::default())
+        .unwrap()
+        .summary
+        .unwrap();
+    let (vx, vy) = (x.final_val["grammar"].loss, y.final_val["grammar"].loss);
+    assert!(
+        (vx - vy).abs() < 0.02 * vx,
+        "validation loss f32 {vx} vs bf16 {vy}"
+    );
+    assert!(serde_json::to_string(&bf)
+        .unwrap()
+        .contains("\"precision\":\"bf16\""));
+    assert!(!serde_json::to_string(&f32run)
+        .unwrap()
+        .contains("precision"));
+}
+
 /// Unigram entropy (nats/token) of a packed token stream: the loss of the best model that
 /// ignores context.
 fn unigram_entropy(shards: &TokenShards) -> f64 {

@@ -190,6 +190,9 @@ pub struct Gpt {
     pub config: ModelConfig,
     pub params: Vec<(String, Var)>,
     pub device: Device,
+    /// Number format of the matmuls (F32, or BF16 for mixed precision); the parameters are
+    /// always f32 (the master weights), cast per use, so their gradients arrive in f32.
+    pub matmul_dtype: DType,
 }
 
 /// Per-call options for the forward pass.
@@ -229,6 +232,7 @@ impl Gpt {
             config,
             params,
             device: device.clone(),
+            matmul_dtype: DType::F32,
         })
     }
 
@@ -260,7 +264,33 @@ impl Gpt {
             config,
             params,
             device: device.clone(),
+            matmul_dtype: DType::F32,
         })
+    }
+
+    /// The same model with its matmuls in `dtype` (mixed precision when BF16).
+    pub fn with_matmul_dtype(mut self, dtype: DType) -> Self {
+        self.matmul_dtype = dtype;
+        self
+    }
+
+    /// `x · w` in the model's matmul format, returned in f32. In BF16 both inputs are rounded
+    /// to bf16, the products accumulate in f32 and the result is rounded to bf16 (a tensor
+    /// core's arithmetic); the backward pass of the casts hands f32 gradients to the f32
+    /// master weights.
+    fn mm(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        if self.matmul_dtype == DType::F32 {
+            return Ok(x.matmul(w)?);
+        }
+        let d = self.matmul_dtype;
+        Ok(x.to_dtype(d)?
+            .matmul(&w.to_dtype(d)?)?
+            .to_dtype(DType::F32)?)
+    }
+
+    /// `x · W + b` for x [N, in], W [in, out] (GPT-2's Conv1D layout), b [out].
+    fn linear(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok(self.mm(x, w)?.broadcast_add(b)?)
     }
 
     fn p(&self, i: usize) -> &Tensor {
@@ -311,19 +341,24 @@ impl Gpt {
         let d = c.d_model;
         let w = |k: usize| self.p(2 + layer * 12 + k);
         let h = kernels::layer_norm(x, w(0), w(1), 1e-5)?;
-        let qkv = linear(&h, w(2), w(3))?.reshape((b, t, 3 * d))?;
+        let qkv = self.linear(&h, w(2), w(3))?.reshape((b, t, 3 * d))?;
         let y = kernels::causal_attention(&qkv, c.n_head)?.reshape((b * t, d))?;
-        let x = (x + self.drop(linear(&y, w(4), w(5))?, dropout, 1 + 2 * layer as u64)?)?;
+        let x = (x + self.drop(self.linear(&y, w(4), w(5))?, dropout, 1 + 2 * layer as u64)?)?;
         let h = kernels::layer_norm(&x, w(6), w(7), 1e-5)?;
-        let h = kernels::bias_gelu(&h.matmul(w(8))?, w(9))?;
-        Ok((&x + self.drop(linear(&h, w(10), w(11))?, dropout, 2 + 2 * layer as u64)?)?)
+        let h = kernels::bias_gelu(&self.mm(&h, w(8))?, w(9))?;
+        Ok((&x
+            + self.drop(
+                self.linear(&h, w(10), w(11))?,
+                dropout,
+                2 + 2 * layer as u64,
+            )?)?)
     }
 
     /// Final LayerNorm and the tied output head: logits [B·T, vocab].
     fn head(&self, x: &Tensor) -> Result<Tensor> {
         let n = self.params.len();
         let x = kernels::layer_norm(x, self.p(n - 2), self.p(n - 1), 1e-5)?;
-        Ok(x.matmul(&self.p(0).t()?)?)
+        self.mm(&x, &self.p(0).t()?)
     }
 
     /// Dropout at `site` (a fixed number per place in the network, so masks are reproducible).
@@ -436,11 +471,6 @@ fn grad_of(gs: &candle_core::backprop::GradStore, v: &Var) -> Result<Tensor> {
     gs.get(v.as_tensor())
         .map(|g| g.detach())
         .ok_or_else(|| anyhow::anyhow!("no gradient reached a block boundary"))
-}
-
-/// `x · W + b` for x [N, in], W [in, out] (GPT-2's Conv1D layout), b [out].
-fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    Ok(x.matmul(w)?.broadcast_add(b)?)
 }
 
 /// Inverted dropout with a mask drawn from a seeded generator, so a resumed run draws the same

@@ -154,7 +154,8 @@ impl<'a> Run<'a> {
         let metrics_keep = if latest.is_some() { u64::MAX } else { 0 };
         let metrics = metrics_writer(&coll, &run_dir.join(METRICS), metrics_keep)?;
         let mut run = Run {
-            model: Gpt::new(mcfg.clone(), cfg.train.seed, &s.device)?,
+            model: Gpt::new(mcfg.clone(), cfg.train.seed, &s.device)?
+                .with_matmul_dtype(cfg.train.precision.dtype()),
             cfg,
             s,
             coll,
@@ -200,7 +201,8 @@ impl<'a> Run<'a> {
             );
         }
         self.model = Gpt::from_tensors(self.mcfg.clone(), ck.model, &self.s.device)
-            .with_context(|| format!("checkpoint {}", dir.display()))?;
+            .with_context(|| format!("checkpoint {}", dir.display()))?
+            .with_matmul_dtype(self.cfg.train.precision.dtype());
         opt.load_state(&self.names, ck.optim)
             .with_context(|| format!("checkpoint {}", dir.display()))?;
         self.metrics = metrics_writer(
