@@ -127,3 +127,60 @@ fn a_global_batch_that_does_not_split_over_the_ranks_is_refused() {
     .to_string();
     assert!(e.contains("batch_size = 5") && e.contains("2 ranks"), "{e}");
 }
+
+/// `synthlm launch --procs 2 -- train`: two processes summing gradients over localhost TCP
+/// train the model one process trains, rank 0 alone writes, and a failing rank stops the job.
+#[test]
+fn launch_runs_two_processes_that_train_what_one_process_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = common::training_fixture(dir.path(), 300);
+    base.train.max_steps = 8;
+    base.train.ckpt_interval = 4;
+    let exe = env!("CARGO_BIN_EXE_synthlm");
+    let run = |name: &str, procs: Option<usize>| {
+        let mut c = base.clone();
+        c.out_dir = dir.path().join(name);
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, toml::to_string(&c).unwrap()).unwrap();
+        let mut cmd = std::process::Command::new(exe);
+        if let Some(n) = procs {
+            cmd.args(["launch", "--procs", &n.to_string(), "--"]);
+        }
+        let out = cmd
+            .args(["train", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c.out_dir
+    };
+    let (one, two) = (run("one", None), run("two", Some(2)));
+    let (a, b) = (weights(&one), weights(&two));
+    let worst = a
+        .iter()
+        .flat_map(|(k, wa)| wa.iter().zip(&b[k]).map(|(x, y)| (x - y).abs()))
+        .fold(0f32, f32::max);
+    println!("max |weight difference| one process vs two: {worst:e}");
+    assert!(worst < 1e-4, "{worst}");
+    assert_eq!(losses(&one).len(), losses(&two).len());
+
+    // A rank that cannot start its run (a config that does not exist) fails the job by name.
+    let out = std::process::Command::new(exe)
+        .args([
+            "launch",
+            "--procs",
+            "2",
+            "--",
+            "train",
+            "--config",
+            "/nonexistent.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exited with"), "{err}");
+}

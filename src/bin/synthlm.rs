@@ -73,6 +73,16 @@ enum Cmd {
         #[arg(long = "set")]
         sets: Vec<String>,
     },
+    /// Run a synthlm command as N data-parallel ranks (one process each), e.g.
+    /// `synthlm launch --procs 2 -- train --config run.toml`. On the CPU the ranks sum
+    /// gradients over localhost TCP; `train.batch_size` is the global batch.
+    Launch {
+        #[arg(long, alias = "gpus")]
+        procs: usize,
+        /// The command each rank runs (after `--`).
+        #[arg(last = true, required = true)]
+        args: Vec<String>,
+    },
     /// Evaluate a run: perplexity and bits per byte of its latest checkpoint on packed
     /// directories, or (--suite) the whole evaluation suite on each of its weight snapshots and
     /// its final weights.
@@ -455,6 +465,7 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Launch { procs, args } => synthlm::train::process_group::launch(procs, &args),
         Cmd::Budget { gpu_hours, gpus } => {
             print!("{}", synthlm::commands::budget(gpu_hours, gpus)?);
             Ok(())
@@ -744,9 +755,11 @@ fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) ->
         eprintln!("\ninterrupted: saving a checkpoint at the end of this step ...");
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     })?;
+    let collective = synthlm::train::process_group::from_env()?;
     let opts = synthlm::train::TrainOptions {
         interrupt: Some(interrupt),
-        progress: true,
+        progress: collective.as_ref().is_none_or(|c| c.is_root()),
+        collective,
         ..Default::default()
     };
     let out = synthlm::train::train(&cfg, &opts)?;

@@ -6,6 +6,7 @@ pub mod collective;
 pub mod grads;
 pub mod metrics;
 pub mod optim;
+pub mod process_group;
 pub mod schedule;
 pub mod trainer;
 

@@ -58,6 +58,13 @@ pub fn device(name: &str) -> Result<Device> {
         .filter(|r| !r.is_empty())
         .map(|r| r.parse())
         .transpose()?
+        // A rank of `synthlm launch` takes the GPU of its rank unless the config names one.
+        .or_else(|| {
+            std::env::var(crate::train::process_group::ENV_RANK)
+                .ok()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0);
     if cfg!(feature = "cuda") {
         Ok(Device::new_cuda(ordinal)?)
@@ -366,10 +373,15 @@ impl<'a> Run<'a> {
         };
         pb.set_position(self.step);
         while self.step < tc.max_steps {
-            let interrupted = opts
+            let mut interrupted = [opts
                 .interrupt
                 .as_ref()
-                .is_some_and(|f| f.load(Ordering::SeqCst));
+                .is_some_and(|f| f.load(Ordering::SeqCst)) as u8
+                as f32];
+            // Ranks stop together: a Ctrl-C seen by any rank stops all at this step (a rank
+            // that stopped alone would leave the others waiting in the next all-reduce).
+            self.coll.all_reduce_sum(&mut interrupted)?;
+            let interrupted = interrupted[0] > 0.0;
             if interrupted || opts.stop_after.is_some_and(|k| self.step >= k) {
                 let dir = self.save(self.last_lr)?;
                 pb.abandon_with_message(format!(
