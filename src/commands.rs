@@ -501,31 +501,42 @@ pub fn quality(root: &Path, dirs: &[PathBuf], out: &Path) -> Result<String> {
         "real-text reference: Kneser-Ney 3-gram on {} documents, {} teacher tokens",
         reference.documents, reference.tokens
     );
-    let mut shares: BTreeMap<String, Vec<PoolColumn>> = BTreeMap::new();
+    let mut pools = Vec::new();
     for dir in dirs {
         let name = dir
             .file_name()
             .map_or("pool".into(), |n| n.to_string_lossy().to_string());
         for g in crate::generate::Generator::ALL {
-            if !dir.join(g.name()).join("manifest.json").exists() {
-                continue;
+            if dir.join(g.name()).join("manifest.json").exists() {
+                pools.push((
+                    name.clone(),
+                    dir,
+                    g,
+                    experiments::corpora::generated(dir, g)?,
+                ));
             }
-            let docs = experiments::corpora::generated(dir, g)?;
-            let pool = dir.join(g.name()).display().to_string();
-            let q = signals::score(&docs, &pool, &Thresholds::default(), Some(&reference));
-            crate::io::write_json(&out.join(&name).join(format!("{}.json", g.name())), &q)?;
-            let mean = |v: Vec<f64>| (!v.is_empty()).then(|| crate::stats::mean(&v));
-            let nll = mean(q.records.iter().filter_map(|r| r.teacher_nll).collect());
-            let kn = mean(q.records.iter().filter_map(|r| r.real_kn_bpb).collect());
-            shares.entry(g.name().to_string()).or_default().push((
-                name.clone(),
-                docs.len(),
-                nll,
-                kn,
-                signals::rule_shares(&q),
-            ));
         }
     }
+    let total = pools.iter().map(|p| p.3.len() as u64).sum();
+    let pb = crate::progress::bar(total, "records", "quality");
+    let mut shares: BTreeMap<String, Vec<PoolColumn>> = BTreeMap::new();
+    for (name, dir, g, docs) in pools {
+        let pool = dir.join(g.name()).display().to_string();
+        pb.set_message(pool.clone());
+        let q = signals::score(&docs, &pool, &Thresholds::default(), Some(&reference), &pb);
+        crate::io::write_json(&out.join(&name).join(format!("{}.json", g.name())), &q)?;
+        let mean = |v: Vec<f64>| (!v.is_empty()).then(|| crate::stats::mean(&v));
+        let nll = mean(q.records.iter().filter_map(|r| r.teacher_nll).collect());
+        let kn = mean(q.records.iter().filter_map(|r| r.real_kn_bpb).collect());
+        shares.entry(g.name().to_string()).or_default().push((
+            name.clone(),
+            docs.len(),
+            nll,
+            kn,
+            signals::rule_shares(&q),
+        ));
+    }
+    pb.finish();
     let mut text = String::new();
     for (family, cols) in &shares {
         let row = |label: &str, f: &dyn Fn(&PoolColumn) -> String| {

@@ -74,10 +74,12 @@ pub fn score(
     pool: &str,
     t: &Thresholds,
     reference: Option<&Reference>,
+    progress: &indicatif::ProgressBar,
 ) -> QualityFile {
     use rayon::prelude::*;
     let records = docs
         .par_iter()
+        .inspect(|_| progress.inc(1))
         .map(|d| {
             let text = judged_text(d);
             RecordSignals {
@@ -180,7 +182,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = "Water moves through the air, the land and the sea in a cycle that never ends. The sun warms lakes and oceans, and some of the water rises as vapour. High above the ground the vapour cools and gathers into clouds made of tiny droplets. When the droplets grow heavy they fall back as rain, snow or hail. Rivers carry much of that water to the sea, while some of it soaks into the soil and feeds plants and wells.";
         let pool = vec![doc("a", good), doc("b", "Too short and unfinished")];
-        let q = score(&pool, "test-pool", &Thresholds::default(), None);
+        let q = score(
+            &pool,
+            "test-pool",
+            &Thresholds::default(),
+            None,
+            &indicatif::ProgressBar::hidden(),
+        );
         let path = dir.path().join("q.json");
         crate::io::write_json(&path, &q).unwrap();
         assert_eq!(load_for(&path, &pool).unwrap(), q);
@@ -191,7 +199,13 @@ mod tests {
         let e = load_for(&path, &other).unwrap_err().to_string();
         assert!(e.contains("q.json") && e.contains("another pool"), "{e}");
         // a threshold nothing passes
-        let bad = score(&pool[1..], "test-pool", &Thresholds::default(), None);
+        let bad = score(
+            &pool[1..],
+            "test-pool",
+            &Thresholds::default(),
+            None,
+            &indicatif::ProgressBar::hidden(),
+        );
         let e = passing(&bad, &["gopher_short_doc"])
             .unwrap_err()
             .to_string();
