@@ -7,6 +7,7 @@
 #   scripts/setup.sh notebook   Jupyter (PyPI) + evcxr_jupyter (crates.io) + rust-src
 #   scripts/setup.sh book       mdbook (crates.io) + Debian chromium for the page check
 #   scripts/setup.sh paper      tectonic (crates.io) + a local TeX bundle from Debian's TeX Live
+#   scripts/setup.sh python-hf  numpy, safetensors, tokenizers (PyPI): the Hugging Face export check
 # Tools go to ~/.cargo/bin and $SYNTHLM_TOOLS, outside the clone, and are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,10 @@ for part in "${@:-build}"; do
         texlive-latex-extra texlive-fonts-recommended lmodern poppler-utils
       command -v tectonic >/dev/null || cargo install --locked tectonic
       bash scripts/tex-bundle.sh "$SYNTHLM_TOOLS/tex-bundle"
+      ;;
+    python-hf)
+      python3 -c "import numpy, safetensors, tokenizers" 2>/dev/null \
+        || python3 -m pip install -q numpy safetensors tokenizers
       ;;
     *) echo "setup: unknown part $part" >&2; exit 2 ;;
   esac

@@ -73,6 +73,19 @@ enum Cmd {
         #[arg(long = "set")]
         sets: Vec<String>,
     },
+    /// Write a run's weights (latest checkpoint, or --step's snapshot) in Hugging Face's GPT-2
+    /// format: config.json, model.safetensors, tokenizer.json, tokenizer_config.json and
+    /// generation_config.json, loadable by transformers' GPT2LMHeadModel and AutoTokenizer.
+    Export {
+        run: PathBuf,
+        #[arg(long)]
+        hf: PathBuf,
+        #[arg(long)]
+        step: Option<u64>,
+        /// f32 or f16.
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+    },
     /// Run a synthlm command as N data-parallel ranks (one process each), e.g.
     /// `synthlm launch --procs 2 -- train --config run.toml`. On the CPU the ranks sum
     /// gradients over localhost TCP; `train.batch_size` is the global batch.
@@ -465,6 +478,22 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Export {
+            run,
+            hf,
+            step,
+            dtype,
+        } => {
+            let dtype = match dtype.as_str() {
+                "f32" => candle_core::DType::F32,
+                "f16" => candle_core::DType::F16,
+                d => anyhow::bail!("--dtype {d}: expected f32 or f16"),
+            };
+            let s = synthlm::model::student::Student::load(&run, step)?;
+            synthlm::model::hf::export(&s.model, &s.tokenizer, &hf, dtype)?;
+            println!("wrote {} (step {}, {dtype:?})", hf.display(), s.step);
+            Ok(())
+        }
         Cmd::Launch { procs, args } => synthlm::train::process_group::launch(procs, &args),
         Cmd::Budget { gpu_hours, gpus } => {
             print!("{}", synthlm::commands::budget(gpu_hours, gpus)?);
@@ -789,36 +818,21 @@ fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) ->
     Ok(())
 }
 
-/// The model and tokenizer of a run's latest checkpoint.
-fn load_run(
-    run: &std::path::Path,
-) -> Result<(
-    synthlm::model::Gpt,
-    TextTokenizer,
-    synthlm::config::RunConfig,
-)> {
-    let dir = synthlm::train::checkpoint::latest(run)?
-        .ok_or_else(|| anyhow::anyhow!("{} has no checkpoint", run.display()))?;
-    let ck = synthlm::train::checkpoint::load(&dir, &candle_core::Device::Cpu)?;
-    let cfg = ck.state.config.clone();
-    let tok_path = cfg
-        .data
-        .tokenizer
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("the run's config has no data.tokenizer"))?;
-    let tok = TextTokenizer::load(&tok_path)?;
-    let mcfg = cfg.model.resolve(Some(tok.vocab_size()))?;
-    Ok((
-        synthlm::model::Gpt::from_tensors(mcfg, ck.model, &candle_core::Device::Cpu)?,
-        tok,
-        cfg,
-    ))
-}
-
 fn eval(run: PathBuf, data: Vec<String>, windows: usize) -> Result<()> {
-    let (model, tok, cfg) = load_run(&run)?;
+    let s = synthlm::model::student::Student::load(&run, None)?;
+    let (model, tok) = (&s.model, &s.tokenizer);
+    // Windows as the run trained (an imported model: its whole context, 8 at a time).
+    let (seq_len, batch) = s.config.as_ref().map_or((model.config.context, 8), |c| {
+        (c.train.seq_len, c.train.batch_size)
+    });
     let sets: Vec<(String, PathBuf)> = if data.is_empty() {
-        cfg.data.val.clone().into_iter().collect()
+        let c = s.config.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no run config: name the sets with --data NAME=DIR",
+                run.display()
+            )
+        })?;
+        c.data.val.clone().into_iter().collect()
     } else {
         data.iter()
             .map(|d| {
@@ -839,14 +853,8 @@ fn eval(run: PathBuf, data: Vec<String>, windows: usize) -> Result<()> {
             "{} was packed with another tokenizer",
             dir.display()
         );
-        let r = synthlm::eval::perplexity::evaluate(
-            &model,
-            &shards,
-            cfg.train.seq_len,
-            cfg.train.batch_size,
-            windows,
-            &bytes,
-        )?;
+        let r =
+            synthlm::eval::perplexity::evaluate(model, &shards, seq_len, batch, windows, &bytes)?;
         println!(
             "| {name} | {} | {:.4} | {:.2} | {:.4} |",
             r.tokens, r.loss, r.ppl, r.bpb
@@ -860,7 +868,8 @@ fn sample(
     prompts: Vec<String>,
     mut o: synthlm::model::sample::SampleOptions,
 ) -> Result<()> {
-    let (model, tok, _) = load_run(&run)?;
+    let s = synthlm::model::student::Student::load(&run, None)?;
+    let (model, tok) = (&s.model, &s.tokenizer);
     o.stop_tokens = vec![tok.eot_id()];
     let ids: Vec<Vec<u32>> = prompts
         .iter()
@@ -872,7 +881,7 @@ fn sample(
         .collect::<Result<_>>()?;
     for (p, g) in prompts
         .iter()
-        .zip(synthlm::model::sample::generate(&model, &ids, &o)?)
+        .zip(synthlm::model::sample::generate(model, &ids, &o)?)
     {
         println!("--- prompt: {p:?} ({})", g.stop_reason);
         println!("{}{}", p, tok.decode(&g.tokens)?);

@@ -81,12 +81,14 @@ pub fn evaluate_run(
         "n-gram baselines on the positions {} saw ...",
         run.display()
     );
-    let baselines = crate::experiments::baselines::suite_baselines(
-        &student.config,
-        &student.tokenizer,
-        items,
-        work,
-    )?;
+    let config = student.config.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: the n-gram baselines need the run's training data; a model without a run config cannot have them",
+            run.display()
+        )
+    })?;
+    let baselines =
+        crate::experiments::baselines::suite_baselines(config, &student.tokenizer, items, work)?;
     let baseline_rows = baselines
         .iter()
         .flat_map(|(b, rows)| {

@@ -2,6 +2,7 @@
 //! fused CPU kernels it trains with, and sampling with a KV cache.
 
 pub mod gpt;
+pub mod hf;
 pub mod kernels;
 pub mod sample;
 pub mod student;

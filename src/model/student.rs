@@ -1,6 +1,7 @@
 //! A trained student as the evaluation sees it: the model, the tokenizer it was trained with and
 //! its run config, loaded from a run folder: the latest checkpoint, or the weight snapshot of a
-//! given step (`weights/step-NNNNNNNN.safetensors`).
+//! given step (`weights/step-NNNNNNNN.safetensors`); or a GPT-2 in Hugging Face's format
+//! (a folder with config.json, model.safetensors and tokenizer.json), which has no run config.
 
 use crate::config::RunConfig;
 use crate::data::tokenizer::TextTokenizer;
@@ -13,7 +14,8 @@ use std::path::Path;
 pub struct Student {
     pub model: Gpt,
     pub tokenizer: TextTokenizer,
-    pub config: RunConfig,
+    /// The run's config; `None` for a model imported from Hugging Face's format.
+    pub config: Option<RunConfig>,
     /// The training step these weights are from.
     pub step: u64,
 }
@@ -22,6 +24,21 @@ impl Student {
     /// Load from `run` (a run folder): the snapshot of `step` if given, else the latest
     /// checkpoint, else the last snapshot.
     pub fn load(run: &Path, step: Option<u64>) -> Result<Student> {
+        if crate::model::hf::is_hf_dir(run) {
+            if step.is_some() {
+                bail!(
+                    "{}: a Hugging Face model folder has no steps",
+                    run.display()
+                );
+            }
+            let (model, tokenizer) = crate::model::hf::load(run)?;
+            return Ok(Student {
+                model,
+                tokenizer,
+                config: None,
+                step: 0,
+            });
+        }
         let config: RunConfig =
             crate::io::read_json(&run.join("config.json")).with_context(|| {
                 format!(
@@ -64,7 +81,7 @@ impl Student {
         Ok(Student {
             model,
             tokenizer,
-            config,
+            config: Some(config),
             step,
         })
     }
