@@ -171,3 +171,36 @@ fn gpt2_checkpoints_as_found_in_the_wild_load_and_bad_ones_are_refused() {
         "{e}"
     );
 }
+
+/// A model repository in the Hugging Face cache layout (`models--ORG--NAME/refs/main`,
+/// `snapshots/COMMIT/...`) resolves offline and loads; a missing one says how to get it.
+#[test]
+fn a_model_in_the_hugging_face_cache_resolves_offline() {
+    use synthlm::data::hub::{model_snapshot, HubOptions, MODEL_FILES};
+    let dir = tempfile::tempdir().unwrap();
+    let (m, tok) = tiny(dir.path());
+    let export = dir.path().join("export");
+    hf::export(&m, &tok, &export, DType::F32).unwrap();
+    let cache = dir.path().join("hub");
+    let repo = cache.join("models--synthlm-test--tiny-gpt2");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), common::COMMIT).unwrap();
+    let snap = repo.join("snapshots").join(common::COMMIT);
+    std::fs::create_dir_all(&snap).unwrap();
+    for f in MODEL_FILES {
+        std::fs::copy(export.join(f), snap.join(f)).unwrap();
+    }
+    let opts = HubOptions::offline(&cache);
+    let found = model_snapshot("synthlm-test/tiny-gpt2", &opts).unwrap();
+    assert_eq!(found, snap);
+    let (loaded, _) = hf::load(&found).unwrap();
+    let ids = tok.encode(TEXT).unwrap();
+    assert_eq!(logits(&loaded, &ids), logits(&m, &ids));
+    let e = model_snapshot("openai-community/gpt2", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("openai-community/gpt2") && e.contains("SYNTHLM_DOWNLOAD=1"),
+        "{e}"
+    );
+}

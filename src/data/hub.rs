@@ -132,6 +132,43 @@ fn collect_data_files(
     Ok(())
 }
 
+/// The files a model repository needs to load as a student.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+/// The snapshot folder of model repository `repo_id` (e.g. `openai-community/gpt2`) in the
+/// cache, holding [`MODEL_FILES`]; fetched first only if downloads are allowed.
+pub fn model_snapshot(repo_id: &str, opts: &HubOptions) -> Result<PathBuf, DataError> {
+    let cached = || -> Option<PathBuf> {
+        let repo = Cache::new(opts.cache_dir.clone()).model(repo_id.to_string());
+        let files: Option<Vec<PathBuf>> = MODEL_FILES.iter().map(|f| repo.get(f)).collect();
+        files?.first()?.parent().map(Path::to_path_buf)
+    };
+    if let Some(dir) = cached() {
+        return Ok(dir);
+    }
+    if opts.may_download() {
+        let err = |e: hf_hub::api::sync::ApiError| {
+            DataError::NotAvailable(format!("fetching {repo_id}: {e}"))
+        };
+        let api = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(opts.cache_dir.clone()))
+            .with_progress(true)
+            .build()
+            .map_err(err)?;
+        for f in MODEL_FILES {
+            api.model(repo_id.to_string()).get(f).map_err(err)?;
+        }
+        if let Some(dir) = cached() {
+            return Ok(dir);
+        }
+    }
+    Err(DataError::NotAvailable(format!(
+        "model {repo_id} ({}) is not in the Hugging Face cache at {}. Nothing is downloaded by \
+         default: re-run with SYNTHLM_DOWNLOAD=1, or point HF_HOME at a cache that has it.",
+        MODEL_FILES.join(", "),
+        opts.cache_dir.display()
+    )))
+}
+
 /// Download a source's files into the cache (explicit, networked).
 pub fn fetch(spec: &SourceSpec, opts: &HubOptions) -> Result<Vec<PathBuf>, DataError> {
     let err =

@@ -22,8 +22,14 @@ pub struct Student {
 
 impl Student {
     /// Load from `run` (a run folder): the snapshot of `step` if given, else the latest
-    /// checkpoint, else the last snapshot.
+    /// checkpoint, else the last snapshot. A Hugging Face GPT-2 folder loads as it is.
+    /// `run` may also be `hf:ORG/NAME`, a model repository in the Hugging Face cache.
     pub fn load(run: &Path, step: Option<u64>) -> Result<Student> {
+        if let Some(id) = run.to_str().and_then(|s| s.strip_prefix("hf:")) {
+            let opts = crate::data::hub::HubOptions::from_env();
+            let dir = crate::data::hub::model_snapshot(id, &opts)?;
+            return Student::load(&dir, step);
+        }
         if crate::model::hf::is_hf_dir(run) {
             if step.is_some() {
                 bail!(
