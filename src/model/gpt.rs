@@ -403,9 +403,15 @@ impl Gpt {
         let top = Var::from_tensor(saved.last().expect("embedding"))?;
         let loss = kernels::cross_entropy(&self.head(top.as_tensor())?, &targets)?;
         let mut grads: Vec<Option<Tensor>> = vec![None; self.params.len()];
-        let gs = loss.backward()?;
-        self.take_grads(&gs, &mut grads)?;
-        let mut g_above = grad_of(&gs, &top)?;
+        let mut g_above = {
+            // Scoped: the head's GradStore holds the logits' gradient (B·T·vocab floats),
+            // which must not stay alive through the block loop.
+            let gs = loss.backward()?;
+            self.take_grads(&gs, &mut grads)?;
+            grad_of(&gs, &top)?
+        };
+        // Only the value is returned: the loss's graph holds the logits.
+        let loss = loss.detach();
         for layer in (0..self.config.n_layer).rev() {
             let x = Var::from_tensor(&saved[layer])?;
             let y = self.block(layer, x.as_tensor(), (b, t), dropout)?;

@@ -56,6 +56,15 @@ pub fn export(model: &Gpt, tok: &TextTokenizer, dir: &Path, dtype: DType) -> Res
     let eot = tok.eot_id();
     let eot_text = tok.inner().id_to_token(eot).unwrap_or_default();
     crate::io::write_json(&dir.join(CONFIG), &config_json(&model.config, eot, dtype))?;
+    if dtype == DType::F16 {
+        // f16 tops out at 65504: a larger weight would silently become inf.
+        for (name, t) in model.tensors() {
+            let max = t.abs()?.max_all()?.to_scalar::<f32>()?;
+            if max > 65504.0 {
+                bail!("`{name}` holds {max}, beyond f16's range; export as f32");
+            }
+        }
+    }
     let tensors: HashMap<String, Tensor> = model
         .tensors()
         .into_iter()
@@ -106,6 +115,32 @@ pub fn model_config(v: &Value, path: &Path) -> Result<ModelConfig> {
             ctx()
         );
     }
+    // Variants of GPT-2 the students cannot represent; silently ignoring them would misread
+    // the model.
+    let eps = v
+        .get("layer_norm_epsilon")
+        .and_then(Value::as_f64)
+        .unwrap_or(1e-5);
+    if (eps - 1e-5).abs() > 1e-12 {
+        bail!("{}: layer_norm_epsilon = {eps}; students use 1e-5", ctx());
+    }
+    for (k, default) in [
+        ("scale_attn_weights", true),
+        ("scale_attn_by_inverse_layer_idx", false),
+        ("reorder_and_upcast_attn", false),
+        ("add_cross_attention", false),
+    ] {
+        if v.get(k)
+            .and_then(Value::as_bool)
+            .is_some_and(|x| x != default)
+        {
+            bail!(
+                "{}: `{k}` = {}; students support only {default}",
+                ctx(),
+                !default
+            );
+        }
+    }
     let c = ModelConfig {
         vocab_size: get("vocab_size")?,
         context: get("n_positions")?,
@@ -138,6 +173,14 @@ pub fn load(dir: &Path) -> Result<(Gpt, TextTokenizer)> {
     let raw = candle_core::safetensors::load(&wpath, &Device::Cpu)
         .with_context(|| format!("reading {}", wpath.display()))?;
     let tensors = normalise_keys(raw, &wpath)?;
+    let expected: std::collections::HashSet<String> =
+        c.parameter_shapes().into_iter().map(|(n, _)| n).collect();
+    if let Some(extra) = tensors.keys().find(|k| !expected.contains(*k)) {
+        bail!(
+            "{}: tensor `{extra}` is not part of a GPT-2 student",
+            wpath.display()
+        );
+    }
     let model = Gpt::from_tensors(c, tensors, &Device::Cpu)
         .with_context(|| format!("{}", wpath.display()))?;
     let tok = TextTokenizer::load(&dir.join(TOKENIZER))
@@ -163,7 +206,12 @@ fn normalise_keys(raw: HashMap<String, Tensor>, path: &Path) -> Result<HashMap<S
         } else {
             format!("transformer.{k}")
         };
-        out.insert(k, t);
+        if out.insert(k.clone(), t).is_some() {
+            bail!(
+                "{}: `{k}` is stored twice (with and without the `transformer.` prefix)",
+                path.display()
+            );
+        }
     }
     if let (Some(h), Some(wte)) = (head, out.get("transformer.wte.weight")) {
         let diff = (h.to_dtype(DType::F32)? - wte.to_dtype(DType::F32)?)?

@@ -8,12 +8,15 @@
 //! - [`LocalReplicas`]: N replicas as threads of one process, summing through shared memory.
 //!   It exists so the averaging logic that multi-GPU training relies on is tested on machines
 //!   without GPUs: N replicas x B rows equal one run of N·B rows (tests/data_parallel.rs).
-//! - NCCL (one process per GPU, the `cuda` build) implements [`Collective::all_reduce_sum_tensor`]
-//!   on device buffers; the bucketing and averaging here are the same for it.
+//! - [`super::process_group::TcpGroup`]: N processes on one machine (`synthlm launch`), over
+//!   localhost TCP through the host.
+//! - Planned, not written yet: NCCL (one process per GPU, the `cuda` build) overriding
+//!   [`Collective::all_reduce_sum_tensor`] on device buffers; the bucketing and averaging here
+//!   would be the same for it. Until then, launched GPU ranks reduce through the host.
 //!
 //! Gradients travel in buckets of whole parameters (PyTorch DDP's idea): one call per ~16 MB
 //! rather than one per parameter, because each collective call has a fixed latency (tens of
-//! microseconds for NCCL) that would dominate the ~150 small bias and LayerNorm tensors of a
+//! microseconds for NCCL) that would dominate the ~100 small bias and LayerNorm tensors of a
 //! 12-layer model.
 
 use crate::train::grads::Grads;
@@ -31,7 +34,7 @@ pub trait Collective: Send + Sync {
     /// Replace `buf` by its elementwise sum over all ranks; every rank gets identical values.
     fn all_reduce_sum(&self, buf: &mut [f32]) -> Result<()>;
     /// The same for a flat `f32` tensor. The default goes through the host; a device
-    /// collective (NCCL) overrides it and keeps the data on the device.
+    /// collective (NCCL, planned) would override it and keep the data on the device.
     fn all_reduce_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
         let mut v = t.to_vec1::<f32>()?;
         self.all_reduce_sum(&mut v)?;

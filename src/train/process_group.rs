@@ -7,8 +7,9 @@
 //! the others connect and say who they are. A sum is a star: every rank sends its buffer to
 //! rank 0, which adds them in rank order (the order [`super::collective::LocalReplicas`] uses,
 //! so the two give the same floats) and sends the result back. That is O(N) traffic through one
-//! process, fine for a few CPU processes; GPUs use NCCL's ring instead, behind the same trait,
-//! and the launcher, rendezvous and rank-0-writes logic stay as they are.
+//! process, fine for a few CPU processes. GPUs are meant to use NCCL's ring behind the same
+//! trait (not written yet: launched GPU ranks currently reduce through the host over TCP); the
+//! launcher, rendezvous and rank-0-writes logic would stay as they are.
 
 use super::collective::Collective;
 use anyhow::{anyhow, bail, Context, Result};

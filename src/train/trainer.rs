@@ -344,7 +344,8 @@ impl<'a> Run<'a> {
                 &self.model,
                 shards,
                 tc.seq_len,
-                tc.batch_size,
+                // Rank 0 evaluates alone: per-rank rows, so it fits where training fits.
+                tc.batch_size / self.coll.world_size(),
                 tc.eval_windows,
                 &self.s.token_bytes,
             )?;
