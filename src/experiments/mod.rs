@@ -135,7 +135,8 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 /// Run (or resume) experiment `e` at scale `s`: prepare, train or reuse the grid, fit the
 /// baselines, analyse, and write `results.json`.
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
-    let design = e.design(s, paths)?;
+    let mut design = e.design(s, paths)?;
+    let decontamination = decontaminate(&mut design, s)?;
     let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
     let runs = grid::run_grid(s, &p, &paths.results, &paths.work, &e.prompts(), progress)?;
@@ -204,11 +205,37 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         samples: runs.iter().flat_map(|r| r.samples.clone()).collect(),
         tokenizer_sha256: p.tokenizer.sha256().into(),
         inputs,
+        decontamination,
         aggregated_by: provenance::environment(),
         analysis,
     };
     crate::io::write_json(&paths.results.join(results::RESULTS), &r)?;
     Ok(r)
+}
+
+/// The harness's decontamination of a design (see
+/// [`crate::eval::contamination::decontaminate`]): against the neutral domain when the scale
+/// runs the evaluation suite, and between its training and held-out sets always.
+fn decontaminate(
+    design: &mut Design,
+    s: &Scale,
+) -> Result<Vec<crate::eval::contamination::Removed>> {
+    let neutral = if s.suite {
+        let dir = provenance::project_root().join("data/eval");
+        crate::eval::neutral::load(&dir.join(crate::eval::items::NEUTRAL))?
+    } else {
+        vec![]
+    };
+    let fixed: Vec<(&str, &[crate::data::document::Document])> = if s.suite {
+        vec![("neutral", &neutral)]
+    } else {
+        vec![]
+    };
+    Ok(crate::eval::contamination::decontaminate(
+        &mut design.conditions,
+        &mut design.eval_sets,
+        &fixed,
+    ))
 }
 
 fn run_record(r: &RunOutcome) -> results::RunRecord {

@@ -108,6 +108,9 @@ pub struct Results {
     pub samples: Vec<Sample>,
     pub tokenizer_sha256: String,
     pub inputs: Vec<InputRecord>,
+    /// What the harness's decontamination removed, per set.
+    #[serde(default)]
+    pub decontamination: Vec<crate::eval::contamination::Removed>,
     /// The call that aggregated the runs (each run's own training is in `runs[].provenance`).
     pub aggregated_by: Environment,
     /// The experiment's own analysis.
