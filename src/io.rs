@@ -15,8 +15,13 @@ pub fn atomic_write<T>(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<
     };
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating directory {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+    // Temporary files are created 0600; what we write is ordinary output, so ask for 0666 and
+    // let the umask decide, as `File::create` would.
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let mut w = BufWriter::new(tmp);
@@ -65,4 +70,24 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_ordinary_permissions_not_a_temporary_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        super::write_json(&path, &1).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // Whatever the umask, others may read it as with File::create (umask 022 gives 644).
+        let created = {
+            let p = dir.path().join("plain");
+            std::fs::File::create(&p).unwrap();
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode, created, "{mode:o} vs {created:o}");
+    }
 }

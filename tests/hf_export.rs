@@ -34,13 +34,19 @@ fn logits(m: &Gpt, ids: &[u32]) -> Vec<Vec<f32>> {
         .unwrap()
 }
 
-/// Run scripts/check_hf_export.py on `dir` against synthlm's ids and logits.
-fn python_check(dir: &Path, ids: &[u32], want: &[Vec<f32>]) -> String {
+/// The Python with numpy, safetensors and tokenizers (`SYNTHLM_PYTHON`, else `python3`).
+fn python() -> String {
+    std::env::var("SYNTHLM_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Run scripts/check_hf_export.py on `dir` against synthlm's ids and logits: whether it
+/// passed, and what it printed.
+fn python_run(dir: &Path, ids: &[u32], want: &[Vec<f32>]) -> (bool, String) {
     let exp = dir.join("expected.json");
     let v = serde_json::json!({"text": TEXT, "ids": ids, "logits": want});
     std::fs::write(&exp, v.to_string()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_hf_export.py");
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(python())
         .arg(&script)
         .arg(dir)
         .arg(&exp)
@@ -51,8 +57,14 @@ fn python_check(dir: &Path, ids: &[u32], want: &[Vec<f32>]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.success(), text)
+}
+
+/// [`python_run`], which must pass.
+fn python_check(dir: &Path, ids: &[u32], want: &[Vec<f32>]) -> String {
+    let (ok, text) = python_run(dir, ids, want);
     assert!(
-        out.status.success(),
+        ok,
         "check_hf_export.py failed (missing packages: `bash scripts/setup.sh python-hf`):\n{text}"
     );
     text
@@ -78,6 +90,11 @@ fn an_exported_student_passes_hugging_faces_checks_and_loads_back() {
     let report = python_check(&f32_dir, &ids, &want);
     println!("{report}");
     assert!(report.contains("numpy reference forward"));
+    // The comparison is live: one logit off by 1e-3 fails it.
+    let mut off = want.clone();
+    off[3][5] += 1e-3;
+    let (ok, text) = python_run(&f32_dir, &ids, &off);
+    assert!(!ok && text.contains("numpy reference differs"), "{text}");
     // Loads back bit for bit, as a student without a run config.
     let s = Student::load(&f32_dir, None).unwrap();
     assert!(s.config.is_none());
@@ -203,4 +220,96 @@ fn a_model_in_the_hugging_face_cache_resolves_offline() {
         e.contains("openai-community/gpt2") && e.contains("SYNTHLM_DOWNLOAD=1"),
         "{e}"
     );
+}
+
+/// Every GPT-2 variant a student cannot be is refused, naming the file that says so; so is a
+/// step for a folder that has none, and an export into a folder that holds something else.
+#[test]
+fn configs_students_cannot_represent_are_refused_by_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, tok) = tiny(dir.path());
+    let base = dir.path().join("hf");
+    hf::export(&m, &tok, &base, DType::F32).unwrap();
+    let spoilt = |name: &str, key: &str, value: serde_json::Value| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+            std::fs::copy(base.join(f), d.join(f)).unwrap();
+        }
+        let path = d.join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        c[key] = value;
+        std::fs::write(&path, c.to_string()).unwrap();
+        format!("{:#}", Student::load(&d, None).err().expect(name))
+    };
+    let cases: [(&str, &str, serde_json::Value, &str, &str); 6] = [
+        (
+            "act",
+            "activation_function",
+            "relu".into(),
+            "config.json",
+            "relu",
+        ),
+        ("inner", "n_inner", 64.into(), "config.json", "n_inner = 64"),
+        (
+            "eps",
+            "layer_norm_epsilon",
+            1e-6.into(),
+            "config.json",
+            "layer_norm_epsilon",
+        ),
+        (
+            "untie",
+            "tie_word_embeddings",
+            false.into(),
+            "config.json",
+            "untied",
+        ),
+        (
+            "scale",
+            "scale_attn_weights",
+            false.into(),
+            "config.json",
+            "scale_attn_weights",
+        ),
+        ("ctx", "n_positions", 32.into(), "model.safetensors", "wpe"),
+    ];
+    for (name, key, value, file, want) in cases {
+        let e = spoilt(name, key, value);
+        assert!(
+            e.contains(&format!("{name}/{file}")) && e.contains(want),
+            "{name}: {e}"
+        );
+    }
+    // A tokenizer with more tokens than the model's vocabulary.
+    let big = common::training_fixture(&dir.path().join("big"), 500);
+    let d = dir.path().join("vocab");
+    std::fs::create_dir_all(&d).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(base.join(f), d.join(f)).unwrap();
+    }
+    std::fs::copy(
+        big.data.tokenizer.as_ref().unwrap(),
+        d.join("tokenizer.json"),
+    )
+    .unwrap();
+    let e = format!("{:#}", Student::load(&d, None).err().unwrap());
+    assert!(
+        e.contains("vocab/tokenizer.json") && e.contains("vocab_size = 305"),
+        "{e}"
+    );
+    let e = format!("{:#}", Student::load(&base, Some(3)).err().unwrap());
+    assert!(e.contains("has no steps"), "{e}");
+    // A run folder (anything that is not an earlier export) is not exported into.
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("config.toml"), "x").unwrap();
+    let e = hf::export(&m, &tok, &run, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds other files"), "{e}");
+    assert!(!run.join("config.json").exists());
+    // Over an earlier export is fine.
+    hf::export(&m, &tok, &base, DType::F16).unwrap();
 }

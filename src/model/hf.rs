@@ -52,6 +52,15 @@ pub fn export(model: &Gpt, tok: &TextTokenizer, dir: &Path, dtype: DType) -> Res
     if !matches!(dtype, DType::F32 | DType::F16) {
         bail!("export writes f32 or f16 weights, not {dtype:?}");
     }
+    // Into an empty folder or over an earlier export only: a config.json written into a run
+    // folder would make every later load read the export instead of the run's checkpoints.
+    let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    if occupied && !is_hf_dir(dir) {
+        bail!(
+            "{} holds other files (a run folder?); export into an empty folder or over an earlier export",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let eot = tok.eot_id();
     let eot_text = tok.inner().id_to_token(eot).unwrap_or_default();
@@ -183,8 +192,17 @@ pub fn load(dir: &Path) -> Result<(Gpt, TextTokenizer)> {
     }
     let model = Gpt::from_tensors(c, tensors, &Device::Cpu)
         .with_context(|| format!("{}", wpath.display()))?;
-    let tok = TextTokenizer::load(&dir.join(TOKENIZER))
-        .with_context(|| format!("{}", dir.join(TOKENIZER).display()))?;
+    let tpath = dir.join(TOKENIZER);
+    let tok = TextTokenizer::load(&tpath).with_context(|| format!("{}", tpath.display()))?;
+    if tok.vocab_size() > model.config.vocab_size {
+        bail!(
+            "{}: {} tokens, but {} says vocab_size = {}",
+            tpath.display(),
+            tok.vocab_size(),
+            CONFIG,
+            model.config.vocab_size
+        );
+    }
     Ok((model, tok))
 }
 
