@@ -23,11 +23,16 @@ pub struct Gpu {
     /// Where `mfu` comes from: "assumed" until a run on this GPU measured it.
     pub mfu_source: String,
     pub dollars_per_hour: f64,
-    /// Device memory, GB (10^9 bytes).
-    pub memory_gb: f64,
+    /// Device memory, GiB (2^30 bytes, as cards are sold: a "24 GB" RTX 4090 has 24 GiB).
+    pub memory_gib: f64,
 }
 
 impl Gpu {
+    /// Device memory in bytes.
+    pub fn memory_bytes(&self) -> f64 {
+        self.memory_gib * (1u64 << 30) as f64
+    }
+
     pub fn rtx4090() -> Gpu {
         Gpu {
             name: "RTX 4090 (BF16 tensor cores, FP32 accumulate)".into(),
@@ -35,7 +40,7 @@ impl Gpu {
             mfu: 0.40,
             mfu_source: "assumed (no GPU run measured yet)".into(),
             dollars_per_hour: 5.0,
-            memory_gb: 24.0,
+            memory_gib: 24.0,
         }
     }
 }
@@ -101,9 +106,11 @@ pub fn compute_optimal_params(gpu_hours: f64, runs: usize, gpu: &Gpu) -> f64 {
 /// Device memory of one data-parallel rank in training, bytes, by part.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainMemory {
-    /// f32 master weights (4 bytes/param) and their bf16 copy for the matmuls (2).
+    /// f32 master weights (4 bytes/param), and under bf16 their bf16 copies, which the matmuls
+    /// keep for the backward pass (2).
     pub weights: f64,
-    /// f32 gradients (4 bytes/param).
+    /// f32 gradients (4 bytes/param), twice over under gradient accumulation (the running sum
+    /// and the micro-batch's own).
     pub grads: f64,
     /// AdamW's two f32 moments (8 bytes/param), divided over the ranks under ZeRO-1.
     pub optimizer: f64,
@@ -112,32 +119,58 @@ pub struct TrainMemory {
     pub total: f64,
 }
 
+/// Device memory a training process cannot use for tensors: the CUDA context, cuBLAS workspaces
+/// and the caching allocator's fragmentation (1.5 GiB; PyTorch users see 0.5-1 GB of context
+/// alone). A plan that needs the last gigabyte of a card does not fit it.
+pub const RESERVED_BYTES: f64 = 1.5 * (1u64 << 30) as f64;
+
+/// How a rank trains, for [`train_memory`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryOptions {
+    pub checkpointing: bool,
+    /// Ranks the optimizer state is sharded over (ZeRO stage 1); 1 for none.
+    pub zero1_ranks: usize,
+    /// bf16 matmuls (`train.precision = "bf16"`).
+    pub bf16: bool,
+    pub grad_accum: usize,
+}
+
+/// Activation bytes one block keeps per token and model dimension, f32: an op-by-op count of
+/// our block (candle keeps every op's inputs): the block input and LayerNorm outputs (4 x 4),
+/// q/k/v and their per-head copies (2 x 12), the attention output and projection (2 x 4),
+/// the MLP's two 4h tensors (2 x 16), the second residual (4) and the MLP output (4) — 88
+/// bytes. Not Korthikanti et al.'s 34, which assumes 16-bit activations and fused kernels: our
+/// matmuls widen their results to f32. Checked against peak RSS on the CPU (gpt2-small, vocab
+/// 8,192, 4 x 512, f32): this model predicts 4.5 GB plain and 1.9 GB checkpointed, measured
+/// 5.2 and 2.1 (the process's RSS, which also holds the binary and allocator slack); the old
+/// 34-byte figure predicted 3.0 GB plain.
+const BLOCK_BYTES_F32: f64 = 88.0;
+/// Under bf16, the bf16 copies of the four matmuls' inputs (h, h, h, 4h) are kept too.
+const BLOCK_BYTES_BF16_COPIES: f64 = 14.0;
+/// The attention scores and their softmax, f32, per head and query-key pair.
+const SCORE_BYTES: f64 = 8.0;
+/// The logits, their log-softmax and their gradient, f32, per token and vocabulary entry.
+const LOGIT_BYTES: f64 = 12.0;
+
 /// Memory of training `c` with `rows` sequences of `seq` tokens per micro-batch on one rank.
-/// Activations follow Korthikanti et al. 2022 (eq. 2, 16-bit activations): s·b·h·(34 + 5·a·s/h)
-/// bytes per layer; with every block checkpointed, a layer keeps only its input (2·s·b·h) and
-/// one layer's full activations exist at a time, during its recomputation. `zero1_ranks` > 1
-/// shards the optimizer state over that many ranks (ZeRO stage 1).
-pub fn train_memory(
-    c: &ModelConfig,
-    rows: usize,
-    seq: usize,
-    checkpointing: bool,
-    zero1_ranks: usize,
-) -> TrainMemory {
+/// With every block checkpointed, a block keeps only its f32 input and one block's full
+/// activations exist at a time, during its recomputation.
+pub fn train_memory(c: &ModelConfig, rows: usize, seq: usize, o: MemoryOptions) -> TrainMemory {
     let n = c.param_count() as f64;
     let (s, b, h, a) = (seq as f64, rows as f64, c.d_model as f64, c.n_head as f64);
-    let layer = s * b * h * (34.0 + 5.0 * a * s / h);
+    let per_token = BLOCK_BYTES_F32 + if o.bf16 { BLOCK_BYTES_BF16_COPIES } else { 0.0 };
+    let layer = s * b * h * per_token + SCORE_BYTES * a * s * s * b;
     let layers = c.n_layer as f64;
-    let blocks = if checkpointing {
-        layers * 2.0 * s * b * h + layer
+    let blocks = if o.checkpointing {
+        layers * 4.0 * s * b * h + layer
     } else {
         layers * layer
     };
-    let logits = 2.0 * 4.0 * s * b * c.vocab_size as f64;
+    let logits = LOGIT_BYTES * s * b * c.vocab_size as f64;
     let m = TrainMemory {
-        weights: 6.0 * n,
-        grads: 4.0 * n,
-        optimizer: 8.0 * n / zero1_ranks.max(1) as f64,
+        weights: if o.bf16 { 6.0 * n } else { 4.0 * n },
+        grads: if o.grad_accum > 1 { 8.0 * n } else { 4.0 * n },
+        optimizer: 8.0 * n / o.zero1_ranks.max(1) as f64,
         activations: blocks + logits,
         total: 0.0,
     };

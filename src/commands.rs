@@ -303,8 +303,8 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
     };
     let gpu = Gpu::rtx4090();
     let mut out = format!(
-        "{}: {} TFLOP/s dense peak x {:.0}% MFU ({}), ${}/GPU-hour, {} GB, {gpus} GPUs\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
-        gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.mfu_source, gpu.dollars_per_hour, gpu.memory_gb
+        "{}: {} TFLOP/s dense peak x {:.0}% MFU ({}), ${}/GPU-hour, {} GiB, {gpus} GPUs\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
+        gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.mfu_source, gpu.dollars_per_hour, gpu.memory_gib
     );
     const STUDENTS: [&str; 3] = ["gpt2-small", "gpt-500m", "gpt-1b"];
     for preset in STUDENTS {
@@ -328,21 +328,30 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
         "paper",
     )?;
     let rows = (scale.batch_size / gpus.max(1)).max(1);
-    out += &format!("\nMemory per GPU, GB, at {rows} sequences x {} tokens per micro-batch per GPU (Experiment 1's paper profile over {gpus} GPUs): f32 master weights + bf16 copy + f32 gradients + AdamW moments + activations and f32 logits.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GB |\n|---|---|---|---|---|---|---|\n", scale.seq_len, gpu.memory_gb);
+    let bf16 = scale.precision == crate::config::Precision::Bf16;
+    out += &format!("\nMemory per GPU, GB (10^9 bytes), at {rows} sequences x {} tokens per micro-batch per GPU and vocabulary {} (Experiment 1's paper profile over {gpus} GPUs, {}, {} micro-batches per step): master weights{} + gradients + AdamW moments + activations and f32 logits. An op-by-op count of our implementation, checked against peak RSS on the CPU; not yet measured on a GPU.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GiB less {:.1} GiB reserved |\n|---|---|---|---|---|---|---|\n", scale.seq_len, scale.vocab_size, if bf16 { "bf16 matmuls" } else { "f32" }, scale.grad_accum, if bf16 { " + bf16 copies" } else { "" }, gpu.memory_gib, crate::budget::RESERVED_BYTES / (1u64 << 30) as f64);
     for preset in STUDENTS {
-        let c = crate::model::ModelConfig::preset(preset)?;
+        let c = crate::model::ModelConfig::preset(preset)?.with_vocab(scale.vocab_size);
         let gb = |x: f64| x / 1e9;
-        let plain = train_memory(&c, rows, scale.seq_len, false, 1);
-        let ck = train_memory(&c, rows, scale.seq_len, true, 1);
-        let z = train_memory(&c, rows, scale.seq_len, true, gpus);
-        let fits = if plain.total <= gpu.memory_gb * 1e9 {
+        let mem = |checkpointing: bool, zero1_ranks: usize| {
+            let o = crate::budget::MemoryOptions {
+                checkpointing,
+                zero1_ranks,
+                bf16,
+                grad_accum: scale.grad_accum,
+            };
+            train_memory(&c, rows, scale.seq_len, o)
+        };
+        let (plain, ck, z) = (mem(false, 1), mem(true, 1), mem(true, gpus));
+        let cap = gpu.memory_bytes() - crate::budget::RESERVED_BYTES;
+        let fits = if plain.total <= cap {
             "yes"
-        } else if ck.total <= gpu.memory_gb * 1e9 {
+        } else if ck.total <= cap {
             "with checkpointing"
-        } else if z.total <= gpu.memory_gb * 1e9 {
+        } else if z.total <= cap {
             "with checkpointing and ZeRO-1"
         } else {
-            "no"
+            "no: fewer sequences per micro-batch"
         };
         out += &format!(
             "| {preset} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {fits} |\n",

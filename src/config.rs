@@ -115,6 +115,10 @@ pub struct TrainConfig {
     /// to float rounding. Left out of the file when off, so older configs read and hash the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grad_checkpointing: bool,
+    /// ZeRO stage 1: divide AdamW's state over the data-parallel ranks (`crate::train::zero`).
+    /// The weights are those of an unsharded run, bit for bit. Left out of the file when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zero1: bool,
     /// Number format of the matmuls (`f32`, or `bf16`: mixed precision with f32 master
     /// weights, optimizer state, norms, softmax and loss). Left out of the file when `f32`.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
@@ -193,6 +197,7 @@ pub fn profile(name: &str) -> Result<RunConfig> {
         keep_checkpoints: 2,
         snapshot_steps: vec![],
         grad_checkpointing: false,
+        zero1: false,
         precision: Precision::F32,
     };
     let (preset, train, device) = match name {
@@ -274,9 +279,19 @@ impl RunConfig {
             .and_then(|p| p.as_str())
             .unwrap_or("mini")
             .to_string();
-        let mut merged = toml::Value::try_from(
-            profile(&name).with_context(|| format!("{origin}: key `profile`"))?,
-        )?;
+        let base = match profile(&name) {
+            Ok(p) => p,
+            // A complete config (such as the one the experiment grid writes for a launched
+            // run, whose profile names the experiment) needs no base profile.
+            Err(e) => match over.clone().try_into::<RunConfig>() {
+                Ok(cfg) => {
+                    cfg.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
+                    return Ok(cfg);
+                }
+                Err(_) => return Err(e).with_context(|| format!("{origin}: key `profile`")),
+            },
+        };
+        let mut merged = toml::Value::try_from(base)?;
         merge(&mut merged, over);
         let cfg: RunConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
             let path = e.path().to_string();

@@ -106,21 +106,23 @@ fn smoke_scale_runs_end_to_end_and_resumes() {
     assert_eq!(r.samples.len(), n_runs * exp1::PROMPTS.len());
     let a = exp1::analysis(&r).unwrap();
     assert_eq!(a.contamination.len(), 3 * 2);
-    let overlap = |t: &str, e: &str| {
+    // The harness decontaminated the held-out sets: the stand-in teacher's repetitive text
+    // repeats its own training split, so synthetic held-out documents went, and what is left
+    // overlaps every training set by no more than the rule allows, document by document and
+    // so in total.
+    let removed = |set: &str| {
+        r.decontamination
+            .iter()
+            .filter(|x| x.role == "eval" && x.set == set)
+            .map(|x| x.documents)
+            .sum::<usize>()
+    };
+    assert!(removed("synthetic") > 0, "{:?}", r.decontamination);
+    let limit = synthlm::eval::contamination::MAX_HELD_OUT_OVERLAP;
+    assert!(
         a.contamination
             .iter()
-            .find(|c| c.train == t && c.eval == e)
-            .unwrap()
-            .ngram_overlap
-    };
-    // The check discriminates: the stand-in teacher's repetitive text overlaps its own
-    // held-out split far more than the real training set does.
-    assert!(a
-        .contamination
-        .iter()
-        .all(|c| (0.0..=1.0).contains(&c.ngram_overlap) && c.eval_ngrams > 0));
-    assert!(
-        overlap("synthetic", "synthetic") > 5.0 * overlap("real", "synthetic"),
+            .all(|c| (0.0..=limit).contains(&c.ngram_overlap) && c.eval_ngrams > 0),
         "{:?}",
         a.contamination
     );

@@ -221,3 +221,92 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         .iter()
         .any(|b| b.name == "kn-3" && b.metric == "minimal_pairs_acc" && b.trained_on == "a"));
 }
+
+/// With `ranks = 2` each run is trained by two launched synthlm processes (data parallel over
+/// localhost TCP, each with half the batch), and scores what one process scores.
+#[test]
+fn a_scale_with_two_ranks_launches_each_run_and_matches_one_process() {
+    // The launched ranks are the synthlm binary Cargo built for these tests.
+    std::env::set_var("SYNTHLM_BIN", env!("CARGO_BIN_EXE_synthlm"));
+    let scale = |ranks: &str| {
+        let ranks = ranks.to_string();
+        move |text: &str| {
+            let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
+            one_student
+                .replace("experiment = 1", &format!("experiment = 99\n{ranks}"))
+                .replace("seeds = [0, 1, 2]", "seeds = [0]")
+                + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
+        }
+    };
+    let results = |dir: &tempfile::TempDir| {
+        synthlm::commands::experiment(dir.path(), 99, "smoke", false, false).unwrap();
+        synthlm::experiments::load_results(&dir.path().join("data/results/exp99/smoke")).unwrap()
+    };
+    let one = results(&toy_project(scale("")));
+    let two_dir = toy_project(scale("ranks = 2\nzero1 = true"));
+    let two = results(&two_dir);
+    assert_eq!((two.scale.ranks, two.scale.zero1), (2, true));
+    let run = two_dir
+        .path()
+        .join("data/results/exp99/smoke")
+        .join(&two.runs[0].dir);
+    assert!(std::fs::read_to_string(run.join("launch.toml"))
+        .unwrap()
+        .contains("zero1 = true"));
+    let summary = synthlm::train::metrics::read_summary(&run).unwrap();
+    assert_eq!(summary.world_size, 2);
+    assert_eq!(one.headline.len(), two.headline.len());
+    for (a, b) in one.headline.iter().zip(&two.headline) {
+        assert_eq!((&a.condition, &a.metric), (&b.condition, &b.metric));
+        assert!((a.mean - b.mean).abs() < 1e-4, "{a:?} vs {b:?}");
+    }
+}
+
+/// The toy with a held-out set copied from its training set: decontamination removes every
+/// held-out document, and the harness says so before it trains anything.
+struct Leaky;
+
+impl Experiment for Leaky {
+    fn number(&self) -> u32 {
+        98
+    }
+    fn title(&self) -> &'static str {
+        "A leaky toy"
+    }
+    fn conditions(&self, s: &Scale) -> anyhow::Result<Vec<String>> {
+        TOY.conditions(s)
+    }
+    fn prompts(&self) -> Vec<&'static str> {
+        TOY.prompts()
+    }
+    fn design(&self, s: &Scale, p: &Paths) -> anyhow::Result<Design> {
+        let mut d = TOY.design(s, p)?;
+        let copied = d.conditions[0].1[..20].to_vec();
+        d.eval_sets = vec![("held".into(), copied)];
+        Ok(d)
+    }
+    fn analyse(&self, a: &Analysis) -> anyhow::Result<(Vec<ComparisonRow>, serde_json::Value)> {
+        TOY.analyse(a)
+    }
+    fn report(&self, r: &Results, out: &Path) -> anyhow::Result<Report> {
+        TOY.report(r, out)
+    }
+}
+
+static LEAKY: Leaky = Leaky;
+
+#[test]
+fn a_held_out_set_that_decontamination_empties_is_a_clear_error() {
+    synthlm::experiments::register(&LEAKY);
+    let dir = toy_project(|text| text.replace("experiment = 1", "experiment = 98"));
+    let root = dir.path();
+    let cfg = root.join("configs/experiments");
+    std::fs::rename(cfg.join("exp99"), cfg.join("exp98")).unwrap();
+    let err = synthlm::commands::experiment(root, 98, "smoke", false, false).unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("left the eval set `held` empty") && err.contains("20 documents"),
+        "{err}"
+    );
+    assert!(!root.join("data/results/exp98/smoke/runs").exists());
+}

@@ -152,20 +152,33 @@ pub fn run_config(
     if s.suite {
         t.snapshot_steps = vec![(s.steps / 10).max(1)];
     }
+    t.precision = s.precision;
+    t.grad_checkpointing = s.grad_checkpointing;
+    t.zero1 = s.zero1;
     c.device = s.device.clone();
     c.validate()?;
     Ok(c)
 }
 
-/// Train the run if it is not finished, recording where and when.
-fn train_if_needed(cfg: &RunConfig, dir: &Path) -> Result<()> {
+/// Train the run if it is not finished, recording where and when: in this process, or as
+/// `ranks` data-parallel processes of the synthlm binary (`synthlm launch`).
+fn train_if_needed(cfg: &RunConfig, dir: &Path, ranks: usize) -> Result<()> {
     if metrics::read_summary(dir).is_ok() {
         return Ok(());
     }
-    let out = train(cfg, &TrainOptions::default())?;
-    let s = out
-        .summary
-        .context("training stopped before its last step")?;
+    let s = if ranks > 1 {
+        let path = dir.join(LAUNCH_CONFIG);
+        crate::io::write_bytes(&path, toml::to_string(cfg)?.as_bytes())?;
+        let args = ["train", "--config"].map(String::from);
+        let args = [&args[..], &[path.display().to_string()]].concat();
+        let exe = crate::train::process_group::synthlm_exe()?;
+        crate::train::process_group::launch_exe(&exe, ranks, &args)?;
+        metrics::read_summary(dir).context("the launched ranks wrote no summary")?
+    } else {
+        train(cfg, &TrainOptions::default())?
+            .summary
+            .context("training stopped before its last step")?
+    };
     let p = RunProvenance {
         environment: environment(),
         wall_s: s.wall_s,
@@ -179,6 +192,8 @@ fn train_if_needed(cfg: &RunConfig, dir: &Path) -> Result<()> {
 }
 
 pub const PROVENANCE: &str = "provenance.json";
+/// The run config a launched (multi-rank) run reads.
+pub const LAUNCH_CONFIG: &str = "launch.toml";
 pub const SCORES: &str = "scores.json";
 pub const SAMPLES: &str = "samples.json";
 
@@ -342,7 +357,7 @@ pub fn run_grid(
             key.seed,
             dir.clone(),
         )?;
-        train_if_needed(&cfg, &dir).with_context(|| format!("training {}", key.dir()))?;
+        train_if_needed(&cfg, &dir, s.ranks).with_context(|| format!("training {}", key.dir()))?;
         measure_if_needed(&key, s, p, &dir, prompts)
             .with_context(|| format!("scoring {}", key.dir()))?;
         if s.suite && !dir.join(crate::eval::suite_run::SUITE).exists() {

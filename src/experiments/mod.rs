@@ -231,11 +231,25 @@ fn decontaminate(
     } else {
         vec![]
     };
-    Ok(crate::eval::contamination::decontaminate(
+    let removed = crate::eval::contamination::decontaminate(
         &mut design.conditions,
         &mut design.eval_sets,
         &fixed,
-    ))
+    );
+    // A set that decontamination empties cannot be trained on or scored: say which and why
+    // here, not later as a packing error about zero tokens.
+    let sets = design.conditions.iter().map(|(n, d)| ("train", n, d));
+    let sets = sets.chain(design.eval_sets.iter().map(|(n, d)| ("eval", n, d)));
+    for (role, name, docs) in sets {
+        if docs.is_empty() {
+            let r = removed.iter().find(|r| r.role == role && &r.set == name);
+            let why = r.map_or(String::new(), |r| {
+                format!(": {} documents {} ({})", r.documents, r.rule, r.against)
+            });
+            bail!("decontamination left the {role} set `{name}` empty{why}; its sources repeat the other sets' text");
+        }
+    }
+    Ok(removed)
 }
 
 fn run_record(r: &RunOutcome) -> results::RunRecord {

@@ -4,7 +4,7 @@
 //! impossible values too. What an experiment varies beyond these (its conditions) is read by
 //! the experiment itself from the `[design]` table.
 
-use crate::config::ModelSpec;
+use crate::config::{ModelSpec, Precision};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,9 @@ pub enum Corpora {
 
 fn one() -> usize {
     1
+}
+fn is_one(x: &usize) -> bool {
+    *x == 1
 }
 fn cpu() -> String {
     "cpu".into()
@@ -74,6 +77,19 @@ pub struct Scale {
     /// `cpu`, or `cuda` (needs the `cuda` feature).
     #[serde(default = "cpu")]
     pub device: String,
+    /// Number format of the students' matmuls (`f32`, or `bf16` mixed precision).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+    /// Gradient checkpointing of every transformer block.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grad_checkpointing: bool,
+    /// ZeRO-1: AdamW's state divided over the `ranks` (the weights do not change).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zero1: bool,
+    /// Processes per run (one per GPU): above 1, each run is trained by `synthlm launch`
+    /// as that many data-parallel ranks, each with `batch_size / ranks` sequences.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ranks: usize,
     pub corpora: Corpora,
     /// Run the evaluation suite (`data/eval`) on every run, at 10% of its training (a weight
     /// snapshot) and at the end, with n-gram baselines on the same items.
@@ -158,6 +174,7 @@ impl Scale {
             ("batch_size", self.batch_size),
             ("grad_accum", self.grad_accum),
             ("eval_windows", self.eval_windows),
+            ("ranks", self.ranks),
         ] {
             if v == 0 {
                 bail!("key `{k}` must be at least 1");
@@ -165,6 +182,13 @@ impl Scale {
         }
         if self.steps == 0 || self.evals == 0 {
             bail!("keys `steps` and `evals` must be at least 1");
+        }
+        if !self.batch_size.is_multiple_of(self.ranks) {
+            bail!(
+                "key `batch_size` ({}) must divide over `ranks` ({})",
+                self.batch_size,
+                self.ranks
+            );
         }
         if self.students.is_empty() || self.seeds.is_empty() {
             bail!("keys `students` and `seeds` must not be empty");

@@ -70,10 +70,13 @@ pub struct Summary {
     pub steps: u64,
     pub tokens_seen: u64,
     pub wall_s: f64,
-    /// Wall hours x cores used (CPU runs).
+    /// Wall hours x cores used, over every rank (CPU runs).
     pub cpu_core_hours: f64,
     /// Wall hours x GPUs (GPU runs).
     pub gpu_hours: f64,
+    /// Data-parallel ranks (processes) that trained the run.
+    #[serde(default = "one")]
+    pub world_size: usize,
     pub device: String,
     pub threads: usize,
     /// Mean training loss over the last logging interval.
@@ -146,6 +149,10 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<MetricLine>> {
 }
 
 /// Read a run's summary.
+fn one() -> usize {
+    1
+}
+
 pub fn read_summary(run_dir: &Path) -> Result<Summary> {
     crate::io::read_json(&run_dir.join(SUMMARY))
 }

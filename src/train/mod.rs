@@ -9,5 +9,6 @@ pub mod optim;
 pub mod process_group;
 pub mod schedule;
 pub mod trainer;
+pub mod zero;
 
 pub use trainer::{train, TrainOptions, TrainOutcome};

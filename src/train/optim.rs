@@ -40,6 +40,11 @@ pub struct AdamW {
     pub t: u64,
     /// Whether each parameter is weight-decayed.
     pub decay: Vec<bool>,
+    /// Elements of each parameter.
+    sizes: Vec<usize>,
+    /// Whether this rank keeps the parameter's moments and updates it: all of them, or under
+    /// ZeRO-1 ([`AdamW::shard`]) this rank's share.
+    owned: Vec<bool>,
 }
 
 /// The scalars of one update, computed once in f32 exactly as the fused loop uses them.
@@ -89,7 +94,54 @@ impl AdamW {
             moments,
             t: 0,
             decay,
+            sizes: sizes.to_vec(),
+            owned: vec![true; sizes.len()],
         })
+    }
+
+    /// ZeRO stage 1: keep moments only for the parameters rank `rank` of `world` owns
+    /// ([`crate::train::zero::owners`]), and update only those; the others' memory is freed.
+    /// After each step the owners' new weights reach every rank
+    /// ([`crate::train::zero::share_weights`]); checkpoints gather the full state
+    /// ([`crate::train::zero::gathered_state`]), so the format stays one.
+    pub fn shard(mut self, rank: usize, world: usize) -> Result<Self> {
+        let owners = crate::train::zero::owners(&self.sizes, world);
+        self.owned = owners.iter().map(|&o| o == rank).collect();
+        for (i, own) in self.owned.clone().into_iter().enumerate() {
+            if !own {
+                match &mut self.moments {
+                    Moments::Host { m, v } => (m[i], v[i]) = (Vec::new(), Vec::new()),
+                    Moments::Device { m, v } => {
+                        let empty = Tensor::zeros(0, candle_core::DType::F32, m[i].device())?;
+                        (m[i], v[i]) = (empty.clone(), empty);
+                    }
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Which parameters this rank updates.
+    pub fn owned(&self) -> &[bool] {
+        &self.owned
+    }
+
+    /// Whether the state is sharded over ranks (some parameter is not this rank's).
+    pub fn is_sharded(&self) -> bool {
+        self.owned.iter().any(|o| !o)
+    }
+
+    /// Parameter `i`'s first and second moments as host vectors (empty if not owned).
+    pub fn moments_host(&self, i: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok(match &self.moments {
+            Moments::Host { m, v } => (m[i].clone(), v[i].clone()),
+            Moments::Device { m, v } => (m[i].to_vec1::<f32>()?, v[i].to_vec1::<f32>()?),
+        })
+    }
+
+    /// Elements of parameter `i`.
+    pub fn size(&self, i: usize) -> usize {
+        self.sizes[i]
     }
 
     /// Whether gradients for this optimizer should be collected on the host.
@@ -115,6 +167,9 @@ impl AdamW {
             eps: h.eps as f32,
         };
         for (i, (_, var)) in params.iter().enumerate() {
+            if !self.owned[i] {
+                continue;
+            }
             let wd = if self.decay[i] {
                 (h.lr * h.weight_decay) as f32
             } else {
@@ -166,6 +221,9 @@ impl AdamW {
                 let t = tensors
                     .remove(&key)
                     .ok_or_else(|| anyhow::anyhow!("optimizer state has no `{key}`"))?;
+                if !self.owned[i] {
+                    continue; // another rank's share (ZeRO-1)
+                }
                 self.set_moment(i, second, &key, t)?;
             }
         }

@@ -66,16 +66,7 @@ impl TcpGroup {
             let listener = TcpListener::bind("127.0.0.1:0")?;
             let port = listener.local_addr()?.port();
             crate::io::write_bytes(rendezvous, port.to_string().as_bytes())?;
-            let mut slots: Vec<Option<TcpStream>> = (1..world).map(|_| None).collect();
-            for _ in 1..world {
-                let (mut s, _) = listener.accept()?;
-                let r = read_u64(&mut s)? as usize;
-                if r == 0 || r >= world || slots[r - 1].is_some() {
-                    bail!("rendezvous: unexpected rank {r} connected");
-                }
-                slots[r - 1] = Some(s);
-            }
-            slots.into_iter().map(|s| s.expect("filled")).collect()
+            accept_ranks(&listener, world)?
         } else {
             let mut s = connect(rendezvous)?;
             write_u64(&mut s, rank as u64)?;
@@ -90,6 +81,42 @@ impl TcpGroup {
             peers: Mutex::new(peers),
         })
     }
+}
+
+/// Rank 0: accept the other ranks (each sends its rank first), in rank order; a rank that has
+/// not connected within [`JOIN_TIMEOUT`] is an error, not a hang.
+fn accept_ranks(listener: &TcpListener, world: usize) -> Result<Vec<TcpStream>> {
+    listener.set_nonblocking(true)?;
+    let start = Instant::now();
+    let mut slots: Vec<Option<TcpStream>> = (1..world).map(|_| None).collect();
+    let mut joined = 0;
+    while joined + 1 < world {
+        let mut s = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if start.elapsed() > JOIN_TIMEOUT {
+                    bail!(
+                        "rendezvous: {} of {} ranks joined within {JOIN_TIMEOUT:?}",
+                        joined + 1,
+                        world
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(JOIN_TIMEOUT))?;
+        let r = read_u64(&mut s)? as usize;
+        s.set_read_timeout(None)?;
+        if r == 0 || r >= world || slots[r - 1].is_some() {
+            bail!("rendezvous: unexpected rank {r} connected");
+        }
+        slots[r - 1] = Some(s);
+        joined += 1;
+    }
+    Ok(slots.into_iter().map(|s| s.expect("filled")).collect())
 }
 
 /// Wait for rank 0's port in `rendezvous`, then connect to it.
@@ -192,19 +219,44 @@ fn read_f32s(s: &mut TcpStream) -> Result<Vec<f32>> {
 /// keeps the terminal's output; the others' standard output is discarded (their errors still
 /// show).
 pub fn launch(procs: usize, args: &[String]) -> Result<()> {
+    launch_exe(&std::env::current_exe()?, procs, args)
+}
+
+/// The synthlm binary to launch ranks of: `SYNTHLM_BIN` if set, else this program if it is
+/// synthlm (a notebook or test harness is not).
+pub fn synthlm_exe() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("SYNTHLM_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    if exe.file_stem().is_some_and(|s| s == "synthlm") {
+        return Ok(exe);
+    }
+    bail!(
+        "runs of several ranks are started from the synthlm binary: set SYNTHLM_BIN (this program is {})",
+        exe.display()
+    )
+}
+
+/// [`launch`] with a given synthlm binary. Each rank gets `RAYON_NUM_THREADS` = cores / ranks
+/// (unless it is set already), so CPU ranks share the cores instead of each taking all.
+pub fn launch_exe(exe: &Path, procs: usize, args: &[String]) -> Result<()> {
     if procs == 0 {
         bail!("--procs must be at least 1");
     }
     let dir = tempfile::tempdir()?;
     let rendezvous: PathBuf = dir.path().join("rendezvous");
-    let exe = std::env::current_exe()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads =
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| (cores / procs).max(1).to_string());
     let mut children = Vec::new();
     for rank in 0..procs {
-        let mut cmd = std::process::Command::new(&exe);
+        let mut cmd = std::process::Command::new(exe);
         cmd.args(args)
             .env(ENV_RANK, rank.to_string())
             .env(ENV_WORLD, procs.to_string())
-            .env(ENV_RENDEZVOUS, &rendezvous);
+            .env(ENV_RENDEZVOUS, &rendezvous)
+            .env("RAYON_NUM_THREADS", &threads);
         if rank > 0 {
             cmd.stdout(std::process::Stdio::null());
         }

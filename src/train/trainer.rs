@@ -156,6 +156,9 @@ impl<'a> Run<'a> {
         let names: Vec<String> = shapes.iter().map(|(n, _)| n.clone()).collect();
         let sizes: Vec<usize> = shapes.iter().map(|(_, s)| s.iter().product()).collect();
         let mut opt = AdamW::new(&sizes, names.iter().map(|n| decays(n)).collect(), &s.device)?;
+        if cfg.train.zero1 && coll.world_size() > 1 {
+            opt = opt.shard(coll.rank(), coll.world_size())?;
+        }
         let latest = checkpoint::latest(run_dir)?;
         // A fresh run starts its metrics file empty; a resumed one reopens it in `resume`.
         let metrics_keep = if latest.is_some() { u64::MAX } else { 0 };
@@ -229,9 +232,24 @@ impl<'a> Run<'a> {
 
     /// Write a checkpoint of the current state (learning rate `lr` of the last step).
     fn save(&self, lr: f64) -> Result<PathBuf> {
+        // Under ZeRO-1 every rank takes part in gathering the optimizer state.
+        let optim = if self.opt.is_sharded() {
+            Some(crate::train::zero::gathered_state(
+                &self.opt,
+                &self.names,
+                &self.s.device,
+                self.coll.as_ref(),
+            )?)
+        } else {
+            None
+        };
         if !self.coll.is_root() {
             return Ok(checkpoint::checkpoints_dir(&self.cfg.out_dir));
         }
+        let optim = match optim {
+            Some(o) => o,
+            None => self.opt.state_tensors(&self.names, &self.s.device)?,
+        };
         let tc = &self.cfg.train;
         let state = CheckpointState {
             step: self.step,
@@ -255,7 +273,7 @@ impl<'a> Run<'a> {
             &self.cfg.out_dir,
             &state,
             &self.model.tensors(),
-            &self.opt.state_tensors(&self.names, &self.s.device)?,
+            &optim,
             tc.keep_checkpoints,
         )
     }
@@ -455,6 +473,7 @@ impl<'a> Run<'a> {
         }
         let (wall_s, threads) = (self.elapsed(), candle_core::utils::get_num_threads());
         let on_gpu = !self.s.device.is_cpu();
+        let world = self.coll.world_size();
         let m = &self.s.train.manifest;
         Ok(Summary {
             schema: SCHEMA.into(),
@@ -474,12 +493,18 @@ impl<'a> Run<'a> {
             steps: self.step,
             tokens_seen: self.tokens_seen,
             wall_s,
+            // Every rank runs as long as rank 0 (they step together).
             cpu_core_hours: if on_gpu {
                 0.0
             } else {
-                wall_s * threads as f64 / 3600.0
+                wall_s * (threads * world) as f64 / 3600.0
             },
-            gpu_hours: if on_gpu { wall_s / 3600.0 } else { 0.0 },
+            gpu_hours: if on_gpu {
+                wall_s * world as f64 / 3600.0
+            } else {
+                0.0
+            },
+            world_size: world,
             device: self.cfg.device.clone(),
             threads,
             final_train_loss: self.last_train_loss,
@@ -605,6 +630,9 @@ pub fn optimizer_step(
         grads.scale((grad_clip / norm) as f32)?;
     }
     opt.step(&model.params, &grads, hp)?;
+    if opt.is_sharded() {
+        crate::train::zero::share_weights(&model.params, opt, coll)?;
+    }
     Ok(StepResult::Ok {
         loss: mean_loss,
         grad_norm: norm,

@@ -110,13 +110,13 @@ pub fn cosmopedia_rows(n: usize) -> Vec<Value> {
 
 pub fn magpie_rows(n: usize, offset: usize) -> Vec<Value> {
     (0..n)
-        .map(|i| json!({"uuid": format!("uuid-{}", i + offset), "model": "meta-llama/Meta-Llama-3-70B-Instruct", "conversations": [{"from": "human", "value": format!("Question {}?", i + offset)}, {"from": "gpt", "value": english(3, (i + offset) as u64)}], "task_category": "Information seeking", "difficulty": "easy", "input_quality": "good"}))
+        .map(|i| json!({"uuid": format!("uuid-{}", i + offset), "model": "meta-llama/Meta-Llama-3-70B-Instruct", "conversations": [{"from": "human", "value": format!("Question {}?", i + offset)}, {"from": "gpt", "value": english(3, (10_000 + i + offset) as u64)}], "task_category": "Information seeking", "difficulty": "easy", "input_quality": "good"}))
         .collect()
 }
 
 pub fn fineweb_rows(n: usize) -> Vec<Value> {
     (0..n)
-        .map(|i| json!({"text": english(6, 100 + i as u64), "id": format!("<urn:uuid:{i}>"), "dump": "CC-MAIN-2024-10", "url": format!("https://example.org/{i}"), "file_path": "s3://x", "language": "en", "language_score": 0.97, "token_count": 80, "score": 3.2, "int_score": 3}))
+        .map(|i| json!({"text": english(6, 20_000 + i as u64), "id": format!("<urn:uuid:{i}>"), "dump": "CC-MAIN-2024-10", "url": format!("https://example.org/{i}"), "file_path": "s3://x", "language": "en", "language_score": 0.97, "token_count": 80, "score": 3.2, "int_score": 3}))
         .collect()
 }
 
