@@ -263,3 +263,66 @@ fn zero1_shards_the_optimizer_state_and_changes_no_bit() {
         bits(weights(&zero.out_dir))
     );
 }
+
+/// Ctrl-C sent to the launcher alone reaches every rank: they stop at the same step with one
+/// checkpoint, the launcher says so (an error: the job did not finish), and the same command
+/// then finishes the run with the weights of an uninterrupted one, bit for bit.
+#[test]
+fn launch_passes_ctrl_c_to_every_rank_and_the_same_command_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = common::training_fixture(dir.path(), 300);
+    base.train.max_steps = 200; // long enough to be interrupted
+    base.train.log_interval = 1;
+    base.train.ckpt_interval = 100_000;
+    let exe = env!("CARGO_BIN_EXE_synthlm");
+    let launch = |c: &synthlm::config::RunConfig| {
+        let path = c.out_dir.with_extension("toml");
+        std::fs::write(&path, toml::to_string(c).unwrap()).unwrap();
+        std::process::Command::new(exe)
+            .args(["launch", "--procs", "2", "--", "train", "--config"])
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut cut = base.clone();
+    cut.out_dir = dir.path().join("cut");
+    let child = launch(&cut);
+    let metrics = cut.out_dir.join("metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(t0.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("interrupted"),
+        "{err}"
+    );
+    let ck = checkpoint::latest(&cut.out_dir)
+        .unwrap()
+        .expect("a checkpoint");
+    let state: checkpoint::CheckpointState =
+        synthlm::io::read_json(&ck.join("state.json")).unwrap();
+    assert!((3..200).contains(&state.step), "stopped at {}", state.step);
+
+    let status = |c| {
+        let out = launch(c).wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    status(&cut);
+    let mut whole = base.clone();
+    whole.out_dir = dir.path().join("whole");
+    status(&whole);
+    assert_eq!(bits(weights(&cut.out_dir)), bits(weights(&whole.out_dir)));
+}

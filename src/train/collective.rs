@@ -22,7 +22,7 @@
 use crate::train::grads::Grads;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
-use std::sync::{Arc, Barrier, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 /// Elements per gradient bucket: 4 Mi f32 = 16 MiB (DDP's default bucket is 25 MB).
 pub const BUCKET_ELEMS: usize = 1 << 22;
@@ -69,18 +69,33 @@ pub struct LocalReplicas {
 
 struct Shared {
     world: usize,
-    barrier: Barrier,
+    meet: Mutex<Meeting>,
+    arrived_all: Condvar,
     slots: RwLock<Vec<Vec<f32>>>,
 }
 
+/// A barrier that a departed rank breaks: `std::sync::Barrier` would leave the others waiting
+/// forever for a rank whose thread returned an error.
+struct Meeting {
+    arrived: usize,
+    generation: u64,
+    /// The first rank whose handle was dropped.
+    left: Option<usize>,
+}
+
 impl LocalReplicas {
-    /// The N ranks of a new group; hand one to each thread. If one thread stops calling while
-    /// the others are in a reduction, they wait forever: a test harness, not a fault-tolerant
-    /// runtime.
+    /// The N ranks of a new group; hand one to each thread. A rank whose handle is dropped
+    /// (its thread finished or failed) leaves the group: the others' reductions then fail
+    /// naming it, instead of waiting for it forever.
     pub fn group(world: usize) -> Vec<LocalReplicas> {
         let shared = Arc::new(Shared {
             world,
-            barrier: Barrier::new(world),
+            meet: Mutex::new(Meeting {
+                arrived: 0,
+                generation: 0,
+                left: None,
+            }),
+            arrived_all: Condvar::new(),
             slots: RwLock::new(vec![Vec::new(); world]),
         });
         (0..world)
@@ -89,6 +104,36 @@ impl LocalReplicas {
                 shared: shared.clone(),
             })
             .collect()
+    }
+
+    /// Wait until every rank has arrived, or fail if one has left.
+    fn wait_all(&self) -> Result<()> {
+        let s = &self.shared;
+        let mut m = s.meet.lock().expect("replica lock");
+        let generation = m.generation;
+        m.arrived += 1;
+        if m.arrived == s.world {
+            m.arrived = 0;
+            m.generation += 1;
+            s.arrived_all.notify_all();
+            return Ok(());
+        }
+        while m.generation == generation {
+            if let Some(r) = m.left {
+                bail!("all-reduce: rank {r} left the group (its thread stopped)");
+            }
+            m = s.arrived_all.wait(m).expect("replica lock");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalReplicas {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.shared.meet.lock() {
+            m.left.get_or_insert(self.rank);
+            self.shared.arrived_all.notify_all();
+        }
     }
 }
 
@@ -104,7 +149,7 @@ impl Collective for LocalReplicas {
     fn all_reduce_sum(&self, buf: &mut [f32]) -> Result<()> {
         let s = &self.shared;
         s.slots.write().expect("replica lock")[self.rank] = buf.to_vec();
-        s.barrier.wait();
+        self.wait_all()?;
         let mismatch = {
             let slots = s.slots.read().expect("replica lock");
             let ok = slots.iter().all(|x| x.len() == buf.len());
@@ -115,7 +160,7 @@ impl Collective for LocalReplicas {
             }
             !ok
         };
-        s.barrier.wait();
+        self.wait_all()?;
         if mismatch {
             bail!("all-reduce: the ranks passed buffers of different lengths");
         }
@@ -245,6 +290,22 @@ mod tests {
         });
         assert_eq!(out[0], vec![0.5, 2.0, 2.0]);
         assert_eq!(out[0], out[1]);
+    }
+
+    #[test]
+    fn a_rank_that_stops_ends_the_others_reduction_with_an_error() {
+        let mut group = LocalReplicas::group(3);
+        let gone = group.pop().expect("rank 2");
+        let errs: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = group
+                .iter()
+                .map(|c| s.spawn(move || format!("{}", c.all_reduce_sum(&mut [1.0]).unwrap_err())))
+                .collect();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(gone);
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(errs.iter().all(|e| e.contains("rank 2 left")), "{errs:?}");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const ENV_RANK: &str = "SYNTHLM_RANK";
@@ -217,7 +218,9 @@ fn read_f32s(s: &mut TcpStream) -> Result<Vec<f32>> {
 /// `synthlm launch`: run `args` (a synthlm command line) as `procs` ranks of one job and wait
 /// for all of them. If one fails, the others are stopped and the error names the rank. Rank 0
 /// keeps the terminal's output; the others' standard output is discarded (their errors still
-/// show).
+/// show). Ctrl-C (SIGINT) is passed on to every rank, whose trainers agree to stop at the end
+/// of the same step and save one checkpoint; the launcher waits for them and returns an error
+/// saying so (the job did not finish).
 pub fn launch(procs: usize, args: &[String]) -> Result<()> {
     launch_exe(&std::env::current_exe()?, procs, args)
 }
@@ -265,8 +268,19 @@ pub fn launch_exe(exe: &Path, procs: usize, args: &[String]) -> Result<()> {
             .with_context(|| format!("starting rank {rank}"))?;
         children.push((rank, child));
     }
-    let mut failed = None;
+    let interrupted = interrupt_flag();
+    let (mut failed, mut forwarded) = (None, false);
     while failed.is_none() && !children.is_empty() {
+        if !forwarded && interrupted.load(Ordering::SeqCst) {
+            // A terminal's Ctrl-C reaches the whole process group; `kill -INT` on the
+            // launcher reaches only it. Passing it on covers both (a second SIGINT only sets
+            // a rank's flag again).
+            for (_, c) in &children {
+                // SAFETY: kill(2) on a child we spawned and have not reaped yet.
+                unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGINT) };
+            }
+            forwarded = true;
+        }
         let mut running = Vec::new();
         for (rank, mut c) in children {
             match c.try_wait()? {
@@ -285,5 +299,22 @@ pub fn launch_exe(exe: &Path, procs: usize, args: &[String]) -> Result<()> {
         }
         bail!("launch: {why}; the other ranks were stopped");
     }
+    if forwarded {
+        interrupted.store(false, Ordering::SeqCst);
+        bail!("launch: interrupted; every rank stopped after saving a checkpoint (run the same command to resume)");
+    }
     Ok(())
+}
+
+/// The launcher's SIGINT flag, its handler installed once per process (a process that already
+/// has a handler, such as a test harness, keeps it and the flag stays down).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
 }
