@@ -295,6 +295,11 @@ fn scales_are_validated_with_the_key_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("seq_len"), "{e}");
+    for bad in ["[1.0]", "[0.5, -2.0]"] {
+        let with = text.replace("experiment = 1", &format!("experiment = 1\ncurve = {bad}"));
+        let e = format!("{:#}", Scale::from_toml_str(&with, "c.toml").unwrap_err());
+        assert!(e.contains("key `curve`"), "{e}");
+    }
     let e =
         Scale::from_toml_str(&format!("{text}\n[design]\nblend_share = 0.3\n"), "z.toml").unwrap();
     let err = Exp1

@@ -310,3 +310,53 @@ fn a_held_out_set_that_decontamination_empties_is_a_clear_error() {
     );
     assert!(!root.join("data/results/exp98/smoke/runs").exists());
 }
+
+/// A scale with `curve = [0.5, 2.0]` trains the first seed again at half and twice the token
+/// budget, each with the n-gram baselines of exactly its tokens, outside the grid's headline.
+#[test]
+fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
+    let dir = toy_project(|text| {
+        let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
+        one_student
+            .replace("experiment = 1", "experiment = 99\ncurve = [0.5, 2.0]")
+            .replace("seeds = [0, 1, 2]", "seeds = [0, 1]")
+            + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
+    });
+    let root = dir.path();
+    synthlm::commands::experiment(root, 99, "smoke", false, false).unwrap();
+    let out = root.join("data/results/exp99/smoke");
+    let r = synthlm::experiments::load_results(&out).unwrap();
+    assert_eq!(r.runs.len(), 2 * 2, "curve runs stay out of the grid");
+    assert_eq!(r.curve.len(), 3 * 2, "{:?}", r.curve);
+    let at = |m: f64, c: &str| {
+        r.curve
+            .iter()
+            .find(|p| p.multiple == m && p.condition == c)
+            .unwrap()
+    };
+    for c in ["a", "b"] {
+        let (half, one, two) = (at(0.5, c), at(1.0, c), at(2.0, c));
+        assert_eq!((half.steps * 2, two.steps), (one.steps, one.steps * 2));
+        assert_eq!((half.tokens * 2, two.tokens), (one.tokens, one.tokens * 2));
+        assert!(one.seed == 0 && half.eval_set == "held");
+        // the 1x point is the grid's own run of seed 0
+        assert_eq!(one.steps, r.scale.steps);
+        for p in [half, one, two] {
+            assert!(
+                p.bpb.is_finite() && p.baselines.contains_key("kn-3"),
+                "{p:?}"
+            );
+        }
+        // more of the same text: the n-gram counted on twice the tokens predicts better
+        assert!(
+            two.baselines["kn-3"] < half.baselines["kn-3"],
+            "{half:?} {two:?}"
+        );
+        let steps = two.steps;
+        assert!(out
+            .join(format!("curve/tiny-{c}-s0-{steps}steps/summary.json"))
+            .exists());
+    }
+    let enough = synthlm::experiments::curve::trained_enough(&r.curve);
+    assert_eq!(enough.len(), 2);
+}

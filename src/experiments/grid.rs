@@ -162,7 +162,7 @@ pub fn run_config(
 
 /// Train the run if it is not finished, recording where and when: in this process, or as
 /// `ranks` data-parallel processes of the synthlm binary (`synthlm launch`).
-fn train_if_needed(cfg: &RunConfig, dir: &Path, ranks: usize) -> Result<()> {
+pub(crate) fn train_if_needed(cfg: &RunConfig, dir: &Path, ranks: usize) -> Result<()> {
     if metrics::read_summary(dir).is_ok() {
         return Ok(());
     }
@@ -199,7 +199,7 @@ pub const SAMPLES: &str = "samples.json";
 
 /// Score every held-out document and sample the fixed prompts, from the final checkpoint,
 /// unless done before.
-fn measure_if_needed(
+pub(crate) fn measure_if_needed(
     key: &RunKey,
     s: &Scale,
     p: &Prepared,
@@ -265,7 +265,7 @@ fn measure_if_needed(
 }
 
 /// Read a finished run's records.
-fn outcome(key: RunKey, dir: PathBuf, eval_windows: usize) -> Result<RunOutcome> {
+pub(crate) fn outcome(key: RunKey, dir: PathBuf, eval_windows: usize) -> Result<RunOutcome> {
     let summary = metrics::read_summary(&dir)?;
     let provenance: RunProvenance = crate::io::read_json(&dir.join(PROVENANCE))
         .with_context(|| format!("{}: the run's provenance", dir.display()))?;

@@ -16,6 +16,7 @@
 
 pub mod baselines;
 pub mod corpora;
+pub mod curve;
 pub mod exp1;
 pub mod grid;
 pub mod prepare;
@@ -141,6 +142,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
     let runs = grid::run_grid(s, &p, &paths.results, &paths.work, &e.prompts(), progress)?;
     let base = baselines::baselines(s, &p, &paths.work)?;
+    let curve = curve::run_curve(s, &p, &paths.results, &paths.work, &e.prompts(), &runs)?;
     let mut headline = Vec::new();
     for st in &s.students {
         for c in &p.train {
@@ -206,6 +208,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         tokenizer_sha256: p.tokenizer.sha256().into(),
         inputs,
         decontamination,
+        curve,
         aggregated_by: provenance::environment(),
         analysis,
     };

@@ -111,6 +111,9 @@ pub struct Results {
     /// What the harness's decontamination removed, per set.
     #[serde(default)]
     pub decontamination: Vec<crate::eval::contamination::Removed>,
+    /// The learning curve's points, when the scale asks for one ([`super::curve`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<super::curve::CurvePoint>,
     /// The call that aggregated the runs (each run's own training is in `runs[].provenance`).
     pub aggregated_by: Environment,
     /// The experiment's own analysis.

@@ -83,6 +83,11 @@ pub struct Scale {
     /// Gradient checkpointing of every transformer block.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grad_checkpointing: bool,
+    /// Multiples of the token budget (not 1) at which the first seed of every student and
+    /// condition is trained again for the learning curve ([`super::curve`]), e.g. `[0.25,
+    /// 0.5, 2.0]`. Empty: no curve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<f64>,
     /// ZeRO-1: AdamW's state divided over the `ranks` (the weights do not change).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub zero1: bool,
@@ -189,6 +194,13 @@ impl Scale {
                 self.batch_size,
                 self.ranks
             );
+        }
+        if let Some(m) = self
+            .curve
+            .iter()
+            .find(|m| !(m.is_finite() && **m > 0.0) || **m == 1.0)
+        {
+            bail!("key `curve`: multiples of the token budget must be positive and not 1 (the grid's own runs), not {m}");
         }
         if self.students.is_empty() || self.seeds.is_empty() {
             bail!("keys `students` and `seeds` must not be empty");
