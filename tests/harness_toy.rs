@@ -359,4 +359,76 @@ fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
     }
     let enough = synthlm::experiments::curve::trained_enough(&r.curve);
     assert_eq!(enough.len(), 2);
+    // The report's section: the table, a verdict per (condition, set), a figure that draws.
+    let blocks = synthlm::report::harness::curve(&r, |c| usize::from(c == "b")).unwrap();
+    let mut figures = 0;
+    for b in &blocks {
+        match b {
+            Block::Table { frame, .. } => assert_eq!(frame.height(), 6),
+            Block::List(v) => assert!(v.len() == 2 && v[0].contains("twice the tokens")),
+            Block::Figure { figure, .. } => {
+                let svg = synthlm::report::plots::to_svg((600, 400), |a, s| figure.draw(a, s));
+                assert!(svg.unwrap().0.contains("bits per byte"));
+                figures += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(figures, 1);
+}
+
+/// `[sweep]` trains each student at each rate on a dev split of one condition, picks the
+/// rate with the lowest dev bits per byte, and the grid then trains at it.
+#[test]
+fn a_learning_rate_sweep_on_a_dev_split_sets_the_grids_rate() {
+    let scale = |sweep: &'static str| {
+        move |text: &str| {
+            let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
+            one_student
+                .replace("experiment = 1", "experiment = 99")
+                .replace("seeds = [0, 1, 2]", "seeds = [0]")
+                + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
+                + sweep
+        }
+    };
+    let dir = toy_project(scale("[sweep]\nlrs = [1e-4, 3e-3]\ncondition = \"a\"\n"));
+    let root = dir.path();
+    synthlm::commands::experiment(root, 99, "smoke", false, false).unwrap();
+    let out = root.join("data/results/exp99/smoke");
+    let r = synthlm::experiments::load_results(&out).unwrap();
+    assert_eq!(r.sweep.len(), 2, "{:?}", r.sweep);
+    assert!(r
+        .sweep
+        .iter()
+        .all(|p| p.dev_bpb.is_finite() && p.condition == "a"));
+    let best = r
+        .sweep
+        .iter()
+        .min_by(|a, b| a.dev_bpb.total_cmp(&b.dev_bpb))
+        .unwrap();
+    // 12 steps at 1e-4 barely move the weights: the higher rate wins on the dev split
+    assert_eq!(best.lr, 3e-3, "{:?}", r.sweep);
+    assert_eq!(r.scale.students[0].lr, Some(best.lr));
+    let cfg: synthlm::config::RunConfig =
+        synthlm::io::read_json(&out.join(&r.runs[0].dir).join("config.json")).unwrap();
+    assert_eq!(cfg.train.lr, best.lr);
+    assert!(out.join("sweep/lr-1e-4").is_dir() && out.join("sweep/lr-3e-3").is_dir());
+    let blocks = synthlm::report::harness::sweep(&r).unwrap();
+    let Some(Block::Table { frame, .. }) = blocks.iter().find(|b| matches!(b, Block::Table { .. }))
+    else {
+        panic!("no sweep table")
+    };
+    assert_eq!(frame.height(), 2);
+    let chosen = frame.column("chosen").unwrap().str().unwrap();
+    assert_eq!(
+        chosen.into_iter().flatten().filter(|x| *x == "yes").count(),
+        1
+    );
+
+    let dir = toy_project(scale("[sweep]\nlrs = [1e-4, 3e-3]\ncondition = \"c\"\n"));
+    let err = synthlm::commands::experiment(dir.path(), 99, "smoke", false, false).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("key `sweep.condition`"),
+        "{err:#}"
+    );
 }

@@ -29,6 +29,16 @@ pub fn is_held_out(doc: &Document) -> bool {
     doc_hash("", doc) % 100 < HELD_OUT_PERCENT
 }
 
+/// Share of a training set, in percent, that the learning-rate sweep sets aside as its dev
+/// split ([`super::sweep`]).
+pub const DEV_PERCENT: u64 = 5;
+
+/// Whether a training document is in the sweep's dev split (a hash with its own salt, so the
+/// dev split is not the held-out split).
+pub fn is_dev(doc: &Document) -> bool {
+    doc_hash("dev", doc) % 100 < DEV_PERCENT
+}
+
 /// Put documents in a fixed pseudo-random order (by a salted hash of source and id), so that
 /// any prefix — a byte cap, half of a blend, an evaluation sample — draws on every source in
 /// proportion, instead of on whichever source was read first.

@@ -142,8 +142,8 @@ pub fn run_config(
     t.grad_accum = s.grad_accum;
     t.max_steps = s.steps;
     t.warmup_steps = (s.steps / 10).max(1);
-    t.lr = s.lr;
-    t.min_lr = s.lr / 10.0;
+    t.lr = student.lr.unwrap_or(s.lr);
+    t.min_lr = t.lr / 10.0;
     t.log_interval = (s.steps / 40).max(1);
     t.eval_interval = (s.steps / s.evals).max(1);
     t.ckpt_interval = s.steps;

@@ -23,6 +23,7 @@ pub mod prepare;
 pub mod provenance;
 pub mod results;
 pub mod scale;
+pub mod sweep;
 
 use crate::budget::{budget_for, Gpu, RunBudget};
 use crate::data::hub::HubOptions;
@@ -138,6 +139,9 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
     let mut design = e.design(s, paths)?;
     let decontamination = decontaminate(&mut design, s)?;
+    let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts())?;
+    let chosen = sweep::with_best_rates(s, &sweep);
+    let s = &chosen;
     let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
     let runs = grid::run_grid(s, &p, &paths.results, &paths.work, &e.prompts(), progress)?;
@@ -209,6 +213,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         inputs,
         decontamination,
         curve,
+        sweep,
         aggregated_by: provenance::environment(),
         analysis,
     };

@@ -114,6 +114,9 @@ pub struct Results {
     /// The learning curve's points, when the scale asks for one ([`super::curve`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve: Vec<super::curve::CurvePoint>,
+    /// The learning-rate sweep that chose each student's rate ([`super::sweep`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<super::sweep::SweepPoint>,
     /// The call that aggregated the runs (each run's own training is in `runs[].provenance`).
     pub aggregated_by: Environment,
     /// The experiment's own analysis.

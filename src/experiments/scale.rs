@@ -15,6 +15,19 @@ use std::path::{Path, PathBuf};
 pub struct Student {
     pub name: String,
     pub model: ModelSpec,
+    /// Peak learning rate of this student, when it is not the scale's `lr` (set by the
+    /// learning-rate sweep, [`super::sweep`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+}
+
+/// The learning-rate sweep of a scale: every student trained on one condition at each rate,
+/// scored on a dev split of that condition's training documents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    pub lrs: Vec<f64>,
+    pub condition: String,
 }
 
 /// Where the corpora come from.
@@ -83,6 +96,9 @@ pub struct Scale {
     /// Gradient checkpointing of every transformer block.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grad_checkpointing: bool,
+    /// Choose each student's learning rate by a sweep on a dev split before the grid runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
     /// Multiples of the token budget (not 1) at which the first seed of every student and
     /// condition is trained again for the learning curve ([`super::curve`]), e.g. `[0.25,
     /// 0.5, 2.0]`. Empty: no curve.
@@ -201,6 +217,11 @@ impl Scale {
             .find(|m| !(m.is_finite() && **m > 0.0) || **m == 1.0)
         {
             bail!("key `curve`: multiples of the token budget must be positive and not 1 (the grid's own runs), not {m}");
+        }
+        if let Some(w) = &self.sweep {
+            if w.lrs.len() < 2 || w.lrs.iter().any(|x| !(*x > 0.0 && *x < 1.0)) {
+                bail!("key `sweep.lrs`: at least two rates, each in (0, 1)");
+            }
         }
         if self.students.is_empty() || self.seeds.is_empty() {
             bail!("keys `students` and `seeds` must not be empty");

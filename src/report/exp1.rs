@@ -115,12 +115,15 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         caption: comparison_caption(r),
         frame: comparison_table(r)?,
     });
+    b.extend(crate::report::harness::decontamination(r)?);
     b.push(heading("Contamination"));
     b.push(Block::Table {
         name: "contamination".into(),
         caption: "Share of each held-out set's word 13-grams found in each training set.".into(),
         frame: contamination_table(r)?,
     });
+    b.extend(crate::report::harness::sweep(r)?);
+    b.extend(crate::report::harness::curve(r, color)?);
     b.push(heading("Figures"));
     for st in &r.scale.students {
         for e in EVAL_SETS {

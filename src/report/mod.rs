@@ -12,6 +12,7 @@
 //! experiment writes only its own files and its own figure folder.
 
 pub mod exp1;
+pub mod harness;
 pub mod plots;
 pub mod tables;
 

@@ -1,0 +1,193 @@
+//! Report sections every experiment of the harness can show, each only when its results hold
+//! it: the learning-rate sweep, the learning curve and what decontamination removed.
+
+use crate::experiments::curve::{trained_enough, ENOUGH};
+use crate::experiments::results::Results;
+use crate::report::plots::{Figure, Series};
+use crate::report::tables::{int, num};
+use crate::report::Block;
+use anyhow::Result;
+use polars::prelude::*;
+
+fn col<T: Into<String>>(name: &str, v: impl IntoIterator<Item = T>) -> Column {
+    Column::new(
+        name.into(),
+        v.into_iter().map(Into::into).collect::<Vec<String>>(),
+    )
+}
+
+/// The sweep's table: dev bits per byte per student and rate, the chosen rate marked.
+pub fn sweep(r: &Results) -> Result<Vec<Block>> {
+    let Some(first) = r.sweep.first() else {
+        return Ok(vec![]);
+    };
+    let chosen = |st: &str| {
+        r.scale
+            .students
+            .iter()
+            .find(|s| s.name == st)
+            .and_then(|s| s.lr)
+    };
+    let p = &r.sweep;
+    let frame = DataFrame::new(vec![
+        col("student", p.iter().map(|x| x.student.clone())),
+        col(
+            "peak learning rate",
+            p.iter().map(|x| format!("{:e}", x.lr)),
+        ),
+        col("dev bits per byte", p.iter().map(|x| num(x.dev_bpb))),
+        col(
+            "chosen",
+            p.iter().map(|x| {
+                if chosen(&x.student) == Some(x.lr) {
+                    "yes"
+                } else {
+                    ""
+                }
+            }),
+        ),
+    ])?;
+    Ok(vec![
+        Block::Heading(3, "Learning rate".into()),
+        Block::Text(format!("Each student's peak learning rate was chosen before the grid ran, by training it at each rate on `{}` for the full token budget (first seed) and scoring a dev split of that condition's training documents (5%, by hash; never a held-out set). The lowest dev bits per byte wins.", first.condition)),
+        Block::Table { name: "sweep".into(), caption: "The learning-rate sweep on the dev split.".into(), frame },
+    ])
+}
+
+/// The learning curve: a table of every point with its n-gram baselines, the "trained enough"
+/// verdicts, and one figure per student and held-out set.
+pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
+    if r.curve.is_empty() {
+        return Ok(vec![]);
+    }
+    let c = &r.curve;
+    let best_kn = |b: &std::collections::BTreeMap<String, f64>| {
+        b.iter()
+            .filter(|(k, _)| k.starts_with("kn-"))
+            .map(|(_, v)| *v)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let frame = DataFrame::new(vec![
+        col("student", c.iter().map(|x| x.student.clone())),
+        col("trained on", c.iter().map(|x| x.condition.clone())),
+        col("held-out set", c.iter().map(|x| x.eval_set.clone())),
+        col("x budget", c.iter().map(|x| num(x.multiple))),
+        col("tokens", c.iter().map(|x| int(x.tokens))),
+        col("student bpb", c.iter().map(|x| num(x.bpb))),
+        col(
+            "bigram",
+            c.iter()
+                .map(|x| x.baselines.get("bigram").map_or("-".into(), |v| num(*v))),
+        ),
+        col("best KN", c.iter().map(|x| num(best_kn(&x.baselines)))),
+    ])?;
+    let verdicts: Vec<String> = trained_enough(c)
+        .into_iter()
+        .map(|(st, cond, set, gain, enough)| {
+            let v = if enough { "trained enough" } else { "still learning" };
+            format!("`{st}` on {cond}, held-out {set}: twice the tokens gained {} bits per byte ({v}: the rule is a gain under {ENOUGH}).", num(gain))
+        })
+        .collect();
+    let mut b = vec![
+        Block::Heading(3, "Learning curve".into()),
+        Block::Text(format!("Seed {} of every student and training set trained again on other multiples of the token budget, each a finished run with its own warmup and cosine schedule (not a snapshot taken mid-run), beside n-gram models counted on exactly the tokens each run saw.", c[0].seed)),
+        Block::Table { name: "curve".into(), caption: "Learning curve: bits per byte on whole held-out sets.".into(), frame },
+    ];
+    if !verdicts.is_empty() {
+        b.push(Block::List(verdicts));
+    }
+    for st in r.distinct(|h| &h.student) {
+        let sets: Vec<String> = c
+            .iter()
+            .filter(|x| x.student == st)
+            .map(|x| x.eval_set.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for e in sets {
+            b.push(Block::Figure {
+                name: format!("budget-{st}-{e}"),
+                caption: format!("`{st}` on held-out {e} text against training tokens (log scale): the student (solid), the bigram (dashed) and the best Kneser-Ney model (dashed, lower) counted on the same tokens; one colour per training set."),
+                figure: curve_figure(r, &st, &e, color),
+            });
+        }
+    }
+    Ok(b)
+}
+
+fn curve_figure(r: &Results, student: &str, eval: &str, color: fn(&str) -> usize) -> Figure {
+    let mut series = Vec::new();
+    let conds: Vec<String> = r
+        .curve
+        .iter()
+        .map(|x| x.condition.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for cond in conds {
+        let pts: Vec<_> = r
+            .curve
+            .iter()
+            .filter(|x| x.student == student && x.eval_set == eval && x.condition == cond)
+            .collect();
+        let line = |f: &dyn Fn(&crate::experiments::curve::CurvePoint) -> f64| -> Vec<(f64, f64, f64, f64)> {
+            pts.iter().map(|x| {
+                let v = f(x);
+                ((x.tokens.max(1) as f64).log10(), v, v, v)
+            }).collect()
+        };
+        series.push(Series {
+            label: format!("student, {cond}"),
+            points: line(&|x| x.bpb),
+            color: color(&cond),
+            dashed: false,
+        });
+        series.push(Series {
+            label: format!("bigram, {cond}"),
+            points: line(&|x| x.baselines.get("bigram").copied().unwrap_or(f64::NAN)),
+            color: color(&cond),
+            dashed: true,
+        });
+        series.push(Series {
+            label: format!("best KN, {cond}"),
+            points: line(&|x| {
+                x.baselines
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("kn-"))
+                    .map(|(_, v)| *v)
+                    .fold(f64::INFINITY, f64::min)
+            }),
+            color: color(&cond),
+            dashed: true,
+        });
+    }
+    Figure::Lines {
+        title: format!("{student}: held-out {eval} text"),
+        x_label: "training tokens (log10)".into(),
+        y_label: "bits per byte".into(),
+        series,
+    }
+}
+
+/// What decontamination removed, per set.
+pub fn decontamination(r: &Results) -> Result<Vec<Block>> {
+    let d = &r.decontamination;
+    if d.is_empty() {
+        return Ok(vec![]);
+    }
+    let frame = DataFrame::new(vec![
+        col("role", d.iter().map(|x| x.role.clone())),
+        col("set", d.iter().map(|x| x.set.clone())),
+        col("against", d.iter().map(|x| x.against.clone())),
+        col("rule", d.iter().map(|x| x.rule.clone())),
+        col(
+            "documents removed",
+            d.iter().map(|x| int(x.documents as u64)),
+        ),
+        col("bytes removed", d.iter().map(|x| int(x.text_bytes))),
+    ])?;
+    Ok(vec![
+        Block::Heading(3, "Decontamination".into()),
+        Block::Table { name: "decontamination".into(), caption: "What the harness removed before training: training documents sharing a word 13-gram with a fixed evaluation set, and held-out documents with over 5% of their 13-grams in the training sets.".into(), frame },
+    ])
+}
