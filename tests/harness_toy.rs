@@ -318,7 +318,10 @@ fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
     let dir = toy_project(|text| {
         let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
         one_student
-            .replace("experiment = 1", "experiment = 99\ncurve = [0.5, 2.0]")
+            .replace(
+                "experiment = 1",
+                "experiment = 99\ncurve = [0.5, 2.0]\nkeep_weights = true",
+            )
             .replace("seeds = [0, 1, 2]", "seeds = [0, 1]")
             + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
     });
@@ -356,6 +359,31 @@ fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
         assert!(out
             .join(format!("curve/tiny-{c}-s0-{steps}steps/summary.json"))
             .exists());
+    }
+    // keep_weights: every run's final weights in f16, loadable as a Hugging Face GPT-2 folder
+    // that scores the held-out text as the run's own weights did (to f16 rounding).
+    for run in &r.runs {
+        let kept = synthlm::model::student::Student::load(&out.join(&run.dir).join("hf"), None);
+        let own = synthlm::model::student::Student::load(&out.join(&run.dir), None).unwrap();
+        let kept = kept.unwrap();
+        assert_eq!(kept.tokenizer.vocab_size(), own.tokenizer.vocab_size());
+        let ids = candle_core::Tensor::new(&[[5u32, 17, 3, 99, 42, 7]], &candle_core::Device::Cpu);
+        let logits = |m: &synthlm::model::Gpt| {
+            let l = m
+                .forward(
+                    ids.as_ref().unwrap(),
+                    synthlm::model::gpt::Dropout::default(),
+                )
+                .unwrap();
+            l.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        let (a, b) = (logits(&kept.model), logits(&own.model));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 0.05, "kept f16 weights give logits off by {worst}");
     }
     let enough = synthlm::experiments::curve::trained_enough(&r.curve);
     assert_eq!(enough.len(), 2);

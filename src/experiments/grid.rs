@@ -8,6 +8,7 @@
 //! | `provenance.json` | commit, machine, software, wall time of the training | when training finishes; never rewritten |
 //! | `scores.json` | bits and bytes of every document of every held-out set | from the final checkpoint, once |
 //! | `samples.json` | continuations of the experiment's fixed prompts | from the final checkpoint, once |
+//! | `hf/` | the final weights in f16, as a Hugging Face GPT-2 folder (`synthlm eval RUN/hf`), when the scale sets `keep_weights` | from the final checkpoint, once |
 //!
 //! A finished run (its `summary.json` exists) is reused, not retrained: aggregating again
 //! changes no run's record.
@@ -196,6 +197,8 @@ pub const PROVENANCE: &str = "provenance.json";
 pub const LAUNCH_CONFIG: &str = "launch.toml";
 pub const SCORES: &str = "scores.json";
 pub const SAMPLES: &str = "samples.json";
+/// The folder of a run's kept final weights (`Scale::keep_weights`).
+pub const WEIGHTS: &str = "hf";
 
 /// Score every held-out document and sample the fixed prompts, from the final checkpoint,
 /// unless done before.
@@ -206,8 +209,8 @@ pub(crate) fn measure_if_needed(
     dir: &Path,
     prompts: &[&str],
 ) -> Result<()> {
-    let (scores, samples) = (dir.join(SCORES), dir.join(SAMPLES));
-    if scores.exists() && samples.exists() {
+    let (scores, samples, weights) = (dir.join(SCORES), dir.join(SAMPLES), dir.join(WEIGHTS));
+    if scores.exists() && samples.exists() && (!s.keep_weights || weights.exists()) {
         return Ok(());
     }
     let Some(ck) = checkpoint::latest(dir)? else {
@@ -231,6 +234,10 @@ pub(crate) fn measure_if_needed(
             );
         }
         crate::io::write_json(&scores, &all)?;
+    }
+    if s.keep_weights && !weights.exists() {
+        // f16 halves the files; export refuses a weight beyond f16's range.
+        crate::model::hf::export(&model, &p.tokenizer, &weights, candle_core::DType::F16)?;
     }
     if !samples.exists() {
         let tok = &p.tokenizer;

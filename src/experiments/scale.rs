@@ -96,6 +96,10 @@ pub struct Scale {
     /// Gradient checkpointing of every transformer block.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grad_checkpointing: bool,
+    /// Keep every run's final weights (f16, Hugging Face layout, `RUN/hf/`) so that later
+    /// experiments can score the students without retraining them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_weights: bool,
     /// Choose each student's learning rate by a sweep on a dev split before the grid runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
