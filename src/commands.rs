@@ -588,3 +588,35 @@ pub fn label_sheet(dir: &Path, out: &Path, per_family: usize, seed: u64) -> Resu
     crate::filter::labels::write_sheet(out, &rows)?;
     Ok(format!("wrote {} rows ({} families) to {}; label them by data/labels/GUIDE.md before looking at any model score\n", rows.len(), pools.len(), out.display()))
 }
+
+/// `synthlm annotate SHEET OUT`: the LLM annotator's scores of a labelling sheet, and their
+/// agreement with its hand labels (or that there are none yet).
+pub fn annotate(sheet: &Path, out: &Path) -> Result<String> {
+    use crate::filter::annotator::{agreement, annotate_sheet, find_gguf, Annotator};
+    let rows = crate::filter::labels::read_sheet(sheet)?;
+    let mut a = Annotator::load(&find_gguf()?)?;
+    let ann = annotate_sheet(&mut a, &rows, out)?;
+    let mut text = format!("{} records annotated in {}\n", ann.len(), out.display());
+    let mean = |f: &str| {
+        let v: Vec<f64> = ann
+            .iter()
+            .filter(|x| x.family == f)
+            .map(|x| x.annotation.expected)
+            .collect();
+        (v.len(), crate::stats::mean(&v))
+    };
+    for f in ["stories", "cosmo", "instruct", "magpie"] {
+        let (n, m) = mean(f);
+        if n > 0 {
+            text += &format!("{f}: {n} records, mean expected score {m:.2}\n");
+        }
+    }
+    text += &match agreement(&rows, &ann) {
+        Some(g) => format!(
+            "agreement with the hand labels over {} records: quadratic kappa {:.2} [{:.2}, {:.2}], Spearman {:.2} [{:.2}, {:.2}] (95% bootstrap), exact {:.0}%\n",
+            g.n, g.kappa, g.kappa_ci.0, g.kappa_ci.1, g.spearman, g.spearman_ci.0, g.spearman_ci.1, 100.0 * g.exact
+        ),
+        None => "no hand labels on the sheet yet: the annotator is not validated and is not a quality signal\n".into(),
+    };
+    Ok(text)
+}

@@ -102,6 +102,59 @@ pub fn paired_test(a: &[f64], b: &[f64], seed: u64) -> PairedTest {
     }
 }
 
+/// Cohen's kappa with quadratic weights for labels 0..=`max` (the ordinal form: a 4 against a
+/// 5 costs less than a 0 against a 5). 1 = perfect agreement, 0 = what chance gives.
+pub fn quadratic_kappa(a: &[u8], b: &[u8], max: u8) -> f64 {
+    let k = max as usize + 1;
+    let n = a.len().min(b.len()) as f64;
+    let (mut obs, mut ra, mut rb) = (vec![0.0; k * k], vec![0.0; k], vec![0.0; k]);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x.min(max) as usize, y.min(max) as usize);
+        obs[x * k + y] += 1.0;
+        ra[x] += 1.0;
+        rb[y] += 1.0;
+    }
+    let w = |i: usize, j: usize| ((i as f64 - j as f64) / max.max(1) as f64).powi(2);
+    let (mut o, mut e) = (0.0, 0.0);
+    for i in 0..k {
+        for j in 0..k {
+            o += w(i, j) * obs[i * k + j];
+            e += w(i, j) * ra[i] * rb[j] / n.max(1.0);
+        }
+    }
+    if e == 0.0 {
+        return f64::NAN; // one label throughout: agreement beyond chance is undefined
+    }
+    1.0 - o / e
+}
+
+/// A percentile bootstrap interval of `stat` over paired items (resampled together).
+pub fn bootstrap_paired<T: Clone>(
+    items: &[T],
+    stat: impl Fn(&[T]) -> f64,
+    level: f64,
+    resamples: usize,
+    seed: u64,
+) -> (f64, f64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut v: Vec<f64> = (0..resamples)
+        .map(|_| {
+            let s: Vec<T> = (0..items.len())
+                .map(|_| items[rng.gen_range(0..items.len())].clone())
+                .collect();
+            stat(&s)
+        })
+        .filter(|x| x.is_finite())
+        .collect();
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    (q((1.0 - level) / 2.0), q((1.0 + level) / 2.0))
+}
+
 /// Spearman rank correlation (average ranks for ties).
 pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     fn ranks(v: &[f64]) -> Vec<f64> {

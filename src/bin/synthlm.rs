@@ -145,6 +145,14 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Score every record of a labelling sheet 0-5 with the LLM annotator (Gemma 3 270M, the
+    /// sheet's rubric); resumable. Prints the agreement with the sheet's hand labels, if any.
+    Annotate {
+        /// The labelling sheet, e.g. data/labels/sheet-v2.jsonl.
+        sheet: PathBuf,
+        /// The annotations (JSON Lines), e.g. data/labels/annotator-v2.jsonl.
+        out: PathBuf,
+    },
     /// Sample from a run's latest checkpoint.
     Sample {
         run: PathBuf,
@@ -554,6 +562,10 @@ fn run() -> Result<()> {
                 "{}",
                 synthlm::commands::label_sheet(&dir, &out, per_family, seed)?
             );
+            Ok(())
+        }
+        Cmd::Annotate { sheet, out } => {
+            print!("{}", synthlm::commands::annotate(&sheet, &out)?);
             Ok(())
         }
         Cmd::Sample {

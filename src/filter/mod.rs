@@ -1,5 +1,6 @@
 //! Filtering: record checks, heuristic quality rules, duplicates.
 
+pub mod annotator;
 pub mod checks;
 pub mod dedup;
 pub mod heuristics;

@@ -72,8 +72,10 @@ pub fn read_gguf(path: &Path) -> Result<Content> {
 /// whole. Round-trips any text exactly.
 pub fn tokenizer_from_gguf(c: &Content) -> Result<Tokenizer> {
     let model = gguf::string(c, "tokenizer.ggml.model")?;
-    if model != "gpt2" {
-        bail!("tokenizer.ggml.model is `{model}`; only byte-level BPE (`gpt2`) is supported");
+    match model.as_str() {
+        "gpt2" => {}
+        "llama" => return spm_tokenizer(c),
+        _ => bail!("tokenizer.ggml.model is `{model}`; supported: byte-level BPE (`gpt2`), SentencePiece BPE (`llama`)"),
     }
     let tokens = gguf::strings(c, "tokenizer.ggml.tokens")?;
     let merges: Vec<(String, String)> = gguf::strings(c, "tokenizer.ggml.merges")?
@@ -126,6 +128,88 @@ pub fn tokenizer_from_gguf(c: &Content) -> Result<Tokenizer> {
         .collect();
     tok.add_special_tokens(special)
         .map_err(|e| anyhow!("adding control tokens: {e}"))?;
+    Ok(tok)
+}
+
+/// GGUF `tokenizer.ggml.token_type` of ordinary pieces and of user-defined ones (Gemma's `\n`,
+/// whitespace runs and markup tags), which SentencePiece matches whole.
+const TOKEN_TYPE_NORMAL: i32 = 1;
+const TOKEN_TYPE_USER: i32 = 4;
+
+/// A SentencePiece BPE tokenizer (`tokenizer.ggml.model = llama`, Gemma's) from GGUF
+/// metadata, built as Hugging Face's converter builds it: the merges are every split of a
+/// piece into two pieces, ranked by the merged piece's score (then by its id, then by the
+/// halves' ids); spaces become `▁` and no space is prepended (`add_space_prefix` is false for
+/// Gemma); a character with no piece becomes its UTF-8 bytes (`<0xNN>` pieces); control pieces
+/// are special tokens and user-defined ones are matched whole. Round-trips any text exactly.
+fn spm_tokenizer(c: &Content) -> Result<Tokenizer> {
+    use tokenizers::decoders::{
+        byte_fallback::ByteFallback, fuse::Fuse, sequence::Sequence as Decoders, DecoderWrapper,
+    };
+    use tokenizers::normalizers::replace::Replace;
+    let tokens = gguf::strings(c, "tokenizer.ggml.tokens")?;
+    let scores = gguf::f32s(c, "tokenizer.ggml.scores").context("tokenizer.ggml.scores")?;
+    let types = gguf::i32s(c, "tokenizer.ggml.token_type").context("tokenizer.ggml.token_type")?;
+    if scores.len() != tokens.len() || types.len() != tokens.len() {
+        bail!("tokenizer.ggml tokens, scores and token_type differ in length");
+    }
+    let prefix = c.metadata.get("tokenizer.ggml.add_space_prefix");
+    if prefix.and_then(|v| v.to_bool().ok()) == Some(true) {
+        bail!("tokenizer.ggml.add_space_prefix is true: not supported (Gemma's is false)");
+    }
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let mut ranked = Vec::new();
+    for (i, piece) in tokens.iter().enumerate() {
+        if types[i] != TOKEN_TYPE_NORMAL {
+            continue;
+        }
+        for (at, _) in piece.char_indices().skip(1) {
+            let (l, r) = piece.split_at(at);
+            if let (Some(&a), Some(&b)) = (vocab.get(l), vocab.get(r)) {
+                ranked.push((-scores[i], i, a, b));
+            }
+        }
+    }
+    ranked.sort_by(|x, y| {
+        x.0.total_cmp(&y.0)
+            .then((x.1, x.2, x.3).cmp(&(y.1, y.2, y.3)))
+    });
+    let merges = ranked
+        .into_iter()
+        .map(|(_, _, a, b)| (tokens[a as usize].clone(), tokens[b as usize].clone()))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .byte_fallback(true)
+        .fuse_unk(true)
+        .unk_token("<unk>".into())
+        .build()
+        .map_err(|e| anyhow!("building BPE: {e}"))?;
+    let mut tok = Tokenizer::new(bpe);
+    let replace = |a: &str, b: &str| Replace::new(a, b).map_err(|e| anyhow!("{e}"));
+    tok.with_normalizer(Some(replace(" ", "▁")?))
+        .map_err(|e| anyhow!("setting the normalizer: {e}"))?;
+    tok.with_decoder(Some(Decoders::new(vec![
+        DecoderWrapper::Replace(replace("▁", " ")?),
+        DecoderWrapper::ByteFallback(ByteFallback::new()),
+        DecoderWrapper::Fuse(Fuse::new()),
+    ])));
+    let added = |ty: i32, special: bool| -> Vec<AddedToken> {
+        tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, &t)| t == ty)
+            .map(|(t, _)| AddedToken::from(t.clone(), special))
+            .collect()
+    };
+    tok.add_special_tokens(added(TOKEN_TYPE_CONTROL, true))
+        .map_err(|e| anyhow!("adding control tokens: {e}"))?;
+    tok.add_tokens(added(TOKEN_TYPE_USER, false))
+        .map_err(|e| anyhow!("adding user-defined tokens: {e}"))?;
     Ok(tok)
 }
 
