@@ -28,7 +28,8 @@ pub fn sweep(r: &Results) -> Result<Vec<Block>> {
             .find(|s| s.name == st)
             .and_then(|s| s.lr)
     };
-    let p = &r.sweep;
+    let mut p: Vec<_> = r.sweep.iter().collect();
+    p.sort_by(|a, b| a.student.cmp(&b.student).then(a.lr.total_cmp(&b.lr)));
     let frame = DataFrame::new(vec![
         col("student", p.iter().map(|x| x.student.clone())),
         col(
@@ -60,7 +61,12 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
     if r.curve.is_empty() {
         return Ok(vec![]);
     }
-    let c = &r.curve;
+    let mut c: Vec<_> = r.curve.iter().collect();
+    c.sort_by(|a, b| {
+        (&a.student, &a.condition, &a.eval_set, a.multiple)
+            .partial_cmp(&(&b.student, &b.condition, &b.eval_set, b.multiple))
+            .expect("finite multiples")
+    });
     let best_kn = |b: &std::collections::BTreeMap<String, f64>| {
         b.iter()
             .filter(|(k, _)| k.starts_with("kn-"))
@@ -81,7 +87,7 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
         ),
         col("best KN", c.iter().map(|x| num(best_kn(&x.baselines)))),
     ])?;
-    let verdicts: Vec<String> = trained_enough(c)
+    let verdicts: Vec<String> = trained_enough(&r.curve)
         .into_iter()
         .map(|(st, cond, set, gain, enough)| {
             let v = if enough { "trained enough" } else { "still learning" };
@@ -107,7 +113,7 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
         for e in sets {
             b.push(Block::Figure {
                 name: format!("budget-{st}-{e}"),
-                caption: format!("`{st}` on held-out {e} text against training tokens (log scale): the student (solid), the bigram (dashed) and the best Kneser-Ney model (dashed, lower) counted on the same tokens; one colour per training set."),
+                caption: format!("`{st}` on held-out {e} text against the tokens each run trained on: the student (solid, one finished run per point) and the best Kneser-Ney model counted on the same tokens (dashed); one colour per training set. The bigram is in the table."),
                 figure: curve_figure(r, &st, &e, color),
             });
         }
@@ -116,54 +122,50 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
 }
 
 fn curve_figure(r: &Results, student: &str, eval: &str, color: fn(&str) -> usize) -> Figure {
+    let max = r.curve.iter().map(|x| x.tokens).max().unwrap_or(0);
+    let (unit, x_label) = if max >= 1_000_000 {
+        (1e6, "training tokens (millions)")
+    } else {
+        (1e3, "training tokens (thousands)")
+    };
     let mut series = Vec::new();
-    let conds: Vec<String> = r
-        .curve
-        .iter()
-        .map(|x| x.condition.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let conds: std::collections::BTreeSet<&str> =
+        r.curve.iter().map(|x| x.condition.as_str()).collect();
     for cond in conds {
-        let pts: Vec<_> = r
+        let mut pts: Vec<_> = r
             .curve
             .iter()
             .filter(|x| x.student == student && x.eval_set == eval && x.condition == cond)
             .collect();
-        let line = |f: &dyn Fn(&crate::experiments::curve::CurvePoint) -> f64| -> Vec<(f64, f64, f64, f64)> {
-            pts.iter().map(|x| {
-                let v = f(x);
-                ((x.tokens.max(1) as f64).log10(), v, v, v)
-            }).collect()
+        pts.sort_by_key(|x| x.tokens);
+        let line = |f: &dyn Fn(&crate::experiments::curve::CurvePoint) -> f64| {
+            pts.iter()
+                .map(|x| (x.tokens as f64 / unit, f(x), f(x), f(x)))
+                .collect::<Vec<_>>()
+        };
+        let kn = |x: &crate::experiments::curve::CurvePoint| {
+            x.baselines
+                .iter()
+                .filter(|(k, _)| k.starts_with("kn-"))
+                .map(|(_, v)| *v)
+                .fold(f64::INFINITY, f64::min)
         };
         series.push(Series {
-            label: format!("student, {cond}"),
+            label: format!("trained on {cond}"),
             points: line(&|x| x.bpb),
-            color: color(&cond),
+            color: color(cond),
             dashed: false,
         });
         series.push(Series {
-            label: format!("bigram, {cond}"),
-            points: line(&|x| x.baselines.get("bigram").copied().unwrap_or(f64::NAN)),
-            color: color(&cond),
-            dashed: true,
-        });
-        series.push(Series {
-            label: format!("best KN, {cond}"),
-            points: line(&|x| {
-                x.baselines
-                    .iter()
-                    .filter(|(k, _)| k.starts_with("kn-"))
-                    .map(|(_, v)| *v)
-                    .fold(f64::INFINITY, f64::min)
-            }),
-            color: color(&cond),
+            label: format!("best KN on {cond}"),
+            points: line(&kn),
+            color: color(cond),
             dashed: true,
         });
     }
     Figure::Lines {
         title: format!("{student}: held-out {eval} text"),
-        x_label: "training tokens (log10)".into(),
+        x_label: x_label.into(),
         y_label: "bits per byte".into(),
         series,
     }
