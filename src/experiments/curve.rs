@@ -66,10 +66,17 @@ pub fn run_curve(
     work: &Path,
     prompts: &[&str],
     main: &[RunOutcome],
+    progress: bool,
 ) -> Result<Vec<CurvePoint>> {
     if s.curve.is_empty() {
         return Ok(vec![]);
     }
+    let n = s.curve.len() * s.students.len() * p.train.len();
+    let pb = if progress {
+        crate::progress::bar(n as u64, "runs", "learning curve")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let seed = s.seeds[0];
     let mut out = Vec::new();
     for m in multiples(s) {
@@ -97,6 +104,7 @@ pub fn run_curve(
                     let what = || format!("the learning curve's run {}", dir.display());
                     grid::train_if_needed(&cfg, &dir, s.ranks).with_context(what)?;
                     grid::measure_if_needed(&key, &sm, p, &dir, prompts).with_context(what)?;
+                    pb.inc(1);
                     grid::outcome(key, dir.clone(), s.eval_windows)?
                 };
                 for (eval_set, score) in &run.scores {
@@ -120,6 +128,7 @@ pub fn run_curve(
             }
         }
     }
+    pb.finish_and_clear();
     Ok(out)
 }
 

@@ -139,14 +139,22 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
     let mut design = e.design(s, paths)?;
     let decontamination = decontaminate(&mut design, s)?;
-    let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts())?;
+    let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts(), progress)?;
     let chosen = sweep::with_best_rates(s, &sweep);
     let s = &chosen;
     let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
     let runs = grid::run_grid(s, &p, &paths.results, &paths.work, &e.prompts(), progress)?;
     let base = baselines::baselines(s, &p, &paths.work)?;
-    let curve = curve::run_curve(s, &p, &paths.results, &paths.work, &e.prompts(), &runs)?;
+    let curve = curve::run_curve(
+        s,
+        &p,
+        &paths.results,
+        &paths.work,
+        &e.prompts(),
+        &runs,
+        progress,
+    )?;
     let mut headline = Vec::new();
     for st in &s.students {
         for c in &p.train {

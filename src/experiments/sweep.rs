@@ -38,6 +38,7 @@ pub fn run_sweep(
     s: &Scale,
     paths: &Paths,
     prompts: &[&str],
+    progress: bool,
 ) -> Result<Vec<SweepPoint>> {
     let Some(w) = &s.sweep else {
         return Ok(vec![]);
@@ -86,7 +87,7 @@ pub fn run_sweep(
             ..s.clone()
         };
         let dir = paths.results.join(format!("sweep/lr-{lr:e}"));
-        let runs = grid::run_grid(&at, &p, &dir, &paths.work, prompts, false)
+        let runs = grid::run_grid(&at, &p, &dir, &paths.work, prompts, progress)
             .with_context(|| format!("the learning-rate sweep at {lr:e}"))?;
         for r in runs {
             out.push(SweepPoint {
