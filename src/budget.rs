@@ -8,7 +8,8 @@
 //! the peak (model FLOPs utilisation). That 40% is *assumed*, not measured: no GPU run of ours
 //! exists yet, and [`Gpu::mfu_source`] says so wherever the figure is printed. A GPU-hour
 //! costs $5 (the figure the plan uses). FLOPs per token are
-//! [`ModelConfig::train_flops_per_token`].
+//! [`ModelConfig::train_flops_per_token`]; the time they take is [`seconds_per_token`], which
+//! runs each kind of matmul at the rate our implementation gets for it.
 
 use crate::model::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gpu {
     pub name: String,
-    /// Dense peak for the training dtype, TFLOP/s.
+    /// Dense BF16 tensor-core peak (FP32 accumulate), TFLOP/s: the rate of the weight matmuls
+    /// under bf16.
     pub peak_tflops: f64,
+    /// FP32 (non-tensor) peak, TFLOP/s: the rate of every matmul that stays f32 (all of them
+    /// under `precision = "f32"`, attention's two under bf16; candle's f32 matmul does not use
+    /// TF32 unless asked).
+    pub f32_tflops: f64,
     /// Model FLOPs utilisation a real run reaches.
     pub mfu: f64,
     /// Where `mfu` comes from: "assumed" until a run on this GPU measured it.
@@ -37,6 +43,7 @@ impl Gpu {
         Gpu {
             name: "RTX 4090 (BF16 tensor cores, FP32 accumulate)".into(),
             peak_tflops: 165.2,
+            f32_tflops: 82.6,
             mfu: 0.40,
             mfu_source: "assumed (no GPU run measured yet)".into(),
             dollars_per_hour: 5.0,
@@ -51,33 +58,100 @@ pub struct RunBudget {
     pub preset: String,
     pub params: usize,
     pub tokens: u64,
+    /// Model FLOPs ([`ModelConfig::train_flops_per_token`] x tokens), the numerator of MFU.
     pub flops: f64,
+    /// FLOPs the hardware does: the model FLOPs plus checkpointing's recomputed forward.
+    pub hardware_flops: f64,
     pub gpu_hours: f64,
     /// Wall hours on `gpus` GPUs (perfect data-parallel scaling).
     pub wall_hours: f64,
     pub dollars: f64,
 }
 
+/// Seconds one GPU spends per training token. The weight matmuls (6·N FLOPs per token) run at
+/// the BF16 tensor rate under bf16, else at the FP32 rate; attention's scores and weighted
+/// values (12·L·d·T) stay f32 in our bf16 mode ([`crate::model::Gpt`] casts the weights'
+/// matmuls only), so they run at the FP32 rate: for gpt2-small at context 1024 they are 13% of
+/// the FLOPs but 23% of the time. Gradient checkpointing runs every block's forward again in
+/// the backward pass: 2·N_blocks + 4·L·d·T more FLOPs per token (the embeddings and the head
+/// are not recomputed), about a third more work. `gpu.mfu` is the share of each peak reached.
+pub fn seconds_per_token(c: &ModelConfig, gpu: &Gpu, o: TrainOptions) -> f64 {
+    let attn = 12.0 * (c.n_layer * c.d_model * c.context) as f64;
+    let dense = c.train_flops_per_token() - attn;
+    let (dense_redo, attn_redo) = if o.checkpointing {
+        (2.0 * c.non_embedding_params() as f64, attn / 3.0)
+    } else {
+        (0.0, 0.0)
+    };
+    let dense_rate = if o.bf16 {
+        gpu.peak_tflops
+    } else {
+        gpu.f32_tflops
+    };
+    ((dense + dense_redo) / dense_rate + (attn + attn_redo) / gpu.f32_tflops) / (1e12 * gpu.mfu)
+}
+
+/// How [`seconds_per_token`] costs a run, in words (for the book, the paper and `synthlm budget`).
+pub fn costing_text(gpu: &Gpu, o: TrainOptions) -> String {
+    let dense = if o.bf16 {
+        format!("at the {} TFLOP/s BF16 tensor rate", gpu.peak_tflops)
+    } else {
+        format!("at the {} TFLOP/s FP32 rate (f32 training)", gpu.f32_tflops)
+    };
+    let redo = if o.checkpointing {
+        " Gradient checkpointing recomputes every block's forward in the backward pass (2 x block parameters + 4 x layers x width x sequence length more FLOPs per token, about a third more work)."
+    } else {
+        ""
+    };
+    format!(
+        "FLOPs per token = 6N + 12 x layers x width x sequence length (N: parameters). The weight matmuls run {dense}, attention's scores and weighted values at the {} TFLOP/s FP32 rate (our bf16 mode leaves them in f32), each at {:.0}% of its peak, a utilisation {}.{redo}",
+        gpu.f32_tflops,
+        gpu.mfu * 100.0,
+        gpu.mfu_source
+    )
+}
+
+/// Hardware FLOPs per token: the model's plus checkpointing's recomputed forward.
+fn hardware_flops_per_token(c: &ModelConfig, o: TrainOptions) -> f64 {
+    let redo =
+        2.0 * c.non_embedding_params() as f64 + 4.0 * (c.n_layer * c.d_model * c.context) as f64;
+    c.train_flops_per_token() + if o.checkpointing { redo } else { 0.0 }
+}
+
 /// Budget of training `preset` on `tokens` tokens on `gpus` GPUs.
-pub fn run_budget(preset: &str, tokens: u64, gpu: &Gpu, gpus: usize) -> anyhow::Result<RunBudget> {
+pub fn run_budget(
+    preset: &str,
+    tokens: u64,
+    gpu: &Gpu,
+    gpus: usize,
+    o: TrainOptions,
+) -> anyhow::Result<RunBudget> {
     Ok(budget_for(
         preset,
         &ModelConfig::preset(preset)?,
         tokens,
         gpu,
         gpus,
+        o,
     ))
 }
 
 /// Budget of training model `c` (named `preset` in the result) on `tokens` tokens.
-pub fn budget_for(preset: &str, c: &ModelConfig, tokens: u64, gpu: &Gpu, gpus: usize) -> RunBudget {
-    let flops = c.train_flops_per_token() * tokens as f64;
-    let gpu_hours = flops / (gpu.peak_tflops * 1e12 * gpu.mfu) / 3600.0;
+pub fn budget_for(
+    preset: &str,
+    c: &ModelConfig,
+    tokens: u64,
+    gpu: &Gpu,
+    gpus: usize,
+    o: TrainOptions,
+) -> RunBudget {
+    let gpu_hours = seconds_per_token(c, gpu, o) * tokens as f64 / 3600.0;
     RunBudget {
         preset: preset.into(),
         params: c.param_count(),
         tokens,
-        flops,
+        flops: c.train_flops_per_token() * tokens as f64,
+        hardware_flops: hardware_flops_per_token(c, o) * tokens as f64,
         gpu_hours,
         wall_hours: gpu_hours / gpus.max(1) as f64,
         dollars: gpu_hours * gpu.dollars_per_hour,
@@ -90,17 +164,42 @@ pub fn chinchilla_tokens(preset: &str) -> anyhow::Result<u64> {
 }
 
 /// How many tokens a GPU-hour budget buys for a preset.
-pub fn tokens_for_gpu_hours(preset: &str, gpu_hours: f64, gpu: &Gpu) -> anyhow::Result<u64> {
+pub fn tokens_for_gpu_hours(
+    preset: &str,
+    gpu_hours: f64,
+    gpu: &Gpu,
+    o: TrainOptions,
+) -> anyhow::Result<u64> {
     let c = ModelConfig::preset(preset)?;
-    Ok((gpu_hours * 3600.0 * gpu.peak_tflops * 1e12 * gpu.mfu / c.train_flops_per_token()) as u64)
+    Ok((gpu_hours * 3600.0 / seconds_per_token(&c, gpu, o)) as u64)
 }
 
-/// Parameters N of the largest model that `runs` compute-optimal runs (20 tokens per parameter)
-/// fit into `gpu_hours`: 6·N·20·N·runs = FLOPs, ignoring the attention term (under 15% of the
-/// FLOPs of the presets at context 1024).
-pub fn compute_optimal_params(gpu_hours: f64, runs: usize, gpu: &Gpu) -> f64 {
-    let flops = gpu_hours * 3600.0 * gpu.peak_tflops * 1e12 * gpu.mfu;
-    (flops / (120.0 * runs.max(1) as f64)).sqrt()
+/// The largest model of GPT-2's aspect (width = 64 x layers, 64-wide heads; gpt2-small is
+/// 12 layers of 768) at `shape`'s vocabulary and context whose `runs` runs at 20 tokens per
+/// parameter fit `gpu_hours`, costed as every run is ([`seconds_per_token`]: attention,
+/// precision and recompute included). `None` if not even one layer fits.
+pub fn compute_optimal(
+    gpu_hours: f64,
+    runs: usize,
+    gpu: &Gpu,
+    shape: &ModelConfig,
+    o: TrainOptions,
+) -> Option<ModelConfig> {
+    let at = |layers: usize| ModelConfig {
+        d_model: 64 * layers,
+        n_layer: layers,
+        n_head: layers,
+        ..shape.clone()
+    };
+    let hours = |c: &ModelConfig| {
+        let tokens = 20.0 * c.param_count() as f64 * runs.max(1) as f64;
+        seconds_per_token(c, gpu, o) * tokens / 3600.0
+    };
+    // the cost grows with the layers; 128 layers of 8,192 is past any budget this plans
+    (1..=128)
+        .map(at)
+        .take_while(|c| hours(c) <= gpu_hours)
+        .last()
 }
 
 /// Device memory of one data-parallel rank in training, bytes, by part.
@@ -124,9 +223,9 @@ pub struct TrainMemory {
 /// alone). A plan that needs the last gigabyte of a card does not fit it.
 pub const RESERVED_BYTES: f64 = 1.5 * (1u64 << 30) as f64;
 
-/// How a rank trains, for [`train_memory`].
+/// How a rank trains, for [`train_memory`] and [`seconds_per_token`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MemoryOptions {
+pub struct TrainOptions {
     pub checkpointing: bool,
     /// Ranks the optimizer state is sharded over (ZeRO stage 1); 1 for none.
     pub zero1_ranks: usize,
@@ -155,7 +254,7 @@ const LOGIT_BYTES: f64 = 12.0;
 /// Memory of training `c` with `rows` sequences of `seq` tokens per micro-batch on one rank.
 /// With every block checkpointed, a block keeps only its f32 input and one block's full
 /// activations exist at a time, during its recomputation.
-pub fn train_memory(c: &ModelConfig, rows: usize, seq: usize, o: MemoryOptions) -> TrainMemory {
+pub fn train_memory(c: &ModelConfig, rows: usize, seq: usize, o: TrainOptions) -> TrainMemory {
     let n = c.param_count() as f64;
     let (s, b, h, a) = (seq as f64, rows as f64, c.d_model as f64, c.n_head as f64);
     let per_token = BLOCK_BYTES_F32 + if o.bf16 { BLOCK_BYTES_BF16_COPIES } else { 0.0 };

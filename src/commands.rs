@@ -86,8 +86,8 @@ fn plan_text(e: &dyn experiments::Experiment, s: &Scale) -> Result<String> {
     let gpu = Gpu::rtx4090();
     let rows = experiments::plan(e, s, &gpu)?;
     let mut out = format!(
-        "Experiment {} at profile `{}` on {} ({} TFLOP/s dense peak x {:.0}% MFU, ${}/GPU-hour):\n\n| student | parameters | runs | tokens per run | tokens per parameter | GPU-hours per run | GPU-hours | dollars |\n|---|---|---|---|---|---|---|---|\n",
-        e.number(), s.profile, gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.dollars_per_hour
+        "Experiment {} at profile `{}` on {}, ${}/GPU-hour. {}\n\n| student | parameters | runs | tokens per run | tokens per parameter | GPU-hours per run | GPU-hours | dollars |\n|---|---|---|---|---|---|---|---|\n",
+        e.number(), s.profile, gpu.name, gpu.dollars_per_hour, crate::budget::costing_text(&gpu, s.train_options())
     );
     for r in &rows {
         out += &format!(
@@ -299,18 +299,24 @@ pub fn generate_stats(dirs: &[PathBuf], json: Option<&Path>) -> Result<String> {
 /// what Experiment 1's paper profile trains for its money.
 pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
     use crate::budget::{
-        chinchilla_tokens, compute_optimal_params, run_budget, tokens_for_gpu_hours, train_memory,
+        chinchilla_tokens, compute_optimal, run_budget, tokens_for_gpu_hours, train_memory,
     };
     let gpu = Gpu::rtx4090();
+    let scale = crate::experiments::scale::Scale::standard(
+        &crate::experiments::provenance::project_root(),
+        1,
+        "paper",
+    )?;
+    let o = scale.train_options();
     let mut out = format!(
-        "{}: {} TFLOP/s dense peak x {:.0}% MFU ({}), ${}/GPU-hour, {} GiB, {gpus} GPUs\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
-        gpu.name, gpu.peak_tflops, gpu.mfu * 100.0, gpu.mfu_source, gpu.dollars_per_hour, gpu.memory_gib
+        "{}, ${}/GPU-hour, {} GiB, {gpus} GPUs, trained as Experiment 1's paper profile trains. {}\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
+        gpu.name, gpu.dollars_per_hour, gpu.memory_gib, crate::budget::costing_text(&gpu, o)
     );
     const STUDENTS: [&str; 3] = ["gpt2-small", "gpt-500m", "gpt-1b"];
     for preset in STUDENTS {
         let t = chinchilla_tokens(preset)?;
-        let b = run_budget(preset, t, &gpu, gpus)?;
-        let plan = tokens_for_gpu_hours(preset, gpu_hours, &gpu)?;
+        let b = run_budget(preset, t, &gpu, gpus, o)?;
+        let plan = tokens_for_gpu_hours(preset, gpu_hours, &gpu, o)?;
         out += &format!(
             "| {preset} | {} | {:.2}B | {:.1} | {:.2}B | {:.0} | {:.1} | {:.0} |\n",
             b.params,
@@ -322,11 +328,6 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
             b.dollars
         );
     }
-    let scale = crate::experiments::scale::Scale::standard(
-        &crate::experiments::provenance::project_root(),
-        1,
-        "paper",
-    )?;
     let rows = (scale.batch_size / gpus.max(1)).max(1);
     let bf16 = scale.precision == crate::config::Precision::Bf16;
     out += &format!("\nMemory per GPU, GB (10^9 bytes), at {rows} sequences x {} tokens per micro-batch per GPU and vocabulary {} (Experiment 1's paper profile over {gpus} GPUs, {}, {} micro-batches per step): master weights{} + gradients + AdamW moments + activations and f32 logits. An op-by-op count of our implementation, checked against peak RSS on the CPU; not yet measured on a GPU.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GiB less {:.1} GiB reserved |\n|---|---|---|---|---|---|---|\n", scale.seq_len, scale.vocab_size, if bf16 { "bf16 matmuls" } else { "f32" }, scale.grad_accum, if bf16 { " + bf16 copies" } else { "" }, gpu.memory_gib, crate::budget::RESERVED_BYTES / (1u64 << 30) as f64);
@@ -334,11 +335,10 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
         let c = crate::model::ModelConfig::preset(preset)?.with_vocab(scale.vocab_size);
         let gb = |x: f64| x / 1e9;
         let mem = |checkpointing: bool, zero1_ranks: usize| {
-            let o = crate::budget::MemoryOptions {
+            let o = crate::budget::TrainOptions {
                 checkpointing,
                 zero1_ranks,
-                bf16,
-                grad_accum: scale.grad_accum,
+                ..o
             };
             train_memory(&c, rows, scale.seq_len, o)
         };
@@ -368,13 +368,20 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
         let c = crate::model::ModelConfig::preset(p)?.with_vocab(scale.vocab_size);
         Ok(tokens as f64 / c.param_count() as f64)
     };
-    let n = compute_optimal_params(gpu_hours, runs, &gpu);
+    let shape = crate::model::ModelConfig {
+        vocab_size: scale.vocab_size,
+        context: scale.seq_len,
+        ..crate::model::ModelConfig::preset("gpt2-small")?
+    };
+    let better = match compute_optimal(gpu_hours, runs, &gpu, &shape, o) {
+        Some(c) => format!("{runs} runs of a {:.0}M-parameter student ({} layers of width {}, GPT-2's aspect, at the profile's vocabulary and context) at 20 tokens per parameter, costed as above", c.param_count() as f64 / 1e6, c.n_layer, c.d_model),
+        None => format!("not even a one-layer student fits {runs} compute-optimal runs"),
+    };
     out += &format!(
-        "\nExperiment 1's paper profile trains each of {runs} runs per student on {:.2}B tokens: {:.1} tokens per parameter for gpt2-small, {:.2} for gpt-1b, far below the ~20 at which a model of that size is trained compute-optimally. A better use of {gpu_hours} GPU-hours: {runs} runs of a ~{:.0}M-parameter student at 20 tokens per parameter (6·N·20·N·{runs} FLOPs), plus a single-seed probe of gpt2-small, rather than a 1B model trained on a fraction of a token per parameter.\n",
+        "\nExperiment 1's paper profile trains each of {runs} runs per student on {:.2}B tokens: {:.1} tokens per parameter for gpt2-small, {:.2} for gpt-1b, far below the ~20 at which a model of that size is trained compute-optimally. A better use of {gpu_hours} GPU-hours: {better}, plus a single-seed probe of gpt2-small, rather than a 1B model trained on a fraction of a token per parameter.\n",
         tokens as f64 / 1e9,
         per_param("gpt2-small")?,
         per_param("gpt-1b")?,
-        n / 1e6
     );
     Ok(out)
 }

@@ -391,8 +391,8 @@ impl RunConfig {
                 m.context
             );
         }
-        if !(self.device == "cpu" || self.device.starts_with("cuda")) {
-            bail!("device = `{}` must be cpu or cuda[:N]", self.device);
+        if self.device != "cpu" {
+            crate::train::trainer::cuda_ordinal(&self.device, None)?;
         }
         Ok(())
     }

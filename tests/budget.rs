@@ -1,21 +1,60 @@
 //! The paper-scale planner's arithmetic.
 
-use synthlm::budget::{chinchilla_tokens, run_budget, tokens_for_gpu_hours, Gpu};
+use synthlm::budget::{chinchilla_tokens, run_budget, tokens_for_gpu_hours, Gpu, TrainOptions};
 
+const F32: TrainOptions = TrainOptions {
+    checkpointing: false,
+    zero1_ranks: 1,
+    bf16: false,
+    grad_accum: 1,
+};
+const BF16: TrainOptions = TrainOptions { bf16: true, ..F32 };
+const BF16_CKPT: TrainOptions = TrainOptions {
+    checkpointing: true,
+    ..BF16
+};
+
+/// gpt2-small on 20 tokens per parameter, costed by hand three ways: all f32; bf16 weight
+/// matmuls with attention left f32; and bf16 with every block's forward recomputed.
 #[test]
 fn gpt2_small_on_its_chinchilla_budget() {
     let gpu = Gpu::rtx4090();
     let tokens = chinchilla_tokens("gpt2-small").unwrap();
     assert_eq!(tokens, 20 * 124_439_808);
-    let b = run_budget("gpt2-small", tokens, &gpu, 8).unwrap();
-    let per_token = 6.0 * 124_439_808.0 + 12.0 * 12.0 * 768.0 * 1024.0;
-    assert!((b.flops - per_token * tokens as f64).abs() / b.flops < 1e-12);
-    let hours = b.flops / (165.2e12 * 0.4) / 3600.0;
-    assert!((b.gpu_hours - hours).abs() < 1e-9 && (b.wall_hours - hours / 8.0).abs() < 1e-9);
-    assert!((b.dollars - 5.0 * hours).abs() < 1e-9);
-    // The inverse: that many GPU-hours buy back the same tokens.
-    let back = tokens_for_gpu_hours("gpt2-small", b.gpu_hours, &gpu).unwrap();
-    assert!((back as f64 - tokens as f64).abs() / (tokens as f64) < 1e-6);
+    let n = 124_439_808.0;
+    let attn = 12.0 * 12.0 * 768.0 * 1024.0;
+    let t = tokens as f64;
+    let hours = |flops_over_rate: f64| flops_over_rate / (1e12 * 0.4) / 3600.0;
+    let f32 = run_budget("gpt2-small", tokens, &gpu, 8, F32).unwrap();
+    assert!((f32.flops - (6.0 * n + attn) * t).abs() / f32.flops < 1e-12);
+    assert_eq!(f32.hardware_flops, f32.flops);
+    assert!((f32.gpu_hours - hours((6.0 * n + attn) * t / 82.6)).abs() < 1e-9);
+    assert!((f32.wall_hours - f32.gpu_hours / 8.0).abs() < 1e-9);
+    assert!((f32.dollars - 5.0 * f32.gpu_hours).abs() < 1e-9);
+    let bf16 = run_budget("gpt2-small", tokens, &gpu, 8, BF16).unwrap();
+    assert_eq!(bf16.flops, f32.flops);
+    let want = hours(6.0 * n * t / 165.2 + attn * t / 82.6);
+    assert!(
+        (bf16.gpu_hours - want).abs() < 1e-9,
+        "{} {want}",
+        bf16.gpu_hours
+    );
+    // attention is 13% of the FLOPs but, left in f32, 23% of the time
+    let share = attn / 82.6 / (6.0 * n / 165.2 + attn / 82.6);
+    assert!((0.22..0.24).contains(&share), "{share}");
+    let ck = run_budget("gpt2-small", tokens, &gpu, 8, BF16_CKPT).unwrap();
+    let blocks = n - (50257.0 + 1024.0) * 768.0;
+    assert!(
+        (ck.hardware_flops - ck.flops - (2.0 * blocks + attn / 3.0) * t).abs() / ck.flops < 1e-12
+    );
+    let want = hours((6.0 * n + 2.0 * blocks) * t / 165.2 + (attn * 4.0 / 3.0) * t / 82.6);
+    assert!((ck.gpu_hours - want).abs() < 1e-9);
+    assert!(ck.gpu_hours > 1.2 * bf16.gpu_hours && ck.gpu_hours < 1.34 * bf16.gpu_hours);
+    // The inverse: that many GPU-hours buy back the same tokens, under each costing.
+    for (b, o) in [(&f32, F32), (&bf16, BF16), (&ck, BF16_CKPT)] {
+        let back = tokens_for_gpu_hours("gpt2-small", b.gpu_hours, &gpu, o).unwrap();
+        assert!((back as f64 - t).abs() / t < 1e-6);
+    }
 }
 
 /// Experiment 1's paper scale: three students at equal token budgets, 9 runs each, costed at
@@ -60,11 +99,11 @@ fn experiment_1_paper_plan() {
 /// moments); checkpointing keeps a block's input only; ZeRO-1 divides the moments.
 #[test]
 fn training_memory_per_gpu() {
-    use synthlm::budget::{train_memory, MemoryOptions};
+    use synthlm::budget::{train_memory, TrainOptions};
     use synthlm::model::ModelConfig;
     let c = ModelConfig::preset("gpt-1b").unwrap().with_vocab(32768);
     let n = c.param_count() as f64;
-    let o = |checkpointing: bool, zero1_ranks: usize| MemoryOptions {
+    let o = |checkpointing: bool, zero1_ranks: usize| TrainOptions {
         checkpointing,
         zero1_ranks,
         bf16: true,
@@ -79,7 +118,7 @@ fn training_memory_per_gpu() {
     // One block of gpt2-small in f32, by hand: 88 bytes per token and dimension, 8 per head
     // and query-key pair, and 12 per token and vocabulary entry for the logits.
     let s = ModelConfig::preset("gpt2-small").unwrap();
-    let f32_plain = MemoryOptions {
+    let f32_plain = TrainOptions {
         checkpointing: false,
         zero1_ranks: 1,
         bf16: false,
@@ -105,7 +144,7 @@ fn training_memory_per_gpu() {
         &cpu,
         4,
         512,
-        MemoryOptions {
+        TrainOptions {
             checkpointing: true,
             ..f32_plain
         },
@@ -117,15 +156,36 @@ fn training_memory_per_gpu() {
     assert!(ck <= 2138.0 && ck > 0.8 * 2138.0, "{ck}");
 }
 
-/// The largest compute-optimal model for a budget: its runs at 20 tokens per parameter cost
-/// the budget (up to the attention term it ignores).
+/// The largest compute-optimal model of GPT-2's aspect for a budget: its runs at 20 tokens
+/// per parameter fit, one layer more does not, and attention and the recompute are costed.
 #[test]
 fn compute_optimal_size_spends_the_budget() {
-    use synthlm::budget::compute_optimal_params;
+    use synthlm::budget::{budget_for, compute_optimal};
+    use synthlm::model::ModelConfig;
     let gpu = Gpu::rtx4090();
-    let n = compute_optimal_params(10.0, 9, &gpu);
-    let flops = 6.0 * n * 20.0 * n * 9.0;
-    let hours = flops / (gpu.peak_tflops * 1e12 * gpu.mfu) / 3600.0;
-    assert!((hours - 10.0).abs() < 1e-9, "{hours}");
-    assert!(n > 30e6 && n < 60e6, "{n}");
+    let shape = ModelConfig {
+        vocab_size: 32768,
+        ..ModelConfig::preset("gpt2-small").unwrap()
+    };
+    let cost = |c: &ModelConfig, o| {
+        9.0 * budget_for("x", c, 20 * c.param_count() as u64, &gpu, 1, o).gpu_hours
+    };
+    let mut sizes = vec![];
+    for o in [F32, BF16, BF16_CKPT] {
+        let c = compute_optimal(10.0, 9, &gpu, &shape, o).unwrap();
+        assert_eq!((c.d_model, c.n_head), (64 * c.n_layer, c.n_layer));
+        assert_eq!((c.vocab_size, c.context), (32768, 1024));
+        let next = ModelConfig {
+            n_layer: c.n_layer + 1,
+            n_head: c.n_layer + 1,
+            d_model: 64 * (c.n_layer + 1),
+            ..c.clone()
+        };
+        assert!(cost(&c, o) <= 10.0 && cost(&next, o) > 10.0);
+        sizes.push(c.param_count());
+    }
+    // f32 buys the smallest model, bf16 the largest, the recompute takes some of it back
+    assert!(sizes[0] < sizes[2] && sizes[2] <= sizes[1], "{sizes:?}");
+    assert!(sizes[1] > 20_000_000 && sizes[1] < 80_000_000, "{sizes:?}");
+    assert!(compute_optimal(1e-6, 9, &gpu, &shape, BF16).is_none());
 }

@@ -326,3 +326,22 @@ fn launch_passes_ctrl_c_to_every_rank_and_the_same_command_resumes() {
     status(&whole);
     assert_eq!(bits(weights(&cut.out_dir)), bits(weights(&whole.out_dir)));
 }
+
+/// Which GPU a launched rank trains on: plain `cuda` is the rank's own GPU; a device that names
+/// one GPU is an error in a job of several ranks (all would train on it), allowed at world 1.
+#[test]
+fn launched_ranks_take_their_own_gpu() {
+    use synthlm::train::trainer::cuda_ordinal;
+    assert_eq!(cuda_ordinal("cuda", None).unwrap(), 0);
+    assert_eq!(cuda_ordinal("cuda:3", None).unwrap(), 3);
+    assert_eq!(cuda_ordinal("cuda", Some((2, 4))).unwrap(), 2);
+    assert_eq!(cuda_ordinal("cuda:0", Some((0, 1))).unwrap(), 0);
+    let e = cuda_ordinal("cuda:0", Some((1, 2)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("all 2 ranks") && e.contains("`cuda`"), "{e}");
+    for bad in ["cuda:x", "cudax", "gpu"] {
+        let e = cuda_ordinal(bad, None).unwrap_err();
+        assert!(format!("{e:#}").contains(bad), "{e:#}");
+    }
+}

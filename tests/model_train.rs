@@ -214,6 +214,25 @@ fn bf16_matmuls_track_the_f32_model_and_train_as_well() {
         .summary
         .unwrap();
     let (vx, vy) = (x.final_val["grammar"].loss, y.final_val["grammar"].loss);
+    // The bf16 run evaluates its f32 master weights in f32: a loaded student (f32) scores the
+    // same windows to the same loss, and a bf16 forward of the same weights would not.
+    let st = synthlm::model::student::Student::load(&bf.out_dir, None).unwrap();
+    let shards = synthlm::data::pack::TokenShards::open(&bf.data.val["grammar"]).unwrap();
+    let tc = &bf.train;
+    let bytes = st.tokenizer.token_byte_lengths();
+    let eval = |m: &Gpt| {
+        let r = synthlm::eval::perplexity::evaluate(
+            m,
+            &shards,
+            tc.seq_len,
+            tc.batch_size,
+            tc.eval_windows,
+            &bytes,
+        );
+        r.unwrap().loss
+    };
+    assert_eq!(eval(&st.model), vy);
+    assert!(eval(&st.model.with_matmul_dtype(candle_core::DType::BF16)) != vy);
     assert!(
         (vx - vy).abs() < 0.02 * vx,
         "validation loss f32 {vx} vs bf16 {vy}"

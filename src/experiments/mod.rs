@@ -307,7 +307,7 @@ pub fn plan(e: &dyn Experiment, s: &Scale, gpu: &Gpu) -> Result<Vec<PlanRow>> {
         .map(|st| {
             let mut c = st.model.resolve(Some(s.vocab_size))?;
             c.context = s.seq_len;
-            let per_run = budget_for(&st.name, &c, s.tokens_per_run(), gpu, 1);
+            let per_run = budget_for(&st.name, &c, s.tokens_per_run(), gpu, 1, s.train_options());
             Ok(PlanRow {
                 student: st.name.clone(),
                 params: c.param_count(),

@@ -135,6 +135,16 @@ impl Scale {
         self.steps * (self.batch_size * self.grad_accum * self.seq_len) as u64
     }
 
+    /// How each rank of a run trains (for the planner's time and memory).
+    pub fn train_options(&self) -> crate::budget::TrainOptions {
+        crate::budget::TrainOptions {
+            checkpointing: self.grad_checkpointing,
+            zero1_ranks: if self.zero1 { self.ranks } else { 1 },
+            bf16: self.precision == Precision::Bf16,
+            grad_accum: self.grad_accum,
+        }
+    }
+
     /// Parse a scale from TOML; `origin` names the file in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Scale> {
         let v: toml::Value =

@@ -7,6 +7,7 @@ use crate::experiments::exp1::{analysis, Exp1, CONDITIONS, EVAL_SETS};
 use crate::experiments::results::Results;
 use crate::experiments::scale::Scale;
 use crate::experiments::{plan, PlanRow};
+use crate::model::ModelConfig;
 use crate::report::plots::{BarSeries, Figure, Series};
 use crate::report::tables::{int, md_escape, mean_ci, num, pval};
 use crate::report::{Block, Page, Report};
@@ -488,16 +489,28 @@ pub fn plan_text(p: &Scale, gpu: &Gpu, original_gpu_hours: f64) -> Result<String
     } else {
         format!("The original plan's budget of {original_gpu_hours} GPU-hours (${:.0}) covers {:.1}% of it.", original_gpu_hours * gpu.dollars_per_hour, 100.0 * original_gpu_hours / hours)
     };
+    let o = p.train_options();
+    let runs = rows.first().map_or(1, |r| r.runs);
+    let shape = ModelConfig {
+        vocab_size: p.vocab_size,
+        context: p.seq_len,
+        ..ModelConfig::preset("gpt2-small")?
+    };
+    let better = match crate::budget::compute_optimal(original_gpu_hours, runs, gpu, &shape, o) {
+        Some(c) => format!(
+            "{runs} runs of a model of {} parameters ({} layers of width {}, GPT-2's aspect) at 20 tokens per parameter fit the original {original_gpu_hours} GPU-hours",
+            int(c.param_count() as u64), c.n_layer, c.d_model
+        ),
+        None => format!("not even a one-layer model fits {runs} compute-optimal runs in {original_gpu_hours} GPU-hours"),
+    };
     Ok(format!(
-        "Profile `{}`: {} seeds x {} training sets per student, {} optimizer steps of {} micro-batches x {} sequences x {} tokens, tokenizer of {} tokens, on {}. FLOPs per token = 6N + 12 x layers x width x sequence length; {:.0}% of the GPU's {} TFLOP/s dense peak; ${} per GPU-hour. The grid takes {} GPU-hours (${}), {} hours of wall time on 8 GPUs. {fits}",
+        "Profile `{}`: {} seeds x {} training sets per student, {} optimizer steps of {} micro-batches x {} sequences x {} tokens, tokenizer of {} tokens, on {}, ${} per GPU-hour. {} The grid takes {} GPU-hours (${}), {} hours of wall time on 8 GPUs. {fits}",
         p.profile, p.seeds.len(), CONDITIONS.len(), int(p.steps), p.grad_accum, p.batch_size, p.seq_len, int(p.vocab_size as u64), gpu.name,
-        gpu.mfu * 100.0, gpu.peak_tflops, gpu.dollars_per_hour, num(hours), int((hours * gpu.dollars_per_hour).round() as u64), num(hours / 8.0)
+        gpu.dollars_per_hour, crate::budget::costing_text(gpu, o), num(hours), int((hours * gpu.dollars_per_hour).round() as u64), num(hours / 8.0)
     ) + &format!(
-        " The {:.0}% utilisation is {}. Every run sees {} tokens: {} tokens per parameter for the largest student, well short of the roughly 20 at which a model of that size is trained compute-optimally. The same budget would be better spent on one smaller student: {} runs of a model of about {:.0}M parameters at 20 tokens per parameter fit the original {original_gpu_hours} GPU-hours.",
-        gpu.mfu * 100.0, gpu.mfu_source, int(p.tokens_per_run()),
+        " Every run sees {} tokens: {} tokens per parameter for the largest student, well short of the roughly 20 at which a model of that size is trained compute-optimally. The same budget would be better spent on one smaller student: {better}.",
+        int(p.tokens_per_run()),
         rows.last().map_or("-".into(), |r| num(r.tokens_per_run as f64 / r.params as f64)),
-        rows.first().map_or(0, |r| r.runs),
-        crate::budget::compute_optimal_params(original_gpu_hours, rows.first().map_or(1, |r| r.runs), gpu) / 1e6
     ))
 }
 

@@ -15,7 +15,7 @@ use crate::train::metrics::{
 use crate::train::optim::{AdamW, AdamWParams};
 use crate::train::schedule::learning_rate;
 use anyhow::{anyhow, bail, Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,24 +52,39 @@ pub fn device(name: &str) -> Result<Device> {
     if name == "cpu" {
         return Ok(Device::Cpu);
     }
-    let ordinal: usize = name
-        .strip_prefix("cuda")
-        .map(|r| r.trim_start_matches(':'))
-        .filter(|r| !r.is_empty())
-        .map(|r| r.parse())
-        .transpose()?
-        // A rank of `synthlm launch` takes the GPU of its rank unless the config names one.
-        .or_else(|| {
-            std::env::var(crate::train::process_group::ENV_RANK)
-                .ok()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    use crate::train::process_group::{ENV_RANK, ENV_WORLD};
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let launched = var(ENV_RANK).zip(var(ENV_WORLD));
+    let ordinal = cuda_ordinal(name, launched)?;
     if cfg!(feature = "cuda") {
         Ok(Device::new_cuda(ordinal)?)
     } else {
         bail!("device `{name}` needs a build with the `cuda` feature (cargo build --release --features cuda)")
+    }
+}
+
+/// The GPU a device name selects: `cuda:N` is GPU N; plain `cuda` is GPU 0, or under
+/// `synthlm launch` (`launched` = (rank, world)) the GPU of the rank. A job of several ranks
+/// may not name one GPU: every rank would train on it, and NCCL refuses two ranks on a device.
+pub fn cuda_ordinal(name: &str, launched: Option<(usize, usize)>) -> Result<usize> {
+    let Some(rest) = name.strip_prefix("cuda") else {
+        bail!("unknown device `{name}` (expected cpu, cuda or cuda:N)");
+    };
+    let explicit = match rest.strip_prefix(':') {
+        Some(n) => Some(
+            n.parse::<usize>()
+                .with_context(|| format!("device `{name}`: not a GPU number"))?,
+        ),
+        None if rest.is_empty() => None,
+        None => bail!("unknown device `{name}` (expected cpu, cuda or cuda:N)"),
+    };
+    match (explicit, launched) {
+        (Some(n), Some((_, world))) if world > 1 => bail!(
+            "device `{name}` names one GPU for all {world} ranks of a launched job; name the device `cuda` and each rank takes the GPU of its rank (GPU {n} is taken by rank {n})"
+        ),
+        (Some(n), _) => Ok(n),
+        (None, Some((rank, _))) => Ok(rank),
+        (None, None) => Ok(0),
     }
 }
 
@@ -357,6 +372,12 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let tc = &self.cfg.train;
+        // Evaluation runs in f32 whatever the training precision: the master weights are f32,
+        // and bits per byte must compare across precisions and with every other scorer of the
+        // same weights (the suite, the report, a loaded student), none of which rounds the
+        // matmul inputs to bf16. It is under 1% of training's FLOPs at every scale we run. (An
+        // error ends the run, so the precision need not be restored on that path.)
+        let train_dtype = std::mem::replace(&mut self.model.matmul_dtype, DType::F32);
         for (name, shards) in &self.s.vals {
             let r = evaluate(
                 &self.model,
@@ -378,6 +399,7 @@ impl<'a> Run<'a> {
             })?;
             self.final_val.insert(name.clone(), r);
         }
+        self.model.matmul_dtype = train_dtype;
         Ok(())
     }
 
