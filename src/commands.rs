@@ -4,8 +4,9 @@
 
 use crate::budget::Gpu;
 use crate::experiments::{self, scale::Scale, Paths};
+use crate::filter::agreement::{agreement, Graded};
 use crate::generate::{seeds::Seeds, serve::TeacherBackend, GenSettings, RunOptions};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -619,11 +620,165 @@ pub fn annotate(sheet: &Path, out: &Path) -> Result<String> {
         }
     }
     text += &match agreement(&rows, &ann) {
-        Some(g) => format!(
-            "agreement with the hand labels over {} records: quadratic kappa {:.2} [{:.2}, {:.2}], Spearman {:.2} [{:.2}, {:.2}] (95% bootstrap), exact {:.0}%\n",
-            g.n, g.kappa, g.kappa_ci.0, g.kappa_ci.1, g.spearman, g.spearman_ci.0, g.spearman_ci.1, 100.0 * g.exact
-        ),
+        Some(g) => format!("agreement with the hand labels over {}\n", g.line()),
         None => "no hand labels on the sheet yet: the annotator is not validated and is not a quality signal\n".into(),
     };
+    Ok(text)
+}
+
+/// The quality files of the families on a labelling sheet, each checked against its pool:
+/// `quality/FAMILY.json` must have been scored on exactly the records of `corpus/FAMILY`.
+fn sheet_quality(
+    corpus: &Path,
+    quality: &Path,
+    families: &std::collections::BTreeSet<String>,
+) -> Result<BTreeMap<String, (PathBuf, crate::filter::signals::QualityFile)>> {
+    let mut out = BTreeMap::new();
+    for g in crate::generate::Generator::ALL {
+        if !families.contains(g.name()) {
+            continue;
+        }
+        let docs = experiments::corpora::generated(corpus, g)?;
+        let path = quality.join(format!("{}.json", g.name()));
+        let q = crate::filter::signals::load_for(&path, &docs)?;
+        out.insert(g.name().to_string(), (path, q));
+    }
+    Ok(out)
+}
+
+/// (reference, grader) pairs over the hand-labelled records of the sheet, for the annotator
+/// and for the classifier's held-out predictions (`held_out`, in `ann`'s order).
+fn hand_label_pairs(
+    rows: &[crate::filter::labels::LabelRow],
+    ann: &[crate::filter::annotator::SheetAnnotation],
+    held_out: &[f64],
+) -> [(&'static str, Vec<(Graded, Graded)>); 2] {
+    let labelled = |grader: &dyn Fn(usize) -> Graded| -> Vec<(Graded, Graded)> {
+        ann.iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let r = rows.iter().find(|r| r.id == a.id && r.family == a.family)?;
+                Some((Graded::label(r.label?), grader(i)))
+            })
+            .collect()
+    };
+    [
+        ("annotator", labelled(&|i| ann[i].annotation.graded())),
+        ("classifier", labelled(&|i| Graded::score(held_out[i]))),
+    ]
+}
+
+/// Score every record of each pool with `c` into its quality file (recording the classifier
+/// file's hash); one line per family.
+fn score_pools(
+    c: &crate::filter::classifier::Classifier,
+    sha: &str,
+    files: &mut BTreeMap<String, (PathBuf, crate::filter::signals::QualityFile)>,
+) -> Result<String> {
+    let mut text = String::new();
+    for (family, (path, q)) in files.iter_mut() {
+        for r in q.records.iter_mut() {
+            r.classifier = Some(c.score(r));
+        }
+        q.classifier = Some(sha.to_string());
+        crate::io::write_json(path, q)?;
+        let s: Vec<f64> = q.records.iter().filter_map(|r| r.classifier).collect();
+        let keep = s.iter().filter(|&&x| Graded::score(x).grade >= 3).count();
+        text += &format!(
+            "{family}: {} records scored, mean {:.2}, {:.1}% graded >= 3\n",
+            s.len(),
+            crate::stats::mean(&s),
+            100.0 * keep as f64 / s.len().max(1) as f64
+        );
+    }
+    Ok(text)
+}
+
+/// `synthlm classify SHEET ANNOTATIONS`: fit the quality classifier on the annotator's grades
+/// of the sheet's records (their signals from `quality/FAMILY.json`, each checked against
+/// `corpus/FAMILY`), report its held-out agreement with the annotator and, where the sheet has
+/// hand labels, the annotator's and the classifier's agreement with them; write the classifier
+/// to `out` and its score of every record into the quality files.
+pub fn classify(
+    sheet: &Path,
+    annotations: &Path,
+    corpus: &Path,
+    quality: &Path,
+    out: &Path,
+) -> Result<String> {
+    use crate::filter::classifier::{out_of_fold, Classifier, Example};
+    let rows = crate::filter::labels::read_sheet(sheet)?;
+    let ann = crate::filter::annotator::read_annotations(annotations, &rows)?;
+    if ann.is_empty() {
+        bail!(
+            "{}: no annotations (run `synthlm annotate` first)",
+            annotations.display()
+        );
+    }
+    let families = ann.iter().map(|a| a.family.clone()).collect();
+    let mut files = sheet_quality(corpus, quality, &families)?;
+    let mut ex = Vec::new();
+    for a in &ann {
+        let (path, q) = &files[&a.family];
+        let Some(r) = q.records.iter().find(|r| r.id == a.id) else {
+            bail!(
+                "{}: record {} ({}) of {} is not in the pool it was scored on",
+                path.display(),
+                a.id,
+                a.family,
+                annotations.display()
+            );
+        };
+        ex.push(Example {
+            key: format!("{}/{}", a.family, a.id),
+            signals: r,
+            target: a.annotation.expected,
+        });
+    }
+    let held_out = out_of_fold(&ex)?;
+    let vs_annotator: Vec<(Graded, Graded)> = ann
+        .iter()
+        .zip(&held_out)
+        .map(|(a, &p)| (a.annotation.graded(), Graded::score(p)))
+        .collect();
+    let mut text =
+        format!(
+        "classifier (5-fold held-out predictions) against the annotator it learns from, over {}\n",
+        agreement(&vs_annotator).expect("annotations are not empty").line()
+    );
+    let by_hand = hand_label_pairs(&rows, &ann, &held_out);
+    for (who, pairs) in &by_hand {
+        text += &match agreement(pairs) {
+            Some(g) => format!("{who} against the hand labels, over {}\n", g.line()),
+            None => format!("{who}: no hand labels on the sheet yet, so not validated\n"),
+        };
+    }
+    let c = Classifier::fit(&ex)?;
+    drop(ex);
+    let file = serde_json::json!({
+        "trained_on": {
+            "sheet": sheet.display().to_string(),
+            "sheet_sha256": crate::io::sha256_file(sheet)?,
+            "annotations": annotations.display().to_string(),
+            "annotations_sha256": crate::io::sha256_file(annotations)?,
+            "target": "the annotator's expected score",
+        },
+        "held_out_agreement_with_annotator": agreement(&vs_annotator),
+        "agreement_with_hand_labels": by_hand.iter().map(|(w, p)| (w.to_string(), agreement(p))).collect::<BTreeMap<_, _>>(),
+        "classifier": c,
+    });
+    crate::io::write_json(out, &file)?;
+    let sha = crate::io::sha256_file(out)?;
+    text += &format!(
+        "penalty {}; strongest inputs (standardised weights): {}\nwrote {}\n",
+        c.lambda,
+        c.strongest(5)
+            .iter()
+            .map(|(n, w)| format!("{n} {w:+.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        out.display()
+    );
+    text += &score_pools(&c, &sha, &mut files)?;
     Ok(text)
 }

@@ -153,6 +153,24 @@ enum Cmd {
         /// The annotations (JSON Lines), e.g. data/labels/annotator-v2.jsonl.
         out: PathBuf,
     },
+    /// Fit the quality classifier (ridge regression on the records' signals) on the annotator's
+    /// grades of a labelling sheet; print its held-out agreement with the annotator and, where
+    /// the sheet has hand labels, the annotator's and its own agreement with them; write it,
+    /// and its score of every record into the quality files (`synthlm quality`).
+    Classify {
+        /// The labelling sheet, e.g. data/labels/sheet-v2.jsonl.
+        sheet: PathBuf,
+        /// The annotator's grades of it, e.g. data/quality/annotator-sheet-v2.jsonl.
+        annotations: PathBuf,
+        /// The generated-corpus folder the sheet was drawn from.
+        #[arg(long, default_value = "data/generated/v2")]
+        corpus: PathBuf,
+        /// The quality files of that folder (FAMILY.json), from `synthlm quality`.
+        #[arg(long, default_value = ".work/quality/v2")]
+        quality: PathBuf,
+        #[arg(long, default_value = "data/quality/classifier-v2.json")]
+        out: PathBuf,
+    },
     /// Sample from a run's latest checkpoint.
     Sample {
         run: PathBuf,
@@ -566,6 +584,19 @@ fn run() -> Result<()> {
         }
         Cmd::Annotate { sheet, out } => {
             print!("{}", synthlm::commands::annotate(&sheet, &out)?);
+            Ok(())
+        }
+        Cmd::Classify {
+            sheet,
+            annotations,
+            corpus,
+            quality,
+            out,
+        } => {
+            print!(
+                "{}",
+                synthlm::commands::classify(&sheet, &annotations, &corpus, &quality, &out)?
+            );
             Ok(())
         }
         Cmd::Sample {

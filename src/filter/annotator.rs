@@ -55,6 +55,16 @@ pub struct Annotation {
     pub digit_mass: f64,
 }
 
+impl Annotation {
+    /// As a grader: the digit it puts most probability on, and its expected score.
+    pub fn graded(&self) -> crate::filter::agreement::Graded {
+        crate::filter::agreement::Graded {
+            grade: self.label,
+            score: self.expected,
+        }
+    }
+}
+
 pub struct Annotator {
     model: ModelWeights,
     tok: Tokenizer,
@@ -360,52 +370,19 @@ pub fn annotate_sheet(
     Ok(done)
 }
 
-/// How well the annotator agrees with the hand labels, with 95% bootstrap intervals over
-/// records (2,000 resamples, seed 0).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Agreement {
-    /// Records with both a hand label and an annotation.
-    pub n: usize,
-    /// Quadratic-weighted Cohen's kappa of the annotator's digit against the hand label.
-    pub kappa: f64,
-    pub kappa_ci: (f64, f64),
-    /// Spearman correlation of the expected score with the hand label.
-    pub spearman: f64,
-    pub spearman_ci: (f64, f64),
-    /// Share of records where the digit equals the hand label.
-    pub exact: f64,
-}
-
-/// Agreement over the labelled rows of `sheet`; `None` until some are labelled.
+/// How well the annotator agrees with the hand labels of `sheet` (its digit against the label,
+/// its expected score against the label); `None` until some are labelled.
 pub fn agreement(
     sheet: &[crate::filter::labels::LabelRow],
     ann: &[SheetAnnotation],
-) -> Option<Agreement> {
-    use crate::stats::{bootstrap_paired, quadratic_kappa, spearman};
-    let pairs: Vec<(u8, u8, f64)> = sheet
+) -> Option<crate::filter::agreement::Agreement> {
+    use crate::filter::agreement::{agreement, Graded};
+    let pairs: Vec<(Graded, Graded)> = sheet
         .iter()
         .filter_map(|r| {
             let a = ann.iter().find(|a| a.id == r.id && a.family == r.family)?;
-            Some((r.label?, a.annotation.label, a.annotation.expected))
+            Some((Graded::label(r.label?), a.annotation.graded()))
         })
         .collect();
-    if pairs.is_empty() {
-        return None;
-    }
-    let kappa = |p: &[(u8, u8, f64)]| {
-        let (h, m): (Vec<u8>, Vec<u8>) = p.iter().map(|x| (x.0, x.1)).unzip();
-        quadratic_kappa(&h, &m, 5)
-    };
-    let rho = |p: &[(u8, u8, f64)]| {
-        let (h, e): (Vec<f64>, Vec<f64>) = p.iter().map(|x| (x.0 as f64, x.2)).unzip();
-        spearman(&h, &e)
-    };
-    Some(Agreement {
-        n: pairs.len(),
-        kappa: kappa(&pairs),
-        kappa_ci: bootstrap_paired(&pairs, kappa, 0.95, 2000, 0),
-        spearman: rho(&pairs),
-        spearman_ci: bootstrap_paired(&pairs, rho, 0.95, 2000, 0),
-        exact: pairs.iter().filter(|x| x.0 == x.1).count() as f64 / pairs.len() as f64,
-    })
+    agreement(&pairs)
 }

@@ -23,6 +23,10 @@ pub struct RecordSignals {
     #[serde(default)]
     pub real_kn_bpb: Option<f64>,
     pub signals: Signals,
+    /// The learned classifier's 0-5 score ([`crate::filter::classifier`]), once one has
+    /// scored the pool (`synthlm classify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<f64>,
 }
 
 /// The signals of every record of a pool.
@@ -33,6 +37,9 @@ pub struct QualityFile {
     /// [`crate::experiments::prepare::fingerprint`] of the pool's records, in order.
     pub pool_sha256: String,
     pub thresholds: Thresholds,
+    /// SHA-256 of the classifier file that filled in `RecordSignals::classifier`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<String>,
     pub records: Vec<RecordSignals>,
 }
 
@@ -87,6 +94,7 @@ pub fn score(
                 teacher_nll: teacher_nll(d),
                 real_kn_bpb: reference.and_then(|r| r.bpb(text).ok()),
                 signals: signals(text, t),
+                classifier: None,
             }
         })
         .collect();
@@ -94,6 +102,7 @@ pub fn score(
         pool: pool.into(),
         pool_sha256: crate::experiments::prepare::fingerprint(docs),
         thresholds: t.clone(),
+        classifier: None,
         records,
     }
 }
