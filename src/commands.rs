@@ -137,6 +137,13 @@ pub fn report(root: &Path, number: Option<u32>, profile: &str) -> Result<String>
         !out.is_empty(),
         "no experiment has results at profile `{profile}`"
     );
+    let summary = root.join(crate::generate::summary::SUMMARY);
+    if number.is_none() && summary.exists() {
+        let s = crate::io::read_json(&summary)?;
+        let source = crate::generate::summary::SUMMARY;
+        crate::report::write(&crate::report::corpora::report(&s, source)?, root)?;
+        out += &format!("corpora: wrote book/src/generated/ and paper/generated/ from {source}\n");
+    }
     Ok(out)
 }
 
@@ -781,4 +788,138 @@ pub fn classify(
     );
     text += &score_pools(&c, &sha, &mut files)?;
     Ok(text)
+}
+
+/// Inputs of `synthlm corpora`.
+pub struct CorporaInputs {
+    /// Generated-corpus folders, oldest version first (e.g. data/generated/v1, v2).
+    pub dirs: Vec<PathBuf>,
+    /// The quality files (`synthlm quality --out`), then scored by `synthlm classify`.
+    pub quality: PathBuf,
+    pub sheet: PathBuf,
+    pub annotations: PathBuf,
+    pub classifier: PathBuf,
+    /// Time the annotator on a few sheet records (needs `setup.sh annotator`).
+    pub time_annotator: bool,
+}
+
+/// `synthlm corpora`: the data chapter's numbers ([`crate::generate::summary`]) written to
+/// `out`, from the corpora, their quality files, the sheet, its annotations and the classifier.
+pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
+    use crate::generate::summary::{self as sm, CorporaSummary};
+    let families = crate::generate::stats::load_families(&i.dirs)?;
+    let mut inputs = BTreeMap::new();
+    let mut generation = Vec::new();
+    for (name, dir) in i
+        .dirs
+        .iter()
+        .flat_map(|d| crate::generate::stats::family_dirs(d))
+    {
+        let path = dir.join(crate::generate::shards::MANIFEST);
+        inputs.insert(path.display().to_string(), crate::io::sha256_file(&path)?);
+        generation.push(sm::generation_facts(&name, &crate::io::read_json(&path)?));
+    }
+    for p in [&i.sheet, &i.annotations, &i.classifier] {
+        inputs.insert(p.display().to_string(), crate::io::sha256_file(p)?);
+    }
+    let mut scored = Vec::new();
+    for (name, docs) in families {
+        let q = sm::load_quality(&i.quality, &name, &docs)?;
+        scored.push((name, docs, q));
+    }
+    let latest = scored
+        .last()
+        .map(|s| s.0.split('/').next().unwrap_or("").to_string());
+    let rows = crate::filter::labels::read_sheet(&i.sheet)?;
+    let ann = crate::filter::annotator::read_annotations(&i.annotations, &rows)?;
+    let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
+    let classifier: crate::filter::classifier::Classifier =
+        serde_json::from_value(file["classifier"].clone())
+            .map_err(|e| anyhow::anyhow!("{}: no classifier ({e})", i.classifier.display()))?;
+    let annotator_us = if i.time_annotator {
+        Some(time_annotator(&rows)?)
+    } else {
+        None
+    };
+    let docs_only: Vec<(String, Vec<crate::data::document::Document>)> =
+        scored.iter().map(|s| (s.0.clone(), s.1.clone())).collect();
+    let summary = CorporaSummary {
+        inputs,
+        generation,
+        first_look: crate::generate::stats::first_look_rows(&docs_only),
+        checks: docs_only
+            .iter()
+            .map(|(n, d)| crate::generate::stats::recipe_checks(n, d))
+            .collect(),
+        rules: scored.iter().map(|s| sm::rule_facts(&s.0, &s.2)).collect(),
+        examples: scored
+            .iter()
+            .filter(|s| Some(s.0.split('/').next().unwrap_or("").to_string()) == latest)
+            .flat_map(|s| sm::examples(&s.0, &s.1, &s.2))
+            .collect(),
+        costs: sm::costs(&scored, Some(&classifier), annotator_us),
+        annotator: sm::annotator_facts(&rows, &ann),
+        classifier: classifier_facts(&file, &rows, &scored, latest.as_deref())?,
+    };
+    crate::io::write_json(out, &summary)?;
+    Ok(format!(
+        "wrote {} ({} corpora, {} examples)\n",
+        out.display(),
+        summary.rules.len(),
+        summary.examples.len()
+    ))
+}
+
+/// The classifier's facts: its scores of the sheet's records (from the latest version's
+/// quality files, which `synthlm classify` filled in) and the agreement its file records.
+fn classifier_facts(
+    file: &serde_json::Value,
+    rows: &[crate::filter::labels::LabelRow],
+    scored: &[(
+        String,
+        Vec<crate::data::document::Document>,
+        crate::filter::signals::QualityFile,
+    )],
+    latest: Option<&str>,
+) -> Result<Option<crate::generate::summary::GraderFacts>> {
+    let mut on_sheet = Vec::new();
+    for r in rows {
+        let corpus = format!("{}/{}", latest.unwrap_or(""), r.family);
+        let Some(s) = scored.iter().find(|s| s.0 == corpus) else {
+            continue;
+        };
+        let Some(rec) = s.2.records.iter().find(|x| x.id == r.id) else {
+            continue;
+        };
+        let Some(score) = rec.classifier else {
+            bail!(
+                "the quality file of {corpus} has no classifier scores: run `synthlm classify` first"
+            );
+        };
+        let words = r.text.split_whitespace().count() as f64;
+        on_sheet.push((r.family.clone(), score, Graded::score(score).grade, words));
+    }
+    let get = |v: &serde_json::Value| {
+        serde_json::from_value::<Option<crate::filter::agreement::Agreement>>(v.clone())
+            .ok()
+            .flatten()
+    };
+    Ok(crate::generate::summary::grader_facts(
+        &on_sheet,
+        get(&file["agreement_with_hand_labels"]["classifier"]),
+        get(&file["held_out_agreement_with_annotator"]),
+    ))
+}
+
+/// Microseconds per record the annotator takes on the first few records of the sheet (model
+/// loading excluded), and how many were timed.
+fn time_annotator(rows: &[crate::filter::labels::LabelRow]) -> Result<(f64, usize)> {
+    use crate::filter::annotator::{find_gguf, Annotator};
+    let mut a = Annotator::load(&find_gguf()?)?;
+    let n = rows.len().min(4);
+    let started = std::time::Instant::now();
+    for r in &rows[..n] {
+        a.score(&r.text)?;
+    }
+    Ok((1e6 * started.elapsed().as_secs_f64() / n.max(1) as f64, n))
 }

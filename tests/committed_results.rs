@@ -98,6 +98,39 @@ fn committed_pages_are_regenerated_from_committed_results() {
     );
 }
 
+/// The data chapter's page and paper pieces come from the committed corpora summary, and the
+/// summary's inputs are the committed files (each manifest, the sheet, the annotations and the
+/// classifier file hash as recorded).
+#[test]
+fn committed_corpora_pages_are_regenerated_from_the_committed_summary() {
+    use synthlm::generate::summary::{CorporaSummary, SUMMARY};
+    let s: CorporaSummary = synthlm::io::read_json(&root().join(SUMMARY)).unwrap();
+    for (path, sha) in &s.inputs {
+        let p = root().join(path);
+        if p.exists() {
+            assert_eq!(
+                &synthlm::io::sha256_file(&p).unwrap(),
+                sha,
+                "{path} changed since the summary was made: run `synthlm corpora`"
+            );
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rep = synthlm::report::corpora::report(&s, SUMMARY).unwrap();
+    rep.write_book(&tmp.path().join("book")).unwrap();
+    rep.write_paper(&tmp.path().join("paper")).unwrap();
+    assert_same(
+        &tmp.path().join("book"),
+        &root().join("book/src/generated"),
+        "corpora",
+    );
+    assert_same(
+        &tmp.path().join("paper"),
+        &root().join("paper/generated"),
+        "corpora",
+    );
+}
+
 #[test]
 #[ignore = "needs pdftotext (poppler-utils): scripts/setup.sh paper"]
 fn committed_pdf_prints_the_committed_numbers() {

@@ -171,6 +171,27 @@ enum Cmd {
         #[arg(long, default_value = "data/quality/classifier-v2.json")]
         out: PathBuf,
     },
+    /// The data chapter's numbers: generation, record checks, quality rules, examples, signal
+    /// costs, annotator and classifier, every version side by side, into a results file that
+    /// `synthlm report` renders. Run `synthlm quality` and `synthlm classify` first.
+    Corpora {
+        /// Generated-corpus folders, oldest first.
+        #[arg(default_values = ["data/generated/v1", "data/generated/v2"])]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = ".work/quality")]
+        quality: PathBuf,
+        #[arg(long, default_value = "data/labels/sheet-v2.jsonl")]
+        sheet: PathBuf,
+        #[arg(long, default_value = "data/quality/annotator-sheet-v2.jsonl")]
+        annotations: PathBuf,
+        #[arg(long, default_value = "data/quality/classifier-v2.json")]
+        classifier: PathBuf,
+        /// Time the annotator on four sheet records (needs `setup.sh annotator`).
+        #[arg(long)]
+        time_annotator: bool,
+        #[arg(long, default_value = synthlm::generate::summary::SUMMARY)]
+        out: PathBuf,
+    },
     /// Sample from a run's latest checkpoint.
     Sample {
         run: PathBuf,
@@ -597,6 +618,26 @@ fn run() -> Result<()> {
                 "{}",
                 synthlm::commands::classify(&sheet, &annotations, &corpus, &quality, &out)?
             );
+            Ok(())
+        }
+        Cmd::Corpora {
+            dirs,
+            quality,
+            sheet,
+            annotations,
+            classifier,
+            time_annotator,
+            out,
+        } => {
+            let i = synthlm::commands::CorporaInputs {
+                dirs,
+                quality,
+                sheet,
+                annotations,
+                classifier,
+                time_annotator,
+            };
+            print!("{}", synthlm::commands::corpora(&i, &out)?);
             Ok(())
         }
         Cmd::Sample {

@@ -37,21 +37,22 @@ impl Graded {
     }
 }
 
-/// Agreement of a grader with a reference grader over the same records.
+/// Agreement of a grader with a reference grader over the same records. A statistic that is
+/// undefined on these records is `None` (JSON null), as is an interval no resample defines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Agreement {
     pub n: usize,
-    /// Quadratic-weighted Cohen's kappa of the grades (NaN when either side gives one grade
-    /// throughout: agreement beyond chance is then undefined).
-    pub kappa: f64,
-    pub kappa_ci: (f64, f64),
-    /// Spearman correlation of the scores.
-    pub spearman: f64,
-    pub spearman_ci: (f64, f64),
-    /// F1 of grade >= [`KEEP_AT`] against the reference's; `None` when neither side has a
-    /// record at or above it (F1 is undefined).
+    /// Quadratic-weighted Cohen's kappa of the grades (undefined when both sides give one
+    /// grade throughout).
+    pub kappa: Option<f64>,
+    pub kappa_ci: Option<(f64, f64)>,
+    /// Spearman correlation of the scores (undefined when either side is constant).
+    pub spearman: Option<f64>,
+    pub spearman_ci: Option<(f64, f64)>,
+    /// F1 of grade >= [`KEEP_AT`] against the reference's (undefined when neither side has a
+    /// record at or above it).
     pub f1: Option<f64>,
-    pub f1_ci: (f64, f64),
+    pub f1_ci: Option<(f64, f64)>,
     /// Records the reference / the grader put at or above [`KEEP_AT`].
     pub reference_keeps: usize,
     pub grader_keeps: usize,
@@ -73,6 +74,9 @@ fn f1(p: &[(Graded, Graded)]) -> f64 {
     }
 }
 
+/// `(reference, grader)` verdicts on the same records.
+type Pairs = [(Graded, Graded)];
+
 /// Agreement over `(reference, grader)` pairs; `None` without pairs.
 pub fn agreement(pairs: &[(Graded, Graded)]) -> Option<Agreement> {
     if pairs.is_empty() {
@@ -86,37 +90,46 @@ pub fn agreement(pairs: &[(Graded, Graded)]) -> Option<Agreement> {
         let (r, g): (Vec<f64>, Vec<f64>) = p.iter().map(|(r, g)| (r.score, g.score)).unzip();
         spearman(&r, &g)
     };
-    let f = f1(pairs);
+    let defined = |x: f64| x.is_finite().then_some(x);
+    let ci = |stat: &dyn Fn(&Pairs) -> f64| {
+        let (lo, hi) = bootstrap_paired(pairs, stat, 0.95, 2000, 0);
+        (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
+    };
     Some(Agreement {
         n: pairs.len(),
-        kappa: kappa(pairs),
-        kappa_ci: bootstrap_paired(pairs, kappa, 0.95, 2000, 0),
-        spearman: rho(pairs),
-        spearman_ci: bootstrap_paired(pairs, rho, 0.95, 2000, 0),
-        f1: f.is_finite().then_some(f),
-        f1_ci: bootstrap_paired(pairs, f1, 0.95, 2000, 0),
+        kappa: defined(kappa(pairs)),
+        kappa_ci: ci(&kappa),
+        spearman: defined(rho(pairs)),
+        spearman_ci: ci(&rho),
+        f1: defined(f1(pairs)),
+        f1_ci: ci(&f1),
         reference_keeps: pairs.iter().filter(|(r, _)| r.grade >= KEEP_AT).count(),
         grader_keeps: pairs.iter().filter(|(_, g)| g.grade >= KEEP_AT).count(),
         exact: pairs.iter().filter(|(r, g)| r.grade == g.grade).count() as f64 / pairs.len() as f64,
     })
 }
 
+/// A statistic with its interval, or why it has none.
+fn stat(name: &str, x: Option<f64>, ci: Option<(f64, f64)>, undefined: &str) -> String {
+    match (x, ci) {
+        (Some(x), Some((lo, hi))) => format!("{name} {x:.2} [{lo:.2}, {hi:.2}]"),
+        (Some(x), None) => format!("{name} {x:.2}"),
+        (None, _) => format!("{name} undefined ({undefined})"),
+    }
+}
+
 impl Agreement {
     /// One line for a report: kappa, Spearman and F1 with their intervals.
     pub fn line(&self) -> String {
-        let f1 = match self.f1 {
-            Some(f) => format!(
-                "F1 at grade >= {KEEP_AT} {f:.2} [{:.2}, {:.2}]",
-                self.f1_ci.0, self.f1_ci.1
-            ),
-            None => {
-                format!("F1 at grade >= {KEEP_AT} undefined (no record graded that high by either)")
-            }
-        };
         format!(
-            "{} records: quadratic kappa {:.2} [{:.2}, {:.2}], Spearman {:.2} [{:.2}, {:.2}], {f1} (reference keeps {}, grader keeps {}), same grade {:.0}% (95% bootstrap intervals)",
-            self.n, self.kappa, self.kappa_ci.0, self.kappa_ci.1, self.spearman, self.spearman_ci.0,
-            self.spearman_ci.1, self.reference_keeps, self.grader_keeps, 100.0 * self.exact
+            "{} records: {}, {}, {} (reference keeps {}, grader keeps {}), same grade {:.0}% (95% bootstrap intervals)",
+            self.n,
+            stat("quadratic kappa", self.kappa, self.kappa_ci, "one grade throughout"),
+            stat("Spearman", self.spearman, self.spearman_ci, "a constant score"),
+            stat(&format!("F1 at grade >= {KEEP_AT}"), self.f1, self.f1_ci, "no record graded that high by either"),
+            self.reference_keeps,
+            self.grader_keeps,
+            100.0 * self.exact
         )
     }
 }
@@ -135,7 +148,7 @@ mod tests {
         let a = agreement(&same).unwrap();
         assert_eq!(
             (a.kappa, a.spearman, a.f1, a.exact),
-            (1.0, 1.0, Some(1.0), 1.0)
+            (Some(1.0), Some(1.0), Some(1.0), 1.0)
         );
         assert_eq!((a.reference_keeps, a.grader_keeps), (30, 30));
         let inverted: Vec<_> = refs
@@ -143,8 +156,11 @@ mod tests {
             .map(|&g| (Graded::label(g), Graded::label(5 - g)))
             .collect();
         let b = agreement(&inverted).unwrap();
-        assert!(b.kappa < -0.9 && b.spearman < -0.99, "{b:?}");
-        assert!(b.kappa_ci.1 < 0.0 && b.spearman_ci.1 < 0.0);
+        assert!(
+            b.kappa.unwrap() < -0.9 && b.spearman.unwrap() < -0.99,
+            "{b:?}"
+        );
+        assert!(b.kappa_ci.unwrap().1 < 0.0 && b.spearman_ci.unwrap().1 < 0.0);
         // half of the records at >= 3 on each side, crossed: F1 = 2·tp/(refs+grads) = 0
         assert_eq!(b.f1, Some(0.0));
         // nobody keeps anything: F1 undefined, said so
@@ -152,8 +168,15 @@ mod tests {
             .map(|i| (Graded::label(i % 2), Graded::score(1.4)))
             .collect();
         let c = agreement(&low).unwrap();
-        assert_eq!(c.f1, None);
-        assert!(c.line().contains("undefined"));
+        assert_eq!((c.f1, c.f1_ci), (None, None));
+        assert!(
+            c.line().contains("F1 at grade >= 3 undefined"),
+            "{}",
+            c.line()
+        );
+        // and it survives JSON (where NaN would have become null and failed to read back)
+        let back: Agreement = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
         assert!(agreement(&[]).is_none());
         // scores round to grades on the scale
         assert_eq!(Graded::score(2.5).grade, 3);

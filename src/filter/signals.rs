@@ -37,6 +37,11 @@ pub struct QualityFile {
     /// [`crate::experiments::prepare::fingerprint`] of the pool's records, in order.
     pub pool_sha256: String,
     pub thresholds: Thresholds,
+    /// Wall seconds each signal took over the whole pool (`rules`, `reference`), on `threads`.
+    #[serde(default)]
+    pub seconds: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub threads: usize,
     /// SHA-256 of the classifier file that filled in `RecordSignals::classifier`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<String>,
@@ -74,8 +79,8 @@ pub fn judged_text(d: &Document) -> &str {
         .map_or(d.text.as_str(), |m| m.content.as_str())
 }
 
-/// Score every record of a pool (in parallel; ~20 us per record per core, plus the reference
-/// n-gram's scoring when one is given).
+/// Score every record of a pool (in parallel), timing each signal: the rules, then the
+/// reference n-gram when one is given (the teacher's NLL is read from the record, free).
 pub fn score(
     docs: &[Document],
     pool: &str,
@@ -84,25 +89,34 @@ pub fn score(
     progress: &indicatif::ProgressBar,
 ) -> QualityFile {
     use rayon::prelude::*;
-    let records = docs
+    let started = std::time::Instant::now();
+    let mut records: Vec<RecordSignals> = docs
         .par_iter()
         .inspect(|_| progress.inc(1))
-        .map(|d| {
-            let text = judged_text(d);
-            RecordSignals {
-                id: d.id.clone(),
-                teacher_nll: teacher_nll(d),
-                real_kn_bpb: reference.and_then(|r| r.bpb(text).ok()),
-                signals: signals(text, t),
-                classifier: None,
-            }
+        .map(|d| RecordSignals {
+            id: d.id.clone(),
+            teacher_nll: teacher_nll(d),
+            real_kn_bpb: None,
+            signals: signals(judged_text(d), t),
+            classifier: None,
         })
         .collect();
+    let mut seconds = BTreeMap::from([("rules".to_string(), started.elapsed().as_secs_f64())]);
+    if let Some(r) = reference {
+        let started = std::time::Instant::now();
+        records
+            .par_iter_mut()
+            .zip(docs)
+            .for_each(|(rec, d)| rec.real_kn_bpb = r.bpb(judged_text(d)).ok());
+        seconds.insert("reference".into(), started.elapsed().as_secs_f64());
+    }
     QualityFile {
         pool: pool.into(),
         pool_sha256: crate::experiments::prepare::fingerprint(docs),
         thresholds: t.clone(),
         classifier: None,
+        seconds,
+        threads: rayon::current_num_threads(),
         records,
     }
 }

@@ -22,6 +22,7 @@ pub mod seeds;
 pub mod serve;
 pub mod shards;
 pub mod stats;
+pub mod summary;
 pub mod teacher;
 
 pub use driver::{generate, Backend};

@@ -114,6 +114,11 @@ pub struct RecipeChecks {
     pub title: f64,
     /// Stories: all three required words used; and each on its own.
     pub required_words: Option<f64>,
+    /// Stories whose opening we wrote (recipe 2 seeds the three words into it): all three used
+    /// again in the teacher's own continuation, after the opening. The share above is then
+    /// 1 by construction; this one says whether the teacher follows the words.
+    #[serde(default)]
+    pub required_words_in_continuation: Option<f64>,
     pub noun: Option<f64>,
     pub verb: Option<f64>,
     pub adjective: Option<f64>,
@@ -177,6 +182,23 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
                 .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, *p)))
             })
         }),
+        required_words_in_continuation: docs.iter().any(|d| attr(d, "opening").is_some()).then(
+            || {
+                share(&|d| {
+                    let (Some(open), text) = (attr(d, "opening"), body(d)) else {
+                        return false;
+                    };
+                    let rest = text.strip_prefix(open.as_str()).unwrap_or(&text);
+                    [
+                        ("noun", Pos::Noun),
+                        ("verb", Pos::Verb),
+                        ("adjective", Pos::Adjective),
+                    ]
+                    .iter()
+                    .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(rest, &w, *p)))
+                })
+            },
+        ),
         noun: is_story.then(|| word_share("noun", Pos::Noun)),
         verb: is_story.then(|| word_share("verb", Pos::Verb)),
         adjective: is_story.then(|| word_share("adjective", Pos::Adjective)),
@@ -212,6 +234,10 @@ pub fn recipe_checks_frame(rows: &[RecipeChecks]) -> Result<DataFrame> {
         Column::new("preamble".into(), f(|r| r.preamble)),
         Column::new("title".into(), f(|r| r.title)),
         Column::new("required_words".into(), o(|r| r.required_words)),
+        Column::new(
+            "required_words_in_continuation".into(),
+            o(|r| r.required_words_in_continuation),
+        ),
         Column::new("noun".into(), o(|r| r.noun)),
         Column::new("verb".into(), o(|r| r.verb)),
         Column::new("adjective".into(), o(|r| r.adjective)),

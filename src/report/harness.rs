@@ -4,17 +4,10 @@
 use crate::experiments::curve::{trained_enough, ENOUGH};
 use crate::experiments::results::Results;
 use crate::report::plots::{Figure, Series};
-use crate::report::tables::{int, num};
+use crate::report::tables::{col, int, num};
 use crate::report::Block;
 use anyhow::Result;
 use polars::prelude::*;
-
-fn col<T: Into<String>>(name: &str, v: impl IntoIterator<Item = T>) -> Column {
-    Column::new(
-        name.into(),
-        v.into_iter().map(Into::into).collect::<Vec<String>>(),
-    )
-}
 
 /// The sweep's table: dev bits per byte per student and rate, the chosen rate marked.
 pub fn sweep(r: &Results) -> Result<Vec<Block>> {

@@ -11,6 +11,7 @@
 //! report (numbers and generated sentences) go to `paper/generated/EXP-macros.tex`. Each
 //! experiment writes only its own files and its own figure folder.
 
+pub mod corpora;
 pub mod exp1;
 pub mod harness;
 pub mod plots;

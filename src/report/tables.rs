@@ -32,6 +32,19 @@ pub fn int(x: u64) -> String {
     out
 }
 
+/// A share as a percentage with one decimal: `16.4%`.
+pub fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// A column of text cells (numbers formatted by the functions above).
+pub fn col<T: Into<String>>(name: &str, v: impl IntoIterator<Item = T>) -> Column {
+    Column::new(
+        name.into(),
+        v.into_iter().map(Into::into).collect::<Vec<String>>(),
+    )
+}
+
 /// A mean with its interval: `4.123 [4.100, 4.150]`.
 pub fn mean_ci(m: f64, lo: f64, hi: f64) -> String {
     format!("{} [{}, {}]", num(m), num(lo), num(hi))

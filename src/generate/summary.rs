@@ -1,0 +1,329 @@
+//! The data chapter's numbers: what generation kept and dropped, what the record checks and the
+//! quality rules find in each version of the generated corpora, examples of kept and removed
+//! records, what each quality signal costs, and how far the LLM annotator and the learned
+//! classifier can be trusted. `synthlm corpora` computes them from committed inputs (the
+//! corpora, the labelling sheet, the annotations, the classifier file) plus the quality files
+//! of `synthlm quality` / `synthlm classify`, into `data/results/corpora/summary.json`; the
+//! book's data page and the paper's corpora subsection are rendered from that file alone.
+
+use crate::data::document::Document;
+use crate::filter::agreement::Agreement;
+use crate::filter::signals::{self, QualityFile};
+use crate::generate::shards::GenManifest;
+use crate::generate::stats::{FirstLook, RecipeChecks};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the summary lives, under the project root.
+pub const SUMMARY: &str = "data/results/corpora/summary.json";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorporaSummary {
+    /// Every input file by path, with its SHA-256.
+    pub inputs: BTreeMap<String, String>,
+    pub generation: Vec<GenerationFacts>,
+    pub first_look: Vec<FirstLook>,
+    pub checks: Vec<RecipeChecks>,
+    pub rules: Vec<RuleFacts>,
+    pub examples: Vec<ExampleRecord>,
+    pub costs: Vec<SignalCost>,
+    /// The LLM annotator on the labelling sheet.
+    pub annotator: Option<GraderFacts>,
+    /// The learned classifier (its held-out agreement from the classifier file).
+    pub classifier: Option<GraderFacts>,
+}
+
+/// What a family's generation manifest says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationFacts {
+    /// `VERSION/FAMILY`.
+    pub corpus: String,
+    pub records: u64,
+    /// Teacher tokens of the kept records (every stage); and of their text alone.
+    pub teacher_tokens: u64,
+    pub kept_tokens: Option<u64>,
+    pub dropped: u64,
+    pub dropped_by: BTreeMap<String, u64>,
+    /// Recorded by recipe 2 (v2) only; v1's manifests predate the checks.
+    pub truncated_share: Option<f64>,
+    pub required_words_share: Option<f64>,
+}
+
+/// What the quality rules and scores find in one corpus.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleFacts {
+    pub corpus: String,
+    pub records: usize,
+    /// Share of records each rule rejects, and `any`.
+    pub shares: BTreeMap<String, f64>,
+    pub teacher_nll: Option<f64>,
+    pub real_kn_bpb: Option<f64>,
+    /// The classifier's mean score and share graded >= 3, where it scored the pool.
+    pub classifier_mean: Option<f64>,
+    pub classifier_keeps: Option<f64>,
+}
+
+/// A record shown in the chapter: kept by every rule, or failing one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExampleRecord {
+    pub corpus: String,
+    /// `kept`, or the rule it fails.
+    pub verdict: String,
+    pub id: String,
+    pub excerpt: String,
+}
+
+/// What a signal costs per record, measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalCost {
+    pub signal: String,
+    /// Microseconds of wall time per record (`None`: not measured here), on `threads`.
+    pub us_per_record: Option<f64>,
+    pub threads: usize,
+    pub records: usize,
+    pub note: String,
+}
+
+/// A grader of record quality (annotator or classifier) and what it agrees with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GraderFacts {
+    pub records: usize,
+    /// Mean score per family on the sheet.
+    pub mean_by_family: BTreeMap<String, f64>,
+    /// How many sheet records got each grade 0-5.
+    pub grades: [usize; 6],
+    /// Spearman of the score with the judged text's word count.
+    pub length_spearman: f64,
+    /// The classifier's 5-fold held-out agreement with the annotator.
+    pub held_out_vs_annotator: Option<Agreement>,
+    /// Agreement with the hand labels (none until the sheet is labelled).
+    pub vs_hand_labels: Option<Agreement>,
+}
+
+/// Characters of an example's excerpt.
+const EXCERPT: usize = 280;
+
+/// The start of a text, cut at a character boundary, whitespace folded.
+pub fn excerpt(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(EXCERPT) {
+        Some((i, _)) => format!("{} ...", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// The manifest facts of one family folder.
+pub fn generation_facts(corpus: &str, m: &GenManifest) -> GenerationFacts {
+    let recipe2 = !m.flagged.is_empty();
+    GenerationFacts {
+        corpus: corpus.into(),
+        records: m.records,
+        teacher_tokens: m.teacher_tokens,
+        kept_tokens: recipe2.then_some(m.kept_tokens),
+        dropped: m.dropped.len() as u64,
+        dropped_by: m.dropped_by.clone(),
+        truncated_share: recipe2.then_some(m.truncated_share),
+        required_words_share: m.required_words_share.filter(|_| recipe2),
+    }
+}
+
+/// The rule facts of one scored pool.
+pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| crate::stats::mean(&v));
+    let scores: Vec<f64> = q.records.iter().filter_map(|r| r.classifier).collect();
+    RuleFacts {
+        corpus: corpus.into(),
+        records: q.records.len(),
+        shares: signals::rule_shares(q),
+        teacher_nll: mean(q.records.iter().filter_map(|r| r.teacher_nll).collect()),
+        real_kn_bpb: mean(q.records.iter().filter_map(|r| r.real_kn_bpb).collect()),
+        classifier_keeps: (!scores.is_empty()).then(|| {
+            scores.iter().filter(|&&s| s.round() >= 3.0).count() as f64 / scores.len() as f64
+        }),
+        classifier_mean: mean(scores),
+    }
+}
+
+/// Examples of a pool: two records every rule keeps, and one record failing each rule that
+/// fails any (the first by a hash of the id, so the choice is stable as the pool grows).
+pub fn examples(corpus: &str, docs: &[Document], q: &QualityFile) -> Vec<ExampleRecord> {
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    order.sort_by_key(|&i| (crate::hash::fnv1a(docs[i].id.bytes()), i));
+    let show = |i: usize, verdict: &str| ExampleRecord {
+        corpus: corpus.into(),
+        verdict: verdict.into(),
+        id: docs[i].id.clone(),
+        excerpt: excerpt(signals::judged_text(&docs[i])),
+    };
+    let mut out: Vec<ExampleRecord> = order
+        .iter()
+        .filter(|&&i| q.records[i].signals.fails.is_empty())
+        .take(2)
+        .map(|&i| show(i, "kept"))
+        .collect();
+    let rules: std::collections::BTreeSet<&String> =
+        q.records.iter().flat_map(|r| &r.signals.fails).collect();
+    for rule in rules {
+        if let Some(&i) = order
+            .iter()
+            .find(|&&i| q.records[i].signals.fails.contains(rule))
+        {
+            out.push(show(i, rule));
+        }
+    }
+    out
+}
+
+/// The costs of the signals: the rules and the reference n-gram as timed when the pools were
+/// scored; MinHash near-duplicates timed here over `pools`; the classifier's dot products timed
+/// here; the teacher's NLL recorded at generation; the annotator as measured by the caller.
+pub fn costs(
+    scored: &[(String, Vec<Document>, QualityFile)],
+    classifier: Option<&crate::filter::classifier::Classifier>,
+    annotator_us: Option<(f64, usize)>,
+) -> Vec<SignalCost> {
+    let records: usize = scored.iter().map(|p| p.2.records.len()).sum();
+    let threads = rayon::current_num_threads();
+    let per = |secs: f64, n: usize| Some(1e6 * secs / n.max(1) as f64);
+    let timed = |key: &str| -> Option<f64> {
+        let s: Vec<f64> = scored
+            .iter()
+            .filter_map(|p| p.2.seconds.get(key).copied())
+            .collect();
+        (s.len() == scored.len()).then(|| s.iter().sum())
+    };
+    let started = std::time::Instant::now();
+    for (_, docs, _) in scored {
+        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+        crate::filter::dedup::near_duplicate_rate(&texts, 0.8);
+    }
+    let minhash = started.elapsed().as_secs_f64();
+    let cost =
+        |signal: &str, us: Option<f64>, threads: usize, records: usize, note: &str| SignalCost {
+            signal: signal.into(),
+            us_per_record: us,
+            threads,
+            records,
+            note: note.into(),
+        };
+    let mut out = vec![
+        cost(
+            "heuristic rules",
+            timed("rules").and_then(|s| per(s, records)),
+            threads,
+            records,
+            "Gopher/C4/FineWeb-style rules and our own checks, computed from the text",
+        ),
+        cost(
+            "teacher NLL",
+            Some(0.0),
+            threads,
+            records,
+            "recorded by the teacher while it wrote the record",
+        ),
+        cost(
+            "real-text reference n-gram",
+            timed("reference").and_then(|s| per(s, records)),
+            threads,
+            records,
+            "Kneser-Ney 3-gram fitted on the real corpus (fitting not included)",
+        ),
+        cost(
+            "MinHash near-duplicates",
+            per(minhash, records),
+            threads,
+            records,
+            "signatures and bands within each pool, Jaccard >= 0.8",
+        ),
+    ];
+    if let Some(c) = classifier {
+        let started = std::time::Instant::now();
+        let s: f64 = scored
+            .iter()
+            .flat_map(|p| &p.2.records)
+            .map(|r| c.score(r))
+            .sum();
+        std::hint::black_box(s);
+        let secs = started.elapsed().as_secs_f64();
+        out.push(cost(
+            "learned classifier",
+            per(secs, records),
+            1,
+            records,
+            "a dot product over the signals above (which it needs)",
+        ));
+    }
+    let (us, n) = annotator_us.map_or((None, 0), |(us, n)| (Some(us), n));
+    out.push(cost(
+        "LLM annotator (Gemma 3 270M)",
+        us,
+        threads,
+        n,
+        "a prompt with six graded examples, one forward pass, digit logits read",
+    ));
+    out
+}
+
+/// Read a quality file written by `synthlm quality` for `corpus` (`VERSION/FAMILY`) under
+/// `quality`, checked against the pool's records.
+pub fn load_quality(quality: &Path, corpus: &str, docs: &[Document]) -> Result<QualityFile> {
+    let path: PathBuf = quality.join(format!("{corpus}.json"));
+    signals::load_for(&path, docs).with_context(|| format!("the quality file of {corpus}"))
+}
+
+/// The annotator's facts on the sheet: its grades, its mean by family, its correlation with
+/// length, and its agreement with the hand labels.
+pub fn annotator_facts(
+    rows: &[crate::filter::labels::LabelRow],
+    ann: &[crate::filter::annotator::SheetAnnotation],
+) -> Option<GraderFacts> {
+    let scored: Vec<(String, f64, u8, f64)> = ann
+        .iter()
+        .filter_map(|a| {
+            let r = rows.iter().find(|r| r.id == a.id && r.family == a.family)?;
+            let words = r.text.split_whitespace().count() as f64;
+            Some((
+                a.family.clone(),
+                a.annotation.expected,
+                a.annotation.label,
+                words,
+            ))
+        })
+        .collect();
+    grader_facts(
+        &scored,
+        crate::filter::annotator::agreement(rows, ann),
+        None,
+    )
+}
+
+/// Facts of a grader from (family, score, grade, words) per sheet record.
+pub fn grader_facts(
+    scored: &[(String, f64, u8, f64)],
+    vs_hand_labels: Option<Agreement>,
+    held_out_vs_annotator: Option<Agreement>,
+) -> Option<GraderFacts> {
+    if scored.is_empty() {
+        return None;
+    }
+    let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut grades = [0usize; 6];
+    for (f, s, g, _) in scored {
+        by.entry(f.clone()).or_default().push(*s);
+        grades[(*g).min(5) as usize] += 1;
+    }
+    let (s, w): (Vec<f64>, Vec<f64>) = scored.iter().map(|x| (x.1, x.3)).unzip();
+    Some(GraderFacts {
+        records: scored.len(),
+        mean_by_family: by
+            .into_iter()
+            .map(|(f, v)| (f, crate::stats::mean(&v)))
+            .collect(),
+        grades,
+        length_spearman: crate::stats::spearman(&s, &w),
+        held_out_vs_annotator,
+        vs_hand_labels,
+    })
+}
