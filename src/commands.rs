@@ -302,44 +302,19 @@ pub fn generate_stats(dirs: &[PathBuf], json: Option<&Path>) -> Result<String> {
     Ok(out)
 }
 
-/// `synthlm budget`: what `gpu_hours` buy per paper-scale student, the compute-optimal cost of
-/// each, the memory one GPU needs (with and without gradient checkpointing and ZeRO-1), and
-/// what Experiment 1's paper profile trains for its money.
-pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
-    use crate::budget::{
-        chinchilla_tokens, compute_optimal, run_budget, tokens_for_gpu_hours, train_memory,
-    };
-    let gpu = Gpu::rtx4090();
-    let scale = crate::experiments::scale::Scale::standard(
-        &crate::experiments::provenance::project_root(),
-        1,
-        "paper",
-    )?;
+/// The students `synthlm budget` costs.
+const PAPER_STUDENTS: [&str; 3] = ["gpt2-small", "gpt-500m", "gpt-1b"];
+
+/// `synthlm budget`'s memory table: each paper student per GPU, plain, checkpointed, and
+/// checkpointed with ZeRO-1, at Experiment 1's paper profile over `gpus` GPUs.
+fn memory_table(gpu: &Gpu, scale: &Scale, gpus: usize) -> Result<String> {
+    use crate::budget::train_memory;
     let o = scale.train_options();
-    let mut out = format!(
-        "{}, ${}/GPU-hour, {} GiB, {gpus} GPUs, trained as Experiment 1's paper profile trains. {}\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
-        gpu.name, gpu.dollars_per_hour, gpu.memory_gib, crate::budget::costing_text(&gpu, o)
-    );
-    const STUDENTS: [&str; 3] = ["gpt2-small", "gpt-500m", "gpt-1b"];
-    for preset in STUDENTS {
-        let t = chinchilla_tokens(preset)?;
-        let b = run_budget(preset, t, &gpu, gpus, o)?;
-        let plan = tokens_for_gpu_hours(preset, gpu_hours, &gpu, o)?;
-        out += &format!(
-            "| {preset} | {} | {:.2}B | {:.1} | {:.2}B | {:.0} | {:.1} | {:.0} |\n",
-            b.params,
-            plan as f64 / 1e9,
-            plan as f64 / b.params as f64,
-            t as f64 / 1e9,
-            b.gpu_hours,
-            b.wall_hours,
-            b.dollars
-        );
-    }
+    let mut out = String::new();
     let rows = (scale.batch_size / gpus.max(1)).max(1);
     let bf16 = scale.precision == crate::config::Precision::Bf16;
     out += &format!("\nMemory per GPU, GB (10^9 bytes), at {rows} sequences x {} tokens per micro-batch per GPU and vocabulary {} (Experiment 1's paper profile over {gpus} GPUs, {}, {} micro-batches per step): master weights{} + gradients + AdamW moments + activations and f32 logits. An op-by-op count of our implementation, checked against peak RSS on the CPU; not yet measured on a GPU.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GiB less {:.1} GiB reserved |\n|---|---|---|---|---|---|---|\n", scale.seq_len, scale.vocab_size, if bf16 { "bf16 matmuls" } else { "f32" }, scale.grad_accum, if bf16 { " + bf16 copies" } else { "" }, gpu.memory_gib, crate::budget::RESERVED_BYTES / (1u64 << 30) as f64);
-    for preset in STUDENTS {
+    for preset in PAPER_STUDENTS {
         let c = crate::model::ModelConfig::preset(preset)?.with_vocab(scale.vocab_size);
         let gb = |x: f64| x / 1e9;
         let mem = |checkpointing: bool, zero1_ranks: usize| {
@@ -370,6 +345,41 @@ pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
             gb(z.total)
         );
     }
+    Ok(out)
+}
+
+/// `synthlm budget`: what `gpu_hours` buy per paper-scale student, the compute-optimal cost of
+/// each, the memory one GPU needs (with and without gradient checkpointing and ZeRO-1), and
+/// what Experiment 1's paper profile trains for its money.
+pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
+    use crate::budget::{chinchilla_tokens, compute_optimal, run_budget, tokens_for_gpu_hours};
+    let gpu = Gpu::rtx4090();
+    let scale = crate::experiments::scale::Scale::standard(
+        &crate::experiments::provenance::project_root(),
+        1,
+        "paper",
+    )?;
+    let o = scale.train_options();
+    let mut out = format!(
+        "{}, ${}/GPU-hour, {} GiB, {gpus} GPUs, trained as Experiment 1's paper profile trains. {}\n\n| student | params | tokens {gpu_hours} GPU-h buy | tokens per param | compute-optimal tokens (20/param) | their GPU-hours | wall hours | $ |\n|---|---|---|---|---|---|---|---|\n",
+        gpu.name, gpu.dollars_per_hour, gpu.memory_gib, crate::budget::costing_text(&gpu, o)
+    );
+    for preset in PAPER_STUDENTS {
+        let t = chinchilla_tokens(preset)?;
+        let b = run_budget(preset, t, &gpu, gpus, o)?;
+        let plan = tokens_for_gpu_hours(preset, gpu_hours, &gpu, o)?;
+        out += &format!(
+            "| {preset} | {} | {:.2}B | {:.1} | {:.2}B | {:.0} | {:.1} | {:.0} |\n",
+            b.params,
+            plan as f64 / 1e9,
+            plan as f64 / b.params as f64,
+            t as f64 / 1e9,
+            b.gpu_hours,
+            b.wall_hours,
+            b.dollars
+        );
+    }
+    out += &memory_table(&gpu, &scale, gpus)?;
     let tokens = scale.tokens_per_run();
     let runs = scale.seeds.len() * crate::experiments::exp1::CONDITIONS.len();
     let per_param = |p: &str| -> Result<f64> {
@@ -701,6 +711,28 @@ fn score_pools(
     Ok(text)
 }
 
+/// The classifier file: what it was trained on (with hashes), its agreement, its weights.
+fn classifier_file(
+    sheet: &Path,
+    annotations: &Path,
+    c: &crate::filter::classifier::Classifier,
+    vs_annotator: &[(Graded, Graded)],
+    by_hand: &[(&str, Vec<(Graded, Graded)>)],
+) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "trained_on": {
+            "sheet": sheet.display().to_string(),
+            "sheet_sha256": crate::io::sha256_file(sheet)?,
+            "annotations": annotations.display().to_string(),
+            "annotations_sha256": crate::io::sha256_file(annotations)?,
+            "target": "the annotator's expected score",
+        },
+        "held_out_agreement_with_annotator": agreement(vs_annotator),
+        "agreement_with_hand_labels": by_hand.iter().map(|(w, p)| (w.to_string(), agreement(p))).collect::<BTreeMap<_, _>>(),
+        "classifier": c,
+    }))
+}
+
 /// `synthlm classify SHEET ANNOTATIONS`: fit the quality classifier on the annotator's grades
 /// of the sheet's records (their signals from `quality/FAMILY.json`, each checked against
 /// `corpus/FAMILY`), report its held-out agreement with the annotator and, where the sheet has
@@ -762,18 +794,7 @@ pub fn classify(
     }
     let c = Classifier::fit(&ex)?;
     drop(ex);
-    let file = serde_json::json!({
-        "trained_on": {
-            "sheet": sheet.display().to_string(),
-            "sheet_sha256": crate::io::sha256_file(sheet)?,
-            "annotations": annotations.display().to_string(),
-            "annotations_sha256": crate::io::sha256_file(annotations)?,
-            "target": "the annotator's expected score",
-        },
-        "held_out_agreement_with_annotator": agreement(&vs_annotator),
-        "agreement_with_hand_labels": by_hand.iter().map(|(w, p)| (w.to_string(), agreement(p))).collect::<BTreeMap<_, _>>(),
-        "classifier": c,
-    });
+    let file = classifier_file(sheet, annotations, &c, &vs_annotator, &by_hand)?;
     crate::io::write_json(out, &file)?;
     let sha = crate::io::sha256_file(out)?;
     text += &format!(

@@ -149,6 +149,15 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
             .as_str()
             .map(str::to_string)
     };
+    let uses_all = |d: &Document, text: &str| {
+        [
+            ("noun", Pos::Noun),
+            ("verb", Pos::Verb),
+            ("adjective", Pos::Adjective),
+        ]
+        .iter()
+        .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(text, &w, *p)))
+    };
     let is_story = docs.iter().any(|d| attr(d, "verb").is_some());
     let word_share = |k: &str, pos: Pos| -> f64 {
         share(&|d| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, pos)))
@@ -171,31 +180,14 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
         mid_sentence: share(&|d| c::ends_mid_sentence(&body(d))),
         preamble: share(&|d| c::preamble(&body(d)).is_some()),
         title: share(&|d| c::title(&body(d)).is_some()),
-        required_words: is_story.then(|| {
-            share(&|d| {
-                [
-                    ("noun", Pos::Noun),
-                    ("verb", Pos::Verb),
-                    ("adjective", Pos::Adjective),
-                ]
-                .iter()
-                .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(&body(d), &w, *p)))
-            })
-        }),
+        required_words: is_story.then(|| share(&|d| uses_all(d, &body(d)))),
         required_words_in_continuation: docs.iter().any(|d| attr(d, "opening").is_some()).then(
             || {
                 share(&|d| {
                     let (Some(open), text) = (attr(d, "opening"), body(d)) else {
                         return false;
                     };
-                    let rest = text.strip_prefix(open.as_str()).unwrap_or(&text);
-                    [
-                        ("noun", Pos::Noun),
-                        ("verb", Pos::Verb),
-                        ("adjective", Pos::Adjective),
-                    ]
-                    .iter()
-                    .all(|(k, p)| attr(d, k).is_some_and(|w| c::uses_word(rest, &w, *p)))
+                    uses_all(d, text.strip_prefix(open.as_str()).unwrap_or(&text))
                 })
             },
         ),

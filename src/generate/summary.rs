@@ -186,7 +186,7 @@ pub fn costs(
 ) -> Vec<SignalCost> {
     let records: usize = scored.iter().map(|p| p.2.records.len()).sum();
     let threads = rayon::current_num_threads();
-    let per = |secs: f64, n: usize| Some(1e6 * secs / n.max(1) as f64);
+    let per = |secs: f64| Some(1e6 * secs / records.max(1) as f64);
     let timed = |key: &str| -> Option<f64> {
         let s: Vec<f64> = scored
             .iter()
@@ -194,51 +194,80 @@ pub fn costs(
             .collect();
         (s.len() == scored.len()).then(|| s.iter().sum())
     };
-    let started = std::time::Instant::now();
-    for (_, docs, _) in scored {
-        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
-        crate::filter::dedup::near_duplicate_rate(&texts, 0.8);
-    }
-    let minhash = started.elapsed().as_secs_f64();
-    let cost =
-        |signal: &str, us: Option<f64>, threads: usize, records: usize, note: &str| SignalCost {
-            signal: signal.into(),
-            us_per_record: us,
-            threads,
-            records,
-            note: note.into(),
-        };
-    let mut out = vec![
-        cost(
+    let (minhash, classifier_secs) = wall_times(scored, classifier);
+    let mut rows = vec![
+        (
             "heuristic rules",
-            timed("rules").and_then(|s| per(s, records)),
+            timed("rules").and_then(per),
             threads,
             records,
             "Gopher/C4/FineWeb-style rules and our own checks, computed from the text",
         ),
-        cost(
+        (
             "teacher NLL",
             Some(0.0),
             threads,
             records,
             "recorded by the teacher while it wrote the record",
         ),
-        cost(
+        (
             "real-text reference n-gram",
-            timed("reference").and_then(|s| per(s, records)),
+            timed("reference").and_then(per),
             threads,
             records,
             "Kneser-Ney 3-gram fitted on the real corpus (fitting not included)",
         ),
-        cost(
+        (
             "MinHash near-duplicates",
-            per(minhash, records),
+            per(minhash),
             threads,
             records,
             "signatures and bands within each pool, Jaccard >= 0.8",
         ),
     ];
-    if let Some(c) = classifier {
+    if let Some(secs) = classifier_secs {
+        rows.push((
+            "learned classifier",
+            per(secs),
+            1,
+            records,
+            "a dot product over the signals above (which it needs)",
+        ));
+    }
+    let (us, n) = annotator_us.map_or((None, 0), |(us, n)| (Some(us), n));
+    rows.push((
+        "LLM annotator (Gemma 3 270M)",
+        us,
+        threads,
+        n,
+        "a prompt with six graded examples, one forward pass, digit logits read",
+    ));
+    rows.into_iter()
+        .map(
+            |(signal, us_per_record, threads, records, note)| SignalCost {
+                signal: signal.into(),
+                us_per_record,
+                threads,
+                records,
+                note: note.into(),
+            },
+        )
+        .collect()
+}
+
+/// Wall seconds of MinHash near-duplicate detection over every pool, and of the classifier
+/// scoring every record (single-threaded), timed here.
+fn wall_times(
+    scored: &[(String, Vec<Document>, QualityFile)],
+    classifier: Option<&crate::filter::classifier::Classifier>,
+) -> (f64, Option<f64>) {
+    let started = std::time::Instant::now();
+    for (_, docs, _) in scored {
+        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+        crate::filter::dedup::near_duplicate_rate(&texts, 0.8);
+    }
+    let minhash = started.elapsed().as_secs_f64();
+    let classifier = classifier.map(|c| {
         let started = std::time::Instant::now();
         let s: f64 = scored
             .iter()
@@ -246,24 +275,9 @@ pub fn costs(
             .map(|r| c.score(r))
             .sum();
         std::hint::black_box(s);
-        let secs = started.elapsed().as_secs_f64();
-        out.push(cost(
-            "learned classifier",
-            per(secs, records),
-            1,
-            records,
-            "a dot product over the signals above (which it needs)",
-        ));
-    }
-    let (us, n) = annotator_us.map_or((None, 0), |(us, n)| (Some(us), n));
-    out.push(cost(
-        "LLM annotator (Gemma 3 270M)",
-        us,
-        threads,
-        n,
-        "a prompt with six graded examples, one forward pass, digit logits read",
-    ));
-    out
+        started.elapsed().as_secs_f64()
+    });
+    (minhash, classifier)
 }
 
 /// Read a quality file written by `synthlm quality` for `corpus` (`VERSION/FAMILY`) under
