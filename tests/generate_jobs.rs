@@ -262,3 +262,47 @@ fn recipe_checks_drop_what_they_should_and_the_manifest_counts_it() {
         );
     }
 }
+
+/// A generated shard cut short or changed after its manifest recorded it is an error naming
+/// the shard (and its manifest), not a silently shorter or different corpus; nothing is removed.
+#[test]
+fn a_damaged_shard_is_an_error_naming_it() {
+    let seeds = Seeds::committed().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = GenSettings::new(Generator::Stories, 5);
+    let out = dir.path().join("stories");
+    generate(
+        &settings,
+        &seeds,
+        &out,
+        20,
+        8,
+        &mut FakeTeacher::new(None),
+        None,
+    )
+    .unwrap();
+    let ok = synthlm::experiments::corpora::generated(dir.path(), Generator::Stories).unwrap();
+    assert!(!ok.is_empty());
+    let w = ShardedWriter::open(&out, &settings, 0, 8).unwrap();
+    let shard = w.files()[0].clone();
+    let bytes = std::fs::read(&shard).unwrap();
+    let name = shard.file_name().unwrap().to_string_lossy().to_string();
+    // cut short (a copy interrupted), then one byte changed in the middle
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x40;
+    for damaged in [bytes[..bytes.len() / 2].to_vec(), flipped] {
+        std::fs::write(&shard, &damaged).unwrap();
+        let e =
+            synthlm::experiments::corpora::generated(dir.path(), Generator::Stories).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains(&name) && e.contains("manifest.json"), "{e}");
+        assert_eq!(std::fs::read(&shard).unwrap(), damaged, "nothing rewritten");
+    }
+    // a shard that is gone
+    std::fs::remove_file(&shard).unwrap();
+    let e = format!(
+        "{:#}",
+        synthlm::experiments::corpora::generated(dir.path(), Generator::Stories).unwrap_err()
+    );
+    assert!(e.contains(&name), "{e}");
+}

@@ -8,7 +8,7 @@ use crate::data::sources::SourceSpec;
 use crate::generate::jobs::Generator;
 use crate::generate::shards::{GenManifest, MANIFEST};
 use crate::hash::{avalanche, fnv1a};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Held-out share of every corpus (by document).
@@ -73,6 +73,22 @@ pub fn generated(root: &Path, generator: Generator) -> Result<Vec<Document>> {
             generator.name()
         )
     })?;
+    // A shard that differs from the hash its manifest recorded (cut short by a copy, edited,
+    // damaged) is an error naming it, before any of it is read; nothing is removed.
+    for s in &manifest.shards {
+        let path = dir.join(&s.file);
+        let sha = crate::io::sha256_file(&path)
+            .with_context(|| format!("{}: a shard listed in its manifest", path.display()))?;
+        if sha != s.sha256 {
+            bail!(
+                "{}: its content differs from what {} recorded (sha256 {}…, recorded {}…): the shard is damaged or was changed; restore it (git checkout) or delete the folder and generate again",
+                path.display(),
+                dir.join(MANIFEST).display(),
+                &sha[..12],
+                &s.sha256[..s.sha256.len().min(12)]
+            );
+        }
+    }
     let files = manifest.shards.iter().map(|s| dir.join(&s.file)).collect();
     let spec: SourceSpec = generator.schema().parse().map_err(anyhow::Error::msg)?;
     let mut docs: Vec<Document> =
