@@ -778,7 +778,9 @@ pub fn classify(
     let vs_annotator: Vec<(Graded, Graded)> = ann
         .iter()
         .zip(&held_out)
-        .map(|(a, &p)| (a.annotation.graded(), Graded::score(p)))
+        // the classifier learns the expected score, so it is compared with that (rounded for
+        // the grade), not with the annotator's most likely digit
+        .map(|(a, &p)| (Graded::score(a.annotation.expected), Graded::score(p)))
         .collect();
     let mut text =
         format!(
@@ -879,7 +881,9 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
             .flat_map(|s| sm::examples(&s.0, &s.1, &s.2))
             .collect(),
         costs: sm::costs(&scored, Some(&classifier), annotator_us),
-        annotator: sm::annotator_facts(&rows, &ann),
+        annotator: sm::annotator_facts(&rows, &ann, &|family, id| {
+            fails_a_rule(&scored, latest.as_deref(), family, id)
+        }),
         classifier: classifier_facts(&file, &rows, &scored, latest.as_deref())?,
     };
     crate::io::write_json(out, &summary)?;
@@ -891,16 +895,25 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     ))
 }
 
+/// Whether record `id` of `family` in the `latest` version fails any quality rule.
+fn fails_a_rule(
+    scored: &[crate::generate::summary::ScoredPool],
+    latest: Option<&str>,
+    family: &str,
+    id: &str,
+) -> Option<bool> {
+    let corpus = format!("{}/{family}", latest.unwrap_or(""));
+    let s = scored.iter().find(|s| s.0 == corpus)?;
+    let r = s.2.records.iter().find(|r| r.id == id)?;
+    Some(!r.signals.fails.is_empty())
+}
+
 /// The classifier's facts: its scores of the sheet's records (from the latest version's
 /// quality files, which `synthlm classify` filled in) and the agreement its file records.
 fn classifier_facts(
     file: &serde_json::Value,
     rows: &[crate::filter::labels::LabelRow],
-    scored: &[(
-        String,
-        Vec<crate::data::document::Document>,
-        crate::filter::signals::QualityFile,
-    )],
+    scored: &[crate::generate::summary::ScoredPool],
     latest: Option<&str>,
 ) -> Result<Option<crate::generate::summary::GraderFacts>> {
     let mut on_sheet = Vec::new();
@@ -917,8 +930,13 @@ fn classifier_facts(
                 "the quality file of {corpus} has no classifier scores: run `synthlm classify` first"
             );
         };
-        let words = r.text.split_whitespace().count() as f64;
-        on_sheet.push((r.family.clone(), score, Graded::score(score).grade, words));
+        on_sheet.push(crate::generate::summary::SheetScore {
+            family: r.family.clone(),
+            score,
+            grade: Graded::score(score).grade,
+            words: r.text.split_whitespace().count() as f64,
+            fails_a_rule: Some(!rec.signals.fails.is_empty()),
+        });
     }
     let get = |v: &serde_json::Value| {
         serde_json::from_value::<Option<crate::filter::agreement::Agreement>>(v.clone())

@@ -20,3 +20,14 @@ pub fn configure() {
 pub fn threads() -> usize {
     candle_core::utils::get_num_threads()
 }
+
+/// The 1-minute load average (`/proc/loadavg`), where the system has one: recorded beside a
+/// timing so that a reader sees whether other work shared the cores.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

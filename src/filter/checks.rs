@@ -7,14 +7,26 @@
 //! says), and the quality signals report them per record. Each check is a pure function of the
 //! text: cheap (microseconds per record) and testable.
 
-/// Characters that may end a finished sentence, possibly followed by closing quotes/brackets.
-const TERMINAL: [char; 5] = ['.', '!', '?', '…', ':'];
+/// Characters that end a finished sentence, possibly followed by closing quotes/brackets. A
+/// colon does not: "The answer to this question is:" is cut off (35 v2 cosmo texts ended so,
+/// found by the review of the data chapter).
+const TERMINAL: [char; 4] = ['.', '!', '?', '…'];
 const CLOSERS: [char; 9] = ['"', '\'', '”', '’', ')', ']', '*', '_', '»'];
 
+/// The last character of a line or text once trailing whitespace and closing quotes,
+/// brackets and emphasis marks are set aside (`None` if nothing else is left).
+pub fn last_sign(text: &str) -> Option<char> {
+    text.trim_end()
+        .trim_end_matches(|c| CLOSERS.contains(&c))
+        .chars()
+        .last()
+}
+
 /// Whether a text ends mid-sentence. The rule: after trailing whitespace, closing quotes,
-/// brackets and emphasis marks, the last character must be one of `. ! ? … :`; a text ending
-/// in a closing code fence (```` ``` ````) or an emoji counts as finished. Everything else
-/// (a word, a comma, a dash) ends mid-sentence.
+/// brackets and emphasis marks, the last character must be one of `. ! ? …`, and the last
+/// line must not be a bare list number ("11."); a text ending in a closing code fence
+/// (```` ``` ````) or an emoji counts as finished. Everything else (a word, a comma, a colon,
+/// a dash) ends mid-sentence.
 pub fn ends_mid_sentence(text: &str) -> bool {
     let t = text.trim_end();
     if t.is_empty() {
@@ -23,10 +35,16 @@ pub fn ends_mid_sentence(text: &str) -> bool {
     if t.ends_with("```") {
         return false;
     }
-    let core = t.trim_end_matches(|c| CLOSERS.contains(&c));
-    match core.chars().last() {
+    // a last line that is only a list number ("11.") starts an item that never came
+    let last_line = t.lines().last().unwrap_or("").trim();
+    let list_number = last_line.len() > 1
+        && last_line.ends_with('.')
+        && last_line[..last_line.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_digit());
+    match last_sign(t) {
         None => false, // only closers: e.g. a final quoted line
-        Some(c) => !(TERMINAL.contains(&c) || is_emoji(c)),
+        Some(c) => list_number || !(TERMINAL.contains(&c) || is_emoji(c)),
     }
 }
 
@@ -421,6 +439,10 @@ mod tests {
         assert!(ends_mid_sentence("And then the cat went to the"));
         assert!(ends_mid_sentence("Step 3: mix the flour,"));
         assert!(ends_mid_sentence(""));
+        assert!(ends_mid_sentence("The answer to this question is:"));
+        assert!(ends_mid_sentence("Here are the steps.\n10. Mix.\n11."));
+        assert!(!ends_mid_sentence("It cost 11."));
+        assert!(!ends_mid_sentence("She said “yes.”  "));
     }
 
     #[test]

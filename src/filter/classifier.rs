@@ -231,6 +231,7 @@ mod tests {
             id: format!("r{i}"),
             teacher_nll: (!i.is_multiple_of(3)).then_some(1.0 + noise),
             real_kn_bpb: None,
+            teacher_tokens: None,
             signals: Signals {
                 values,
                 fails: vec![],

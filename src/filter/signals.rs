@@ -22,6 +22,9 @@ pub struct RecordSignals {
     /// ([`crate::filter::reference`]), when one was given.
     #[serde(default)]
     pub real_kn_bpb: Option<f64>,
+    /// Teacher tokens of the record's main text (recorded at generation; v1 lacks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_tokens: Option<u64>,
     pub signals: Signals,
     /// The learned classifier's 0-5 score ([`crate::filter::classifier`]), once one has
     /// scored the pool (`synthlm classify`).
@@ -42,14 +45,18 @@ pub struct QualityFile {
     pub seconds: BTreeMap<String, f64>,
     #[serde(default)]
     pub threads: usize,
+    /// The machine's 1-minute load average when scoring began (other work slows the timings).
+    #[serde(default)]
+    pub load_average: Option<f64>,
     /// SHA-256 of the classifier file that filled in `RecordSignals::classifier`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<String>,
     pub records: Vec<RecordSignals>,
 }
 
-/// The teacher's NLL per token recorded in a generated record's provenance.
-fn teacher_nll(d: &Document) -> Option<f64> {
+/// The teacher's log-probability and token count of the record's main text, recorded in a
+/// generated record's provenance.
+fn teacher_record(d: &Document) -> Option<(f64, f64)> {
     let p = d.meta.get("synthlm")?;
     let parsed;
     let p = match p.as_str() {
@@ -59,10 +66,15 @@ fn teacher_nll(d: &Document) -> Option<f64> {
         }
         None => p,
     };
-    let (lp, n) = (
+    Some((
         p.get("teacher_logprob")?.as_f64()?,
         p.get("teacher_text_tokens")?.as_f64()?,
-    );
+    ))
+}
+
+/// The teacher's NLL per token of a generated record's text.
+fn teacher_nll(d: &Document) -> Option<f64> {
+    let (lp, n) = teacher_record(d)?;
     (n > 0.0).then(|| -lp / n)
 }
 
@@ -89,6 +101,7 @@ pub fn score(
     progress: &indicatif::ProgressBar,
 ) -> QualityFile {
     use rayon::prelude::*;
+    let load_average = crate::cpu::load_average();
     let started = std::time::Instant::now();
     let mut records: Vec<RecordSignals> = docs
         .par_iter()
@@ -97,6 +110,7 @@ pub fn score(
             id: d.id.clone(),
             teacher_nll: teacher_nll(d),
             real_kn_bpb: None,
+            teacher_tokens: teacher_record(d).map(|(_, n)| n as u64),
             signals: signals(judged_text(d), t),
             classifier: None,
         })
@@ -117,6 +131,7 @@ pub fn score(
         classifier: None,
         seconds,
         threads: rayon::current_num_threads(),
+        load_average,
         records,
     }
 }

@@ -124,11 +124,22 @@ pub struct RecipeChecks {
     pub adjective: Option<f64>,
     /// Instructions containing meta-text about a rewrite.
     pub meta_text: Option<f64>,
+    /// Conversations whose answer takes over half of its word trigrams from the user's turn
+    /// (a "summarise this passage" answered with the passage).
+    #[serde(default)]
+    pub answer_copies_task: Option<f64>,
     pub not_english: f64,
     pub top_opening: String,
     pub top_opening_share: f64,
     pub distinct_2_sample: Option<f64>,
+    /// The same with every text cut to its first [`LENGTH_MATCHED_WORDS`] words, so that a
+    /// corpus of shorter texts is not scored as less diverse for its length alone.
+    #[serde(default)]
+    pub distinct_2_length_matched: Option<f64>,
 }
+
+/// Words per text for the length-matched distinct-2 (under v2 stories' median of 88).
+pub const LENGTH_MATCHED_WORDS: usize = 80;
 
 /// Words of the fixed sample that distinct-n is measured on (first look and recipe checks).
 pub const DISTINCT_SAMPLE_WORDS: usize = 50_000;
@@ -202,11 +213,48 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
                     .is_some_and(|m| c::has_meta_text(&m.content))
             })
         }),
+        answer_copies_task: chats.then(|| {
+            share(&|d| {
+                let turns = d.chat.as_deref().unwrap_or_default();
+                match (turns.first(), turns.last()) {
+                    (Some(q), Some(a)) if turns.len() > 1 => {
+                        copied_share(&q.content, &a.content) > 0.5
+                    }
+                    _ => false,
+                }
+            })
+        }),
         not_english: share(&|d| !c::looks_english(&body(d))),
         top_opening,
         top_opening_share: top as f64 / n,
         distinct_2_sample: crate::eval::diversity::distinct_n_at(&texts, 2, DISTINCT_SAMPLE_WORDS),
+        distinct_2_length_matched: {
+            let cut: Vec<String> = texts
+                .iter()
+                .map(|t| {
+                    t.split_whitespace()
+                        .take(LENGTH_MATCHED_WORDS)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            let cut: Vec<&str> = cut.iter().map(String::as_str).collect();
+            crate::eval::diversity::distinct_n_at(&cut, 2, DISTINCT_SAMPLE_WORDS)
+        },
     }
+}
+
+/// Share of `answer`'s word trigrams (lowercased) that occur in `task`; 0 for answers under
+/// three words.
+pub fn copied_share(task: &str, answer: &str) -> f64 {
+    let words = |t: &str| -> Vec<String> { t.split_whitespace().map(str::to_lowercase).collect() };
+    let (q, a) = (words(task), words(answer));
+    let grams: std::collections::HashSet<&[String]> = q.windows(3).collect();
+    let n = a.windows(3).count();
+    if n == 0 {
+        return 0.0;
+    }
+    a.windows(3).filter(|g| grams.contains(g)).count() as f64 / n as f64
 }
 
 /// The checks as a polars table, one row per corpus (empty cells where a check does not apply).
@@ -234,9 +282,14 @@ pub fn recipe_checks_frame(rows: &[RecipeChecks]) -> Result<DataFrame> {
         Column::new("verb".into(), o(|r| r.verb)),
         Column::new("adjective".into(), o(|r| r.adjective)),
         Column::new("meta_text".into(), o(|r| r.meta_text)),
+        Column::new("answer_copies_task".into(), o(|r| r.answer_copies_task)),
         Column::new("not_english".into(), f(|r| r.not_english)),
         Column::new("top_opening_share".into(), f(|r| r.top_opening_share)),
         Column::new("distinct_2_50k_words".into(), o(|r| r.distinct_2_sample)),
+        Column::new(
+            "distinct_2_length_matched".into(),
+            o(|r| r.distinct_2_length_matched),
+        ),
     ])?)
 }
 
@@ -278,4 +331,19 @@ pub fn load_families(dirs: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<Doc
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copied_share;
+
+    #[test]
+    fn an_answer_that_repeats_the_task_is_measured_as_copied() {
+        let task = "Summarise the passage: the river rose in spring and flooded the low fields";
+        let copy = "The river rose in spring and flooded the low fields.";
+        let own = "Spring floods covered the farmland near the river.";
+        assert!(copied_share(task, copy) > 0.8);
+        assert_eq!(copied_share(task, own), 0.0);
+        assert_eq!(copied_share(task, "Yes."), 0.0);
+    }
 }

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A corpus (`VERSION/FAMILY`), its records and their quality file.
+pub type ScoredPool = (String, Vec<Document>, QualityFile);
+
 /// Where the summary lives, under the project root.
 pub const SUMMARY: &str = "data/results/corpora/summary.json";
 
@@ -46,6 +49,13 @@ pub struct GenerationFacts {
     pub kept_tokens: Option<u64>,
     pub dropped: u64,
     pub dropped_by: BTreeMap<String, u64>,
+    /// Teacher tokens spent on dropped records (recipe 2).
+    #[serde(default)]
+    pub dropped_tokens: Option<u64>,
+    /// Kept records by what generation did to them (`preamble`, `title`: stripped;
+    /// `continued`: cut off at the cap and continued once) (recipe 2).
+    #[serde(default)]
+    pub flagged: BTreeMap<String, u64>,
     /// Recorded by recipe 2 (v2) only; v1's manifests predate the checks.
     pub truncated_share: Option<f64>,
     pub required_words_share: Option<f64>,
@@ -58,6 +68,18 @@ pub struct RuleFacts {
     pub records: usize,
     /// Share of records each rule rejects, and `any`.
     pub shares: BTreeMap<String, f64>,
+    /// Share of records that fail this rule and no other: what it alone removes.
+    #[serde(default)]
+    pub sole: BTreeMap<String, f64>,
+    /// Share failing a rule that generation did not already apply ([`GENERATION_RULES`]),
+    /// so that v1 and v2 compare on what v2's generation did not filter by construction.
+    #[serde(default)]
+    pub any_beyond_generation: f64,
+    /// Teacher tokens of the records' text, and of those that pass every rule (v2 only).
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    #[serde(default)]
+    pub tokens_passing: Option<u64>,
     pub teacher_nll: Option<f64>,
     pub real_kn_bpb: Option<f64>,
     /// The classifier's mean score and share graded >= 3, where it scored the pool.
@@ -79,6 +101,9 @@ pub struct ExampleRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignalCost {
     pub signal: String,
+    /// The 1-minute load average when it was timed (2 cores: above 2, other work shared them).
+    #[serde(default)]
+    pub load_average: Option<f64>,
     /// Microseconds of wall time per record (`None`: not measured here), on `threads`.
     pub us_per_record: Option<f64>,
     pub threads: usize,
@@ -94,8 +119,11 @@ pub struct GraderFacts {
     pub mean_by_family: BTreeMap<String, f64>,
     /// How many sheet records got each grade 0-5.
     pub grades: [usize; 6],
-    /// Spearman of the score with the judged text's word count.
+    /// Spearman of the score with the word count of the text shown.
     pub length_spearman: f64,
+    /// Mean score of the sheet's records that fail any quality rule, and of those that pass.
+    #[serde(default)]
+    pub failing_vs_passing: Option<(f64, f64)>,
     /// The classifier's 5-fold held-out agreement with the annotator.
     pub held_out_vs_annotator: Option<Agreement>,
     /// Agreement with the hand labels (none until the sheet is labelled).
@@ -124,18 +152,58 @@ pub fn generation_facts(corpus: &str, m: &GenManifest) -> GenerationFacts {
         kept_tokens: recipe2.then_some(m.kept_tokens),
         dropped: m.dropped.len() as u64,
         dropped_by: m.dropped_by.clone(),
+        dropped_tokens: recipe2.then_some(m.dropped_tokens),
+        flagged: m.flagged.clone(),
         truncated_share: recipe2.then_some(m.truncated_share),
         required_words_share: m.required_words_share.filter(|_| recipe2),
     }
 }
 
+/// Rules whose failures v2's generation already dropped or stripped (truncation, not English,
+/// assistant preambles, textbook texts under 50 words): v2's 0% on them holds by construction.
+pub const GENERATION_RULES: [&str; 4] = [
+    "ends_mid_sentence",
+    "not_english",
+    "assistant_preamble",
+    "gopher_short_doc",
+];
+
 /// The rule facts of one scored pool.
 pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| crate::stats::mean(&v));
     let scores: Vec<f64> = q.records.iter().filter_map(|r| r.classifier).collect();
+    let n = q.records.len().max(1) as f64;
+    let mut sole: BTreeMap<String, f64> = BTreeMap::new();
+    for r in q.records.iter().filter(|r| r.signals.fails.len() == 1) {
+        *sole.entry(r.signals.fails[0].clone()).or_default() += 1.0 / n;
+    }
+    let beyond = q
+        .records
+        .iter()
+        .filter(|r| {
+            r.signals
+                .fails
+                .iter()
+                .any(|f| !GENERATION_RULES.contains(&f.as_str()))
+        })
+        .count() as f64
+        / n;
+    let tokens = |keep: &dyn Fn(&signals::RecordSignals) -> bool| -> Option<u64> {
+        let t: Vec<u64> = q
+            .records
+            .iter()
+            .filter(|r| keep(r))
+            .filter_map(|r| r.teacher_tokens)
+            .collect();
+        (q.records.iter().any(|r| r.teacher_tokens.is_some())).then(|| t.iter().sum())
+    };
     RuleFacts {
         corpus: corpus.into(),
         records: q.records.len(),
+        sole,
+        any_beyond_generation: beyond,
+        tokens: tokens(&|_| true),
+        tokens_passing: tokens(&|r| r.signals.fails.is_empty()),
         shares: signals::rule_shares(q),
         teacher_nll: mean(q.records.iter().filter_map(|r| r.teacher_nll).collect()),
         real_kn_bpb: mean(q.records.iter().filter_map(|r| r.real_kn_bpb).collect()),
@@ -180,12 +248,19 @@ pub fn examples(corpus: &str, docs: &[Document], q: &QualityFile) -> Vec<Example
 /// scored; MinHash near-duplicates timed here over `pools`; the classifier's dot products timed
 /// here; the teacher's NLL recorded at generation; the annotator as measured by the caller.
 pub fn costs(
-    scored: &[(String, Vec<Document>, QualityFile)],
+    scored: &[ScoredPool],
     classifier: Option<&crate::filter::classifier::Classifier>,
     annotator_us: Option<(f64, usize)>,
 ) -> Vec<SignalCost> {
     let records: usize = scored.iter().map(|p| p.2.records.len()).sum();
     let threads = rayon::current_num_threads();
+    // the rules and the n-gram were timed when the pools were scored, on their threads
+    let scored_threads = scored.first().map_or(threads, |p| p.2.threads);
+    let scored_load = scored
+        .iter()
+        .filter_map(|p| p.2.load_average)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let load_now = crate::cpu::load_average();
     let per = |secs: f64| Some(1e6 * secs / records.max(1) as f64);
     let timed = |key: &str| -> Option<f64> {
         let s: Vec<f64> = scored
@@ -199,7 +274,7 @@ pub fn costs(
         (
             "heuristic rules",
             timed("rules").and_then(per),
-            threads,
+            scored_threads,
             records,
             "Gopher/C4/FineWeb-style rules and our own checks, computed from the text",
         ),
@@ -208,12 +283,12 @@ pub fn costs(
             Some(0.0),
             threads,
             records,
-            "recorded by the teacher while it wrote the record",
+            "recorded by the teacher while it wrote a v2 record (v1 or real text would need a teacher forward pass)",
         ),
         (
             "real-text reference n-gram",
             timed("reference").and_then(per),
-            threads,
+            scored_threads,
             records,
             "Kneser-Ney 3-gram fitted on the real corpus (fitting not included)",
         ),
@@ -245,6 +320,12 @@ pub fn costs(
     rows.into_iter()
         .map(
             |(signal, us_per_record, threads, records, note)| SignalCost {
+                load_average: if ["heuristic rules", "real-text reference n-gram"].contains(&signal)
+                {
+                    scored_load
+                } else {
+                    load_now
+                },
                 signal: signal.into(),
                 us_per_record,
                 threads,
@@ -258,7 +339,7 @@ pub fn costs(
 /// Wall seconds of MinHash near-duplicate detection over every pool, and of the classifier
 /// scoring every record (single-threaded), timed here.
 fn wall_times(
-    scored: &[(String, Vec<Document>, QualityFile)],
+    scored: &[ScoredPool],
     classifier: Option<&crate::filter::classifier::Classifier>,
 ) -> (f64, Option<f64>) {
     let started = std::time::Instant::now();
@@ -287,23 +368,36 @@ pub fn load_quality(quality: &Path, corpus: &str, docs: &[Document]) -> Result<Q
     signals::load_for(&path, docs).with_context(|| format!("the quality file of {corpus}"))
 }
 
+/// A grader's verdict on one sheet record, with what the grader facts relate it to.
+pub struct SheetScore {
+    pub family: String,
+    pub score: f64,
+    pub grade: u8,
+    /// Words of the text shown to the labellers.
+    pub words: f64,
+    /// Whether the record fails any quality rule (when its pool was scored).
+    pub fails_a_rule: Option<bool>,
+}
+
 /// The annotator's facts on the sheet: its grades, its mean by family, its correlation with
-/// length, and its agreement with the hand labels.
+/// length and with the rules, and its agreement with the hand labels. `fails` says whether a
+/// (family, id) fails any quality rule.
 pub fn annotator_facts(
     rows: &[crate::filter::labels::LabelRow],
     ann: &[crate::filter::annotator::SheetAnnotation],
+    fails: &dyn Fn(&str, &str) -> Option<bool>,
 ) -> Option<GraderFacts> {
-    let scored: Vec<(String, f64, u8, f64)> = ann
+    let scored: Vec<SheetScore> = ann
         .iter()
         .filter_map(|a| {
             let r = rows.iter().find(|r| r.id == a.id && r.family == a.family)?;
-            let words = r.text.split_whitespace().count() as f64;
-            Some((
-                a.family.clone(),
-                a.annotation.expected,
-                a.annotation.label,
-                words,
-            ))
+            Some(SheetScore {
+                family: a.family.clone(),
+                score: a.annotation.expected,
+                grade: a.annotation.label,
+                words: r.text.split_whitespace().count() as f64,
+                fails_a_rule: fails(&a.family, &a.id),
+            })
         })
         .collect();
     grader_facts(
@@ -313,9 +407,9 @@ pub fn annotator_facts(
     )
 }
 
-/// Facts of a grader from (family, score, grade, words) per sheet record.
+/// Facts of a grader from its verdicts on the sheet's records.
 pub fn grader_facts(
-    scored: &[(String, f64, u8, f64)],
+    scored: &[SheetScore],
     vs_hand_labels: Option<Agreement>,
     held_out_vs_annotator: Option<Agreement>,
 ) -> Option<GraderFacts> {
@@ -324,11 +418,19 @@ pub fn grader_facts(
     }
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut grades = [0usize; 6];
-    for (f, s, g, _) in scored {
-        by.entry(f.clone()).or_default().push(*s);
-        grades[(*g).min(5) as usize] += 1;
+    for x in scored {
+        by.entry(x.family.clone()).or_default().push(x.score);
+        grades[x.grade.min(5) as usize] += 1;
     }
-    let (s, w): (Vec<f64>, Vec<f64>) = scored.iter().map(|x| (x.1, x.3)).unzip();
+    let (s, w): (Vec<f64>, Vec<f64>) = scored.iter().map(|x| (x.score, x.words)).unzip();
+    let mean_where = |fail: bool| -> Option<f64> {
+        let v: Vec<f64> = scored
+            .iter()
+            .filter(|x| x.fails_a_rule == Some(fail))
+            .map(|x| x.score)
+            .collect();
+        (!v.is_empty()).then(|| crate::stats::mean(&v))
+    };
     Some(GraderFacts {
         records: scored.len(),
         mean_by_family: by
@@ -337,6 +439,7 @@ pub fn grader_facts(
             .collect(),
         grades,
         length_spearman: crate::stats::spearman(&s, &w),
+        failing_vs_passing: mean_where(true).zip(mean_where(false)),
         held_out_vs_annotator,
         vs_hand_labels,
     })

@@ -3,7 +3,7 @@
 //! scores, signal costs, the annotator and the classifier, and examples, every corpus version
 //! side by side. Book page `corpora`; paper pieces `corpora-*.tex`.
 
-use crate::generate::summary::{CorporaSummary, GraderFacts};
+use crate::generate::summary::{CorporaSummary, GraderFacts, RuleFacts};
 use crate::report::tables::{col, int, md_escape, num, pct};
 use crate::report::{Block, Page, Report};
 use anyhow::Result;
@@ -49,42 +49,78 @@ pub fn report(s: &CorporaSummary, source: &str) -> Result<Report> {
 fn generation(s: &CorporaSummary) -> Result<Vec<Block>> {
     let g = &s.generation;
     let dropped = |x: &crate::generate::summary::GenerationFacts| {
-        let by: Vec<String> = x
-            .dropped_by
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        if by.is_empty() {
-            int(x.dropped)
+        let attempts = (x.records + x.dropped).max(1) as f64;
+        format!(
+            "{} of {}",
+            pct(x.dropped as f64 / attempts),
+            int(x.records + x.dropped)
+        )
+    };
+    let stripped = |x: &crate::generate::summary::GenerationFacts| {
+        let f = |k: &str| x.flagged.get(k).copied().unwrap_or(0) as f64 / x.records.max(1) as f64;
+        if x.flagged.is_empty() {
+            "-".to_string()
         } else {
-            format!("{} ({})", int(x.dropped), by.join(", "))
+            format!(
+                "{} / {} / {}",
+                pct(f("continued")),
+                pct(f("preamble")),
+                pct(f("title"))
+            )
         }
     };
     let frame = DataFrame::new(vec![
         col("corpus", g.iter().map(|x| x.corpus.clone())),
-        col("records", g.iter().map(|x| int(x.records))),
+        col("kept", g.iter().map(|x| int(x.records))),
         col(
-            "teacher tokens (all stages)",
+            "dropped (of attempts)",
+            g.iter().map(dropped),
+        ),
+        col(
+            "continued / preamble / title stripped",
+            g.iter().map(stripped),
+        ),
+        col(
+            "tokens, kept (all stages)",
             g.iter().map(|x| int(x.teacher_tokens)),
         ),
         col(
-            "teacher tokens of kept text",
+            "kept text",
             g.iter().map(|x| x.kept_tokens.map_or("-".into(), int)),
         ),
-        col("dropped", g.iter().map(dropped)),
         col(
-            "truncated share (manifest)",
-            g.iter().map(|x| opt(x.truncated_share, pct)),
-        ),
-        col(
-            "required words used (manifest)",
-            g.iter().map(|x| opt(x.required_words_share, pct)),
+            "dropped",
+            g.iter().map(|x| x.dropped_tokens.map_or("-".into(), int)),
         ),
     ])?;
     Ok(vec![
         Block::Text(target_text(s)),
-        Block::Table { name: "generation".into(), caption: "What each corpus's generation manifest records. v1's manifests predate the record checks: its truncation and required-word shares are measured in the next table. Dropped records are counted by reason (v2 continues a cut-off text once, then drops it).".into(), frame },
+        Block::Text("v2's generation applies checks as it writes: a text cut off at the 512-token cap is continued once (stories are not) and dropped if still unfinished; a text that does not end a sentence, is not English, or (textbook texts and stories) has under 50 words is dropped; a textbook text's assistant preamble and title are stripped; a task that evolution turned into something else is dropped. So v2's truncation share is 0 and every story contains its required words by construction: these shares do not test the recipe, the drop rates per attempt below do. v1's manifests predate the checks (its instruct self-check dropped records; nothing else was checked): its truncation and required-word shares are measured in the next table.".into()),
+        Block::Table { name: "generation".into(), caption: "What each corpus's generation manifest records: records kept and dropped (share of attempts), what generation did to the kept ones (share cut off and continued, share with a preamble or a title stripped), and the teacher tokens spent on kept records (all stages), on their text, and on dropped records.".into(), frame },
+        Block::Table { name: "drops".into(), caption: "Why generation dropped records: share of attempts by reason (corpora that dropped any).".into(), frame: drops(g)? },
     ])
+}
+
+/// Drop reasons as rows, the corpora that dropped anything as columns (share of attempts).
+fn drops(g: &[crate::generate::summary::GenerationFacts]) -> Result<DataFrame> {
+    let with: Vec<_> = g.iter().filter(|x| !x.dropped_by.is_empty()).collect();
+    let reasons: std::collections::BTreeSet<&String> =
+        with.iter().flat_map(|x| x.dropped_by.keys()).collect();
+    let rows = reasons
+        .into_iter()
+        .map(|r| {
+            let cells = with
+                .iter()
+                .map(|x| {
+                    pct(x.dropped_by.get(r).copied().unwrap_or(0) as f64
+                        / (x.records + x.dropped).max(1) as f64)
+                })
+                .collect();
+            (r.clone(), cells)
+        })
+        .collect();
+    let names: Vec<&str> = with.iter().map(|x| x.corpus.as_str()).collect();
+    by_corpus(&names, rows)
 }
 
 /// Which families of the latest version reach [`TARGET_TOKENS`].
@@ -120,11 +156,11 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
     let f = &s.first_look;
     let frame = DataFrame::new(vec![
         col("corpus", c.iter().map(|x| x.corpus.clone())),
-        col("ends mid-sentence", c.iter().map(|x| pct(x.mid_sentence))),
-        col("assistant preamble", c.iter().map(|x| pct(x.preamble))),
+        col("mid-sentence", c.iter().map(|x| pct(x.mid_sentence))),
+        col("preamble", c.iter().map(|x| pct(x.preamble))),
         col("title", c.iter().map(|x| pct(x.title))),
         col(
-            "required words used",
+            "story words used",
             c.iter().map(|x| opt(x.required_words, pct)),
         ),
         col(
@@ -132,21 +168,14 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
             c.iter().map(|x| opt(x.required_words_in_continuation, pct)),
         ),
         col(
-            "meta-text in the task",
+            "answer copies task",
+            c.iter().map(|x| opt(x.answer_copies_task, pct)),
+        ),
+        col(
+            "meta-text in task",
             c.iter().map(|x| opt(x.meta_text, pct)),
         ),
         col("not English", c.iter().map(|x| pct(x.not_english))),
-        // ChatML's tags would break a Markdown table (`|`); the role word stays
-        col(
-            "most common opening",
-            c.iter().map(|x| {
-                format!(
-                    "\"{}\" {}",
-                    x.top_opening.replace("<|im_start|>", "").trim(),
-                    pct(x.top_opening_share)
-                )
-            }),
-        ),
     ])?;
     let look = DataFrame::new(vec![
         col("corpus", f.iter().map(|x| x.corpus.clone())),
@@ -159,6 +188,21 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
             "words (p50 / p90)",
             f.iter()
                 .map(|x| format!("{:.0} / {:.0}", x.p50_words, x.p90_words)),
+        ),
+        // ChatML's tags would break a Markdown table (`|`); the role word stays
+        col(
+            "most common opening (record as rendered)",
+            c.iter().map(|x| {
+                format!(
+                    "\"{}\" {}",
+                    x.top_opening.replace("<|im_start|>", "").trim(),
+                    pct(x.top_opening_share)
+                )
+            }),
+        ),
+        col(
+            "distinct-2, texts cut to 80 words",
+            c.iter().map(|x| opt(x.distinct_2_length_matched, num)),
         ),
         col(
             "exact / near duplicates",
@@ -186,67 +230,122 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
             .find(|x| x.corpus == format!("{latest}/{fam}"))
             .map_or("-".to_string(), |x| pct(x.preamble))
     };
-    let preambles = format!("In {latest}, an assistant preamble (\"Sure, here is ...\") opens {} of the textbook texts (cosmo) and {} of the conversations' answers (magpie), where a reply that opens \"Absolutely, I'd be happy to help\" is the chat genre's own; the rule counts it, and the quality experiment can filter by it.", preamble("cosmo"), preamble("magpie"));
+    let preambles = format!("In {latest}, an assistant preamble (\"Sure, here is ...\") opens {} of the textbook texts (cosmo) and {} of the conversations' answers (magpie), ; the labelling guide counts a preamble against a record, and the rule counts it for the quality experiment to filter by.", preamble("cosmo"), preamble("magpie"));
     Ok(vec![
         Block::Text("The failures found by reading v1 (records cut off at the token cap, chat preambles in prose, titles asked not to be there, stories that skip their required words, rewritten tasks that talk about the rewrite), as shares of each corpus's records; for conversations the answer is checked for endings and preambles and the task for meta-text.".into()),
         Block::Table { name: "checks".into(), caption: "Record checks per corpus.".into(), frame },
         Block::Text(preambles),
-        Block::Text("Size, length, duplication and diversity. Distinct-n (the share of word n-grams that are unique) is measured on each corpus's first 50,000 words, so that corpora of different sizes compare; it still falls when texts get shorter and simpler, so a lower distinct-2 is not by itself less varied content.".into()),
+        Block::Text(format!("Size, length, duplication and diversity. Distinct-n (the share of word n-grams that are unique) is measured on each corpus's first 50,000 words, so that corpora of different sizes compare; it also falls when texts get shorter, so the column with every text cut to its first 80 words compares at one length. {}", diversity_text(s))),
         Block::Table { name: "first-look".into(), caption: "First look per corpus.".into(), frame: look },
     ])
 }
 
-/// The share of records each quality rule rejects, rules as rows and corpora as columns.
+/// How the latest version's length-matched distinct-2 compares with the first version's, per
+/// family.
+fn diversity_text(s: &CorporaSummary) -> String {
+    let version = |c: &str| c.split('/').next().unwrap_or("").to_string();
+    let (Some(first), Some(last)) = (s.checks.first(), s.checks.last()) else {
+        return String::new();
+    };
+    let (v0, v1) = (version(&first.corpus), version(&last.corpus));
+    if v0 == v1 {
+        return String::new();
+    }
+    let at = |corpus: String| {
+        s.checks
+            .iter()
+            .find(|c| c.corpus == corpus)
+            .and_then(|c| c.distinct_2_length_matched)
+    };
+    let pairs: Vec<(String, f64, f64)> = s
+        .checks
+        .iter()
+        .filter(|c| version(&c.corpus) == v1)
+        .filter_map(|c| {
+            let fam = c.corpus.split('/').nth(1)?.to_string();
+            Some((
+                fam.clone(),
+                at(format!("{v0}/{fam}"))?,
+                c.distinct_2_length_matched?,
+            ))
+        })
+        .collect();
+    let lower = pairs.iter().filter(|p| p.2 < p.1).count();
+    let list: Vec<String> = pairs
+        .iter()
+        .map(|(f, a, b)| format!("{f} {} to {}", num(*a), num(*b)))
+        .collect();
+    let verdict = if lower == pairs.len() {
+        ": the seed lists did not make the texts more varied by this measure"
+    } else {
+        ""
+    };
+    format!("At one length, {v1}'s distinct-2 is lower than {v0}'s in {lower} of {} families ({}){verdict}.", pairs.len(), list.join(", "))
+}
+
+/// Rows of (label, one cell per corpus) as a table with the corpora as columns.
+fn by_corpus(corpora: &[&str], rows: Vec<(String, Vec<String>)>) -> Result<DataFrame> {
+    let mut cols = vec![col("", rows.iter().map(|x| x.0.clone()))];
+    for (j, c) in corpora.iter().enumerate() {
+        cols.push(col(c, rows.iter().map(|row| row.1[j].clone())));
+    }
+    Ok(DataFrame::new(cols)?)
+}
+
+/// The reference scores per corpus, and the share of records each quality rule rejects (and
+/// rejects alone), rules as rows and corpora as columns.
 fn rules(s: &CorporaSummary) -> Result<Vec<Block>> {
     let r = &s.rules;
-    let names: std::collections::BTreeSet<&String> = r
+    let names: Vec<&str> = r.iter().map(|x| x.corpus.as_str()).collect();
+    let row = |label: &str, f: &dyn Fn(&RuleFacts) -> String| {
+        (label.to_string(), r.iter().map(f).collect::<Vec<_>>())
+    };
+    let tokens = |x: Option<u64>| x.map_or("-".into(), int);
+    let scores = vec![
+        row("records", &|x| int(x.records as u64)),
+        row(
+            "teacher tokens of the judged text (a conversation's answer)",
+            &|x| tokens(x.tokens),
+        ),
+        row("... of records passing every rule", &|x| {
+            tokens(x.tokens_passing)
+        }),
+        row("teacher NLL per token (mean)", &|x| opt(x.teacher_nll, num)),
+        row("real-text KN-3 bits per byte (mean)", &|x| {
+            opt(x.real_kn_bpb, num)
+        }),
+        row("classifier score (mean)", &|x| opt(x.classifier_mean, num)),
+        row("classifier grade >= 3", &|x| opt(x.classifier_keeps, pct)),
+    ];
+    let rules: std::collections::BTreeSet<&String> = r
         .iter()
         .flat_map(|x| x.shares.keys())
         .filter(|k| *k != "any")
         .collect();
-    let mut rows: Vec<(String, Vec<String>)> = vec![
-        (
-            "records".into(),
-            r.iter().map(|x| int(x.records as u64)).collect(),
-        ),
-        (
-            "teacher NLL per token (mean)".into(),
-            r.iter().map(|x| opt(x.teacher_nll, num)).collect(),
-        ),
-        (
-            "real-text KN-3 bits per byte (mean)".into(),
-            r.iter().map(|x| opt(x.real_kn_bpb, num)).collect(),
-        ),
-        (
-            "classifier score (mean)".into(),
-            r.iter().map(|x| opt(x.classifier_mean, num)).collect(),
-        ),
-        (
-            "classifier grade >= 3".into(),
-            r.iter().map(|x| opt(x.classifier_keeps, pct)).collect(),
-        ),
-    ];
-    for n in names {
-        rows.push((
-            n.clone(),
-            r.iter()
-                .map(|x| pct(x.shares.get(n).copied().unwrap_or(0.0)))
-                .collect(),
-        ));
-    }
-    rows.push((
-        "any rule".into(),
-        r.iter()
-            .map(|x| pct(x.shares.get("any").copied().unwrap_or(0.0)))
-            .collect(),
-    ));
-    let mut cols = vec![col("", rows.iter().map(|x| x.0.clone()))];
-    for (j, x) in r.iter().enumerate() {
-        cols.push(col(&x.corpus, rows.iter().map(|row| row.1[j].clone())));
-    }
+    let share = |x: &RuleFacts, n: &str| x.shares.get(n).copied().unwrap_or(0.0);
+    let (firing, silent): (Vec<&String>, Vec<&String>) = rules
+        .into_iter()
+        .partition(|n| r.iter().any(|x| share(x, n) >= 0.0005));
+    let mut rows: Vec<(String, Vec<String>)> = firing
+        .iter()
+        .map(|n| {
+            row(n, &|x| {
+                format!(
+                    "{} ({})",
+                    pct(share(x, n)),
+                    pct(x.sole.get(*n).copied().unwrap_or(0.0))
+                )
+            })
+        })
+        .collect();
+    rows.push(row("any rule", &|x| pct(share(x, "any"))));
+    rows.push(row("any rule generation did not apply", &|x| {
+        pct(x.any_beyond_generation)
+    }));
     Ok(vec![
-        Block::Text("Heuristic rules in the Gopher, C4 and FineWeb style (datatrove's default thresholds, in `src/filter/heuristics.rs`) and our own, applied to the judged text (a conversation's answer); a record may fail several. No rule removes anything from a training set yet: the quality-vs-quantity experiment filters by them, and never filters a held-out set.".into()),
-        Block::Table { name: "rules".into(), caption: "Share of records each quality rule rejects, with the mean reference scores.".into(), frame: DataFrame::new(cols)? },
+        Block::Text(format!("Heuristic rules in the Gopher, C4 and FineWeb style (datatrove's default thresholds, in `src/filter/heuristics.rs`, with two departures stated there: a top n-gram counts only if it repeats, and a line may end in a closing quote) and our own, applied to the judged text (a conversation's answer). Each cell is the share of records the rule fails, and in brackets the share it fails alone (what it removes by itself); a record may fail several. Rules that generation already applied ({}) are 0 in v2 by construction, so the last row compares the versions on the rest. The length rules (gopher_short_doc, c4_few_sentences) fail short answers by design, and short answers are common in v2's instructions. No rule removes anything from a training set yet: the quality-vs-quantity experiment will filter by them, never a held-out set. Failing under 0.05% of every corpus: {}; the other rules of `src/filter/heuristics.rs` fail no record at all.", crate::generate::summary::GENERATION_RULES.join(", "), if silent.is_empty() { "none".to_string() } else { silent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") })),
+        Block::Table { name: "scores".into(), caption: "Tokens and mean reference scores per corpus (the teacher's NLL is recorded at generation: v1 predates it).".into(), frame: by_corpus(&names, scores)? },
+        Block::Table { name: "rules".into(), caption: "Share of records each quality rule fails (in brackets: fails alone).".into(), frame: by_corpus(&names, rows)? },
     ])
 }
 
@@ -265,10 +364,14 @@ fn costs(s: &CorporaSummary) -> Result<Vec<Block>> {
             c.iter().map(|x| time(x.us_per_record)),
         ),
         col("threads", c.iter().map(|x| x.threads.to_string())),
+        col(
+            "load when timed",
+            c.iter().map(|x| opt(x.load_average, |l| format!("{l:.1}"))),
+        ),
         col("records timed", c.iter().map(|x| int(x.records as u64))),
         col("what it does", c.iter().map(|x| x.note.clone())),
     ])?;
-    Ok(vec![Block::Table { name: "costs".into(), caption: "What each quality signal costs on this machine (2 cores), measured when the summary was made.".into(), frame }])
+    Ok(vec![Block::Table { name: "costs".into(), caption: "What each quality signal costs on this machine (2 cores): the rules and the n-gram as timed when the pools were scored (`synthlm quality`), the rest when the summary was made, each with the 1-minute load average then (above 2, other work shared the cores and the time is an upper bound). The annotator is timed on four records, model loading excluded.".into(), frame }])
 }
 
 /// One paragraph per grader.
@@ -288,6 +391,9 @@ fn grader_text(who: &str, g: &GraderFacts) -> String {
         "{who}: of the {} records of the labelling sheet, how many get each grade ({}); mean score by family {}; Spearman correlation of its score with the record's length {:.2}.",
         g.records, grades.join(", "), by.join(", "), g.length_spearman
     );
+    if let Some((fail, pass)) = g.failing_vs_passing {
+        t += &format!(" Mean score of the sheet's records that fail a quality rule {fail:.2}, that pass every rule {pass:.2}.");
+    }
     if let Some(a) = &g.held_out_vs_annotator {
         t += &format!(
             " Held out (5-fold) against the annotator it learns from, over {}.",
@@ -334,6 +440,25 @@ fn examples(s: &CorporaSummary) -> Vec<Block> {
     b
 }
 
+/// A grader in one or two sentences, for the paper.
+fn grader_short(who: &str, g: &GraderFacts) -> String {
+    let grades: Vec<String> = g.grades.iter().map(|n| n.to_string()).collect();
+    let mut t = format!(
+        "{who} gives grades 0--5 to {} of the {} sheet records; its score's Spearman correlation with length is {:.2}",
+        grades.join("/"),
+        g.records,
+        g.length_spearman
+    );
+    if let Some((fail, pass)) = g.failing_vs_passing {
+        t += &format!(", and records failing a quality rule score {fail:.2} against {pass:.2} for those passing every rule");
+    }
+    t += &match &g.vs_hand_labels {
+        Some(a) => format!(". Against the hand labels: {}.", a.line()),
+        None => ". Without hand labels it is not validated and no experiment uses it.".into(),
+    };
+    t
+}
+
 fn macros(s: &CorporaSummary) -> Vec<Block> {
     let m = |name: &str, value: String| Block::Macro {
         name: name.into(),
@@ -341,13 +466,17 @@ fn macros(s: &CorporaSummary) -> Vec<Block> {
     };
     let mut out = vec![m("CorporaTargetText", target_text(s))];
     if let Some(a) = &s.annotator {
-        out.push(m("CorporaAnnotatorText", grader_text("The annotator", a)));
+        out.push(m("CorporaAnnotatorText", grader_short("The annotator", a)));
     }
     if let Some(c) = &s.classifier {
-        out.push(m(
-            "CorporaClassifierText",
-            grader_text("The classifier (its fitted scores of the sheet)", c),
-        ));
+        let mut t = grader_short("The classifier (fitted scores)", c);
+        if let Some(a) = &c.held_out_vs_annotator {
+            t += &format!(
+                " Held out against the annotator's expected score: Spearman {}.",
+                opt(a.spearman, num)
+            );
+        }
+        out.push(m("CorporaClassifierText", t));
     }
     out
 }
