@@ -56,6 +56,9 @@ pub struct GenerationFacts {
     /// `continued`: cut off at the cap and continued once) (recipe 2).
     #[serde(default)]
     pub flagged: BTreeMap<String, u64>,
+    /// Wall seconds generation took over all sessions (on 2 cores).
+    #[serde(default)]
+    pub seconds: f64,
     /// Recorded by recipe 2 (v2) only; v1's manifests predate the checks.
     pub truncated_share: Option<f64>,
     pub required_words_share: Option<f64>,
@@ -153,6 +156,7 @@ pub fn generation_facts(corpus: &str, m: &GenManifest) -> GenerationFacts {
         dropped: m.dropped.len() as u64,
         dropped_by: m.dropped_by.clone(),
         dropped_tokens: recipe2.then_some(m.dropped_tokens),
+        seconds: m.seconds,
         flagged: m.flagged.clone(),
         truncated_share: recipe2.then_some(m.truncated_share),
         required_words_share: m.required_words_share.filter(|_| recipe2),
