@@ -184,12 +184,15 @@ pub fn passing(q: &QualityFile, rules: &[&str]) -> Result<Vec<usize>> {
 /// Share of records each rule rejects (a record may fail several), and `any`.
 pub fn rule_shares(q: &QualityFile) -> BTreeMap<String, f64> {
     let n = q.records.len().max(1) as f64;
-    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &q.records {
         for f in &r.signals.fails {
-            *out.entry(f.clone()).or_default() += 1.0 / n;
+            *counts.entry(f.clone()).or_default() += 1;
         }
     }
+    // count / n, not a sum of 1/n: the same count prints the same share everywhere
+    let mut out: BTreeMap<String, f64> =
+        counts.into_iter().map(|(k, c)| (k, c as f64 / n)).collect();
     out.insert(
         "any".into(),
         q.records

@@ -132,8 +132,9 @@ pub struct RecipeChecks {
     pub top_opening: String,
     pub top_opening_share: f64,
     pub distinct_2_sample: Option<f64>,
-    /// The same with every text cut to its first [`LENGTH_MATCHED_WORDS`] words, so that a
-    /// corpus of shorter texts is not scored as less diverse for its length alone.
+    /// The same over the texts of at least [`LENGTH_MATCHED_WORDS`] words, each cut to that
+    /// many, so that a corpus of shorter texts is not scored as less diverse for its length
+    /// alone (a conversation's answer only, as every check here).
     #[serde(default)]
     pub distinct_2_length_matched: Option<f64>,
 }
@@ -231,6 +232,7 @@ pub fn recipe_checks(corpus: &str, docs: &[Document]) -> RecipeChecks {
         distinct_2_length_matched: {
             let cut: Vec<String> = texts
                 .iter()
+                .filter(|t| t.split_whitespace().count() >= LENGTH_MATCHED_WORDS)
                 .map(|t| {
                     t.split_whitespace()
                         .take(LENGTH_MATCHED_WORDS)

@@ -74,8 +74,9 @@ pub struct RuleFacts {
     /// Share of records that fail this rule and no other: what it alone removes.
     #[serde(default)]
     pub sole: BTreeMap<String, f64>,
-    /// Share failing a rule that generation did not already apply ([`GENERATION_RULES`]),
-    /// so that v1 and v2 compare on what v2's generation did not filter by construction.
+    /// Share failing a rule that v2's generation did not apply to this family
+    /// ([`generation_rules`]), so that v1 and v2 compare on what v2 did not filter by
+    /// construction.
     #[serde(default)]
     pub any_beyond_generation: f64,
     /// Teacher tokens of the records' text, and of those that pass every rule (v2 only).
@@ -163,24 +164,36 @@ pub fn generation_facts(corpus: &str, m: &GenManifest) -> GenerationFacts {
     }
 }
 
-/// Rules whose failures v2's generation already dropped or stripped (truncation, not English,
-/// assistant preambles, textbook texts under 50 words): v2's 0% on them holds by construction.
-pub const GENERATION_RULES: [&str; 4] = [
-    "ends_mid_sentence",
-    "not_english",
-    "assistant_preamble",
-    "gopher_short_doc",
-];
+/// Rules whose failures v2's generation already dropped or stripped in a family (every
+/// family: truncation and not English; textbook texts also their preamble and texts under 50
+/// words; stories are dropped under 40 words, which Gopher's 50-word rule does not match): on
+/// these v2's near 0% holds by construction.
+pub fn generation_rules(family: &str) -> &'static [&'static str] {
+    match family {
+        "cosmo" => &[
+            "ends_mid_sentence",
+            "not_english",
+            "assistant_preamble",
+            "gopher_short_doc",
+        ],
+        _ => &["ends_mid_sentence", "not_english"],
+    }
+}
 
 /// The rule facts of one scored pool.
 pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| crate::stats::mean(&v));
     let scores: Vec<f64> = q.records.iter().filter_map(|r| r.classifier).collect();
     let n = q.records.len().max(1) as f64;
-    let mut sole: BTreeMap<String, f64> = BTreeMap::new();
+    let mut sole_counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in q.records.iter().filter(|r| r.signals.fails.len() == 1) {
-        *sole.entry(r.signals.fails[0].clone()).or_default() += 1.0 / n;
+        *sole_counts.entry(r.signals.fails[0].clone()).or_default() += 1;
     }
+    let sole = sole_counts
+        .into_iter()
+        .map(|(k, c)| (k, c as f64 / n))
+        .collect();
+    let applied = generation_rules(corpus.rsplit('/').next().unwrap_or(corpus));
     let beyond = q
         .records
         .iter()
@@ -188,7 +201,7 @@ pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
             r.signals
                 .fails
                 .iter()
-                .any(|f| !GENERATION_RULES.contains(&f.as_str()))
+                .any(|f| !applied.contains(&f.as_str()))
         })
         .count() as f64
         / n;
@@ -286,7 +299,11 @@ pub fn costs(
             "teacher NLL",
             Some(0.0),
             threads,
-            records,
+            scored
+                .iter()
+                .flat_map(|p| &p.2.records)
+                .filter(|r| r.teacher_nll.is_some())
+                .count(),
             "recorded by the teacher while it wrote a v2 record (v1 or real text would need a teacher forward pass)",
         ),
         (

@@ -62,10 +62,11 @@ fn generation(s: &CorporaSummary) -> Result<Vec<Block>> {
             "-".to_string()
         } else {
             format!(
-                "{} / {} / {}",
+                "{} / {} / {} / {}",
                 pct(f("continued")),
                 pct(f("preamble")),
-                pct(f("title"))
+                pct(f("title")),
+                pct(f("evolution_rejected"))
             )
         }
     };
@@ -74,7 +75,7 @@ fn generation(s: &CorporaSummary) -> Result<Vec<Block>> {
         col("kept", g.iter().map(|x| int(x.records))),
         col("dropped (of attempts)", g.iter().map(dropped)),
         col(
-            "continued / preamble / title stripped",
+            "continued / preamble, title stripped / unevolved",
             g.iter().map(stripped),
         ),
         col(
@@ -98,7 +99,7 @@ fn generation(s: &CorporaSummary) -> Result<Vec<Block>> {
     Ok(vec![
         Block::Text(target_text(s)),
         Block::Text("v2's generation drops or strips what its checks find (listed above), so its 0% truncation and 100% story words hold by construction and do not test the recipe; the drops per attempt below do. v1's manifests predate the checks: its truncation and required-word shares are measured in the next table.".into()),
-        Block::Table { name: "generation".into(), caption: "What each corpus's generation manifest records: records kept and dropped (share of attempts), what generation did to the kept ones (share cut off and continued, share with a preamble or a title stripped), the teacher tokens spent on kept records (all stages), on their text, and on dropped records, and generation's wall seconds per kept record (2 cores, dropped attempts included; other work shared the cores at times).".into(), frame },
+        Block::Table { name: "generation".into(), caption: "What each corpus's generation manifest records: records kept and dropped (share of attempts), what generation did to the kept ones (share cut off and continued; share with a preamble, with a title stripped; instructions whose evolution was rejected, kept with the unevolved query), the teacher tokens spent on kept records (all stages), on their text, and on dropped records, and generation's wall seconds per kept record (2 cores, dropped attempts included; other work shared the cores at times).".into(), frame },
         Block::Table { name: "drops".into(), caption: "Why generation dropped records: share of attempts by reason (corpora that dropped any).".into(), frame: drops(g)? },
     ])
 }
@@ -200,7 +201,7 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
             }),
         ),
         col(
-            "distinct-2, texts cut to 80 words",
+            "distinct-2 of answers/texts of 80+ words, cut to 80",
             c.iter().map(|x| opt(x.distinct_2_length_matched, num)),
         ),
         col(
@@ -229,12 +230,12 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
             .find(|x| x.corpus == format!("{latest}/{fam}"))
             .map_or("-".to_string(), |x| pct(x.preamble))
     };
-    let preambles = format!("In {latest}, an assistant preamble (\"Sure, here is ...\") opens {} of the textbook texts (cosmo) and {} of the conversations' answers (magpie), ; the labelling guide counts a preamble against a record, and the rule counts it for the quality experiment to filter by.", preamble("cosmo"), preamble("magpie"));
+    let preambles = format!("In {latest}, an assistant preamble (\"Sure, here is ...\") opens {} of the textbook texts (cosmo, where generation strips it: these slipped past the stripping), {} of the conversations' answers (magpie) and {} of the instructions' answers (instruct); the labelling guide counts a preamble against a record, and the rule counts it for the quality experiment to filter by.", preamble("cosmo"), preamble("magpie"), preamble("instruct"));
     Ok(vec![
         Block::Text("The failures found by reading v1 (records cut off at the token cap, chat preambles in prose, titles asked not to be there, stories that skip their required words, rewritten tasks that talk about the rewrite), as shares of each corpus's records; for conversations the answer is checked for endings and preambles and the task for meta-text.".into()),
         Block::Table { name: "checks".into(), caption: "Record checks per corpus.".into(), frame },
         Block::Text(preambles),
-        Block::Text(format!("Size, length, duplication and diversity. Distinct-n (the share of word n-grams that are unique) is measured on each corpus's first 50,000 words, so that corpora of different sizes compare; it also falls when texts get shorter, so the column with every text cut to its first 80 words compares at one length. {}", diversity_text(s))),
+        Block::Text(format!("Size, length, duplication and diversity. Distinct-n (the share of word n-grams that are unique) is measured on each corpus's first 50,000 words, so that corpora of different sizes compare; it also falls when texts get shorter, so the last column compares at one length: only texts (a conversation's answer) of at least 80 words, each cut to its first 80 (the other columns read the record as rendered, a conversation's user turn included; a v2 story's first sentences are ours). {}", diversity_text(s))),
         Block::Table { name: "first-look".into(), caption: "First look per corpus.".into(), frame: look },
     ])
 }
@@ -275,11 +276,46 @@ fn diversity_text(s: &CorporaSummary) -> String {
         .map(|(f, a, b)| format!("{f} {} to {}", num(*a), num(*b)))
         .collect();
     let verdict = if lower == pairs.len() {
-        ": the seed lists did not make the texts more varied by this measure"
+        format!(": by this measure {v1} is not more varied than {v0}, seed lists (stories, textbook texts) included")
     } else {
-        ""
+        String::new()
     };
     format!("At one length, {v1}'s distinct-2 is lower than {v0}'s in {lower} of {} families ({}){verdict}.", pairs.len(), list.join(", "))
+}
+
+/// Per family, whether the latest version fails more or fewer records than the first on the
+/// rules its generation did not apply.
+fn beyond_text(r: &[RuleFacts]) -> String {
+    let version = |c: &str| c.split('/').next().unwrap_or("").to_string();
+    let (Some(first), Some(last)) = (r.first(), r.last()) else {
+        return String::new();
+    };
+    let (v0, v1) = (version(&first.corpus), version(&last.corpus));
+    let cells: Vec<String> = r
+        .iter()
+        .filter(|x| version(&x.corpus) == v1)
+        .filter_map(|x| {
+            let fam = x.corpus.split('/').nth(1)?;
+            let old = r.iter().find(|y| y.corpus == format!("{v0}/{fam}"))?;
+            let word = if x.any_beyond_generation > old.any_beyond_generation {
+                "more"
+            } else {
+                "fewer"
+            };
+            Some(format!(
+                "{fam} {word} ({} against {})",
+                pct(x.any_beyond_generation),
+                pct(old.any_beyond_generation)
+            ))
+        })
+        .collect();
+    if v0 == v1 || cells.is_empty() {
+        return String::new();
+    }
+    format!(
+        "On those other rules {v1} fails, against {v0}: {}.",
+        cells.join(", ")
+    )
 }
 
 /// Rows of (label, one cell per corpus) as a table with the corpora as columns.
@@ -314,7 +350,6 @@ fn rules(s: &CorporaSummary) -> Result<Vec<Block>> {
             opt(x.real_kn_bpb, num)
         }),
         row("classifier score (mean)", &|x| opt(x.classifier_mean, num)),
-        row("classifier grade >= 3", &|x| opt(x.classifier_keeps, pct)),
     ];
     let rules: std::collections::BTreeSet<&String> = r
         .iter()
@@ -338,11 +373,12 @@ fn rules(s: &CorporaSummary) -> Result<Vec<Block>> {
         })
         .collect();
     rows.push(row("any rule", &|x| pct(share(x, "any"))));
-    rows.push(row("any rule generation did not apply", &|x| {
-        pct(x.any_beyond_generation)
-    }));
+    rows.push(row(
+        "any rule v2's generation did not apply to the family",
+        &|x| pct(x.any_beyond_generation),
+    ));
     Ok(vec![
-        Block::Text(format!("Heuristic rules in the Gopher, C4 and FineWeb style (datatrove's default thresholds, in `src/filter/heuristics.rs`, with two departures stated there: a top n-gram counts only if it repeats, and a line may end in a closing quote) and our own, applied to the judged text (a conversation's answer). Each cell is the share of records the rule fails, and in brackets the share it fails alone (what it removes by itself); a record may fail several. Rules that generation already applied ({}) are 0 in v2 by construction, so the last row compares the versions on the rest. The length rules (gopher_short_doc, c4_few_sentences) fail short answers by design, and short answers are common in v2's instructions. No rule removes anything from a training set yet: the quality-vs-quantity experiment will filter by them, never a held-out set. Failing under 0.05% of every corpus: {}; the other rules of `src/filter/heuristics.rs` fail no record at all.", crate::generate::summary::GENERATION_RULES.join(", "), if silent.is_empty() { "none".to_string() } else { silent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") })),
+        Block::Text(format!("Heuristic rules in the Gopher, C4 and FineWeb style (datatrove's default thresholds, in `src/filter/heuristics.rs`, with two departures stated there: a top n-gram counts only if it repeats, and a line may end in a closing quote) and our own, applied to the judged text (a conversation's answer). Each cell is the share of records the rule fails, and in brackets the share it fails alone (what it removes by itself); a record may fail several. The rules v2's generation already applied to a family (every family: ends_mid_sentence, not_english; textbook texts also assistant_preamble and gopher_short_doc) are near 0 in v2 by construction, so the last row compares the versions on the other rules of each family. {} The length rules (gopher_short_doc, c4_few_sentences) fail short answers by design, and short answers are common in v2's instructions. No rule removes anything from a training set yet: the quality-vs-quantity experiment will filter by them, never a held-out set. Failing under 0.05% of every corpus: {}; the other rules of `src/filter/heuristics.rs` fail no record at all.", beyond_text(r), if silent.is_empty() { "none".to_string() } else { silent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") })),
         Block::Table { name: "scores".into(), caption: "Tokens and mean reference scores per corpus (the teacher's NLL is recorded at generation: v1 predates it).".into(), frame: by_corpus(&names, scores)? },
         Block::Table { name: "rules".into(), caption: "Share of records each quality rule fails (in brackets: fails alone).".into(), frame: by_corpus(&names, rows)? },
     ])
@@ -471,8 +507,9 @@ fn macros(s: &CorporaSummary) -> Vec<Block> {
         let mut t = grader_short("The classifier (fitted scores)", c);
         if let Some(a) = &c.held_out_vs_annotator {
             t += &format!(
-                " Held out against the annotator's expected score: Spearman {}.",
-                opt(a.spearman, num)
+                " Held out against the annotator's expected score: Spearman {}, quadratic kappa {} (both helped by length, which the classifier's inputs include).",
+                opt(a.spearman, num),
+                opt(a.kappa, num)
             );
         }
         out.push(m("CorporaClassifierText", t));
