@@ -293,7 +293,7 @@ pub fn costs(
             timed("rules").and_then(per),
             scored_threads,
             records,
-            "Gopher/C4/FineWeb-style rules and our own checks, computed from the text",
+            "rules computed from the text",
         ),
         (
             "teacher NLL",
@@ -304,21 +304,21 @@ pub fn costs(
                 .flat_map(|p| &p.2.records)
                 .filter(|r| r.teacher_nll.is_some())
                 .count(),
-            "recorded by the teacher while it wrote a v2 record (v1 or real text would need a teacher forward pass)",
+            "recorded while the teacher wrote a v2 record; other text needs a forward pass",
         ),
         (
             "real-text reference n-gram",
             timed("reference").and_then(per),
             scored_threads,
             records,
-            "Kneser-Ney 3-gram fitted on the real corpus (fitting not included)",
+            "KN 3-gram of the real text (fitting excluded)",
         ),
         (
             "MinHash near-duplicates",
             per(minhash),
             threads,
             records,
-            "signatures and bands within each pool, Jaccard >= 0.8",
+            "within each pool, Jaccard >= 0.8",
         ),
     ];
     if let Some(secs) = classifier_secs {
@@ -327,7 +327,7 @@ pub fn costs(
             per(secs),
             1,
             records,
-            "a dot product over the signals above (which it needs)",
+            "a dot product over the signals above",
         ));
     }
     let (us, n) = annotator_us.map_or((None, 0), |(us, n)| (Some(us), n));
@@ -336,7 +336,7 @@ pub fn costs(
         us,
         threads,
         n,
-        "a prompt with six graded examples, one forward pass, digit logits read",
+        "six graded examples in the prompt, one forward pass",
     ));
     rows.into_iter()
         .map(

@@ -453,6 +453,17 @@ fn graders(s: &CorporaSummary) -> Vec<Block> {
             c,
         )));
     }
+    if let (Some(a), Some(c)) = (&s.annotator, &s.classifier) {
+        if let Some(rho) = c.held_out_vs_annotator.as_ref().and_then(|h| h.spearman) {
+            let length = -a.length_spearman;
+            let verdict = if length >= 0.5 * rho {
+                "; much of what the classifier learns of the annotator is length"
+            } else {
+                ""
+            };
+            b.push(Block::Text(format!("A baseline for the classifier: a grader that only counts words (fewer is better) reaches Spearman {length:.2} with the annotator on the same records, against the classifier's held-out {rho:.2}{verdict}.")));
+        }
+    }
     b.extend(macros(s));
     b
 }
