@@ -845,14 +845,18 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     for p in [&i.sheet, &i.annotations, &i.classifier] {
         inputs.insert(p.display().to_string(), crate::io::sha256_file(p)?);
     }
+    // the first look and the checks read the documents before they move into `scored`
+    let first_look = crate::generate::stats::first_look_rows(&families);
+    let checks = families
+        .iter()
+        .map(|(n, d)| crate::generate::stats::recipe_checks(n, d))
+        .collect();
     let mut scored = Vec::new();
     for (name, docs) in families {
         let q = sm::load_quality(&i.quality, &name, &docs)?;
         scored.push((name, docs, q));
     }
-    let latest = scored
-        .last()
-        .map(|s| s.0.split('/').next().unwrap_or("").to_string());
+    let latest = scored.last().map(|s| sm::version(&s.0).to_string());
     let rows = crate::filter::labels::read_sheet(&i.sheet)?;
     let ann = crate::filter::annotator::read_annotations(&i.annotations, &rows)?;
     let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
@@ -864,20 +868,15 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     } else {
         None
     };
-    let docs_only: Vec<(String, Vec<crate::data::document::Document>)> =
-        scored.iter().map(|s| (s.0.clone(), s.1.clone())).collect();
     let summary = CorporaSummary {
         inputs,
         generation,
-        first_look: crate::generate::stats::first_look_rows(&docs_only),
-        checks: docs_only
-            .iter()
-            .map(|(n, d)| crate::generate::stats::recipe_checks(n, d))
-            .collect(),
+        first_look,
+        checks,
         rules: scored.iter().map(|s| sm::rule_facts(&s.0, &s.2)).collect(),
         examples: scored
             .iter()
-            .filter(|s| Some(s.0.split('/').next().unwrap_or("").to_string()) == latest)
+            .filter(|s| Some(sm::version(&s.0)) == latest.as_deref())
             .flat_map(|s| sm::examples(&s.0, &s.1, &s.2))
             .collect(),
         costs: sm::costs(&scored, Some(&classifier), annotator_us),

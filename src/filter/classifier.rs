@@ -102,9 +102,11 @@ impl Classifier {
                 })
                 .sum()
         };
-        let lambda = LAMBDAS
+        // each penalty's CV error once (`min_by` on the closure would refit per comparison)
+        let (lambda, _) = LAMBDAS
             .into_iter()
-            .min_by(|a, b| cv_error(*a).total_cmp(&cv_error(*b)))
+            .map(|l| (l, cv_error(l)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
             .expect("LAMBDAS is not empty");
         let all: Vec<&Example> = ex.iter().collect();
         Ok(Classifier::fit_with(&all, &names, lambda))

@@ -19,6 +19,44 @@ use std::path::{Path, PathBuf};
 /// A corpus (`VERSION/FAMILY`), its records and their quality file.
 pub type ScoredPool = (String, Vec<Document>, QualityFile);
 
+/// The version of a corpus named `VERSION/FAMILY` (`v2` of `v2/stories`).
+pub fn version(corpus: &str) -> &str {
+    corpus.split('/').next().unwrap_or("")
+}
+
+/// The family of a corpus named `VERSION/FAMILY` (`stories` of `v2/stories`).
+pub fn family(corpus: &str) -> &str {
+    corpus.rsplit('/').next().unwrap_or(corpus)
+}
+
+/// Items of the latest version with their family's item in the first version, by family:
+/// (first version, latest version, [(family, first, latest)]); empty with a single version.
+pub fn first_and_latest<T>(
+    items: &[T],
+    corpus: impl Fn(&T) -> &str,
+) -> (String, String, Vec<(String, &T, &T)>) {
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return Default::default();
+    };
+    let (v0, v1) = (
+        version(corpus(first)).to_string(),
+        version(corpus(last)).to_string(),
+    );
+    if v0 == v1 {
+        return (v0, v1, vec![]);
+    }
+    let pairs = items
+        .iter()
+        .filter(|x| version(corpus(x)) == v1)
+        .filter_map(|x| {
+            let fam = family(corpus(x));
+            let old = items.iter().find(|y| corpus(y) == format!("{v0}/{fam}"))?;
+            Some((fam.to_string(), old, x))
+        })
+        .collect();
+    (v0, v1, pairs)
+}
+
 /// Where the summary lives, under the project root.
 pub const SUMMARY: &str = "data/results/corpora/summary.json";
 
@@ -86,9 +124,8 @@ pub struct RuleFacts {
     pub tokens_passing: Option<u64>,
     pub teacher_nll: Option<f64>,
     pub real_kn_bpb: Option<f64>,
-    /// The classifier's mean score and share graded >= 3, where it scored the pool.
+    /// The classifier's mean score, where it scored the pool.
     pub classifier_mean: Option<f64>,
-    pub classifier_keeps: Option<f64>,
 }
 
 /// A record shown in the chapter: kept by every rule, or failing one.
@@ -193,7 +230,7 @@ pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
         .into_iter()
         .map(|(k, c)| (k, c as f64 / n))
         .collect();
-    let applied = generation_rules(corpus.rsplit('/').next().unwrap_or(corpus));
+    let applied = generation_rules(family(corpus));
     let beyond = q
         .records
         .iter()
@@ -224,9 +261,6 @@ pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
         shares: signals::rule_shares(q),
         teacher_nll: mean(q.records.iter().filter_map(|r| r.teacher_nll).collect()),
         real_kn_bpb: mean(q.records.iter().filter_map(|r| r.real_kn_bpb).collect()),
-        classifier_keeps: (!scores.is_empty()).then(|| {
-            scores.iter().filter(|&&s| s.round() >= 3.0).count() as f64 / scores.len() as f64
-        }),
         classifier_mean: mean(scores),
     }
 }

@@ -3,7 +3,7 @@
 //! scores, signal costs, the annotator and the classifier, and examples, every corpus version
 //! side by side. Book page `corpora`; paper pieces `corpora-*.tex`.
 
-use crate::generate::summary::{CorporaSummary, GraderFacts, RuleFacts};
+use crate::generate::summary::{first_and_latest, version, CorporaSummary, GraderFacts, RuleFacts};
 use crate::report::tables::{col, int, md_escape, num, pct};
 use crate::report::{Block, Page, Report};
 use anyhow::Result;
@@ -128,14 +128,11 @@ fn drops(g: &[crate::generate::summary::GenerationFacts]) -> Result<DataFrame> {
 
 /// Which families of the latest version reach [`TARGET_TOKENS`].
 fn target_text(s: &CorporaSummary) -> String {
-    let latest = s
-        .generation
-        .last()
-        .map(|g| g.corpus.split('/').next().unwrap_or("").to_string());
+    let latest = s.generation.last().map(|g| version(&g.corpus).to_string());
     let fams: Vec<_> = s
         .generation
         .iter()
-        .filter(|g| Some(g.corpus.split('/').next().unwrap_or("").to_string()) == latest)
+        .filter(|g| Some(version(&g.corpus)) == latest.as_deref())
         .collect();
     let short: Vec<String> = fams
         .iter()
@@ -221,10 +218,7 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
             }),
         ),
     ])?;
-    let latest = c
-        .last()
-        .map(|x| x.corpus.split('/').next().unwrap_or("").to_string())
-        .unwrap_or_default();
+    let latest = c.last().map_or("", |x| version(&x.corpus));
     let preamble = |fam: &str| {
         c.iter()
             .find(|x| x.corpus == format!("{latest}/{fam}"))
@@ -243,33 +237,20 @@ fn checks(s: &CorporaSummary) -> Result<Vec<Block>> {
 /// How the latest version's length-matched distinct-2 compares with the first version's, per
 /// family.
 fn diversity_text(s: &CorporaSummary) -> String {
-    let version = |c: &str| c.split('/').next().unwrap_or("").to_string();
-    let (Some(first), Some(last)) = (s.checks.first(), s.checks.last()) else {
-        return String::new();
-    };
-    let (v0, v1) = (version(&first.corpus), version(&last.corpus));
-    if v0 == v1 {
-        return String::new();
-    }
-    let at = |corpus: String| {
-        s.checks
-            .iter()
-            .find(|c| c.corpus == corpus)
-            .and_then(|c| c.distinct_2_length_matched)
-    };
-    let pairs: Vec<(String, f64, f64)> = s
-        .checks
-        .iter()
-        .filter(|c| version(&c.corpus) == v1)
-        .filter_map(|c| {
-            let fam = c.corpus.split('/').nth(1)?.to_string();
+    let (v0, v1, pairs) = first_and_latest(&s.checks, |c| c.corpus.as_str());
+    let pairs: Vec<(String, f64, f64)> = pairs
+        .into_iter()
+        .filter_map(|(f, old, new)| {
             Some((
-                fam.clone(),
-                at(format!("{v0}/{fam}"))?,
-                c.distinct_2_length_matched?,
+                f,
+                old.distinct_2_length_matched?,
+                new.distinct_2_length_matched?,
             ))
         })
         .collect();
+    if pairs.is_empty() {
+        return String::new();
+    }
     let lower = pairs.iter().filter(|p| p.2 < p.1).count();
     let list: Vec<String> = pairs
         .iter()
@@ -286,30 +267,23 @@ fn diversity_text(s: &CorporaSummary) -> String {
 /// Per family, whether the latest version fails more or fewer records than the first on the
 /// rules its generation did not apply.
 fn beyond_text(r: &[RuleFacts]) -> String {
-    let version = |c: &str| c.split('/').next().unwrap_or("").to_string();
-    let (Some(first), Some(last)) = (r.first(), r.last()) else {
-        return String::new();
-    };
-    let (v0, v1) = (version(&first.corpus), version(&last.corpus));
-    let cells: Vec<String> = r
+    let (v0, v1, pairs) = first_and_latest(r, |x| x.corpus.as_str());
+    let cells: Vec<String> = pairs
         .iter()
-        .filter(|x| version(&x.corpus) == v1)
-        .filter_map(|x| {
-            let fam = x.corpus.split('/').nth(1)?;
-            let old = r.iter().find(|y| y.corpus == format!("{v0}/{fam}"))?;
-            let word = if x.any_beyond_generation > old.any_beyond_generation {
+        .map(|(fam, old, new)| {
+            let word = if new.any_beyond_generation > old.any_beyond_generation {
                 "more"
             } else {
                 "fewer"
             };
-            Some(format!(
+            format!(
                 "{fam} {word} ({} against {})",
-                pct(x.any_beyond_generation),
+                pct(new.any_beyond_generation),
                 pct(old.any_beyond_generation)
-            ))
+            )
         })
         .collect();
-    if v0 == v1 || cells.is_empty() {
+    if cells.is_empty() {
         return String::new();
     }
     format!(
