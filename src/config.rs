@@ -147,6 +147,22 @@ impl Precision {
             Precision::Bf16 => candle_core::DType::BF16,
         }
     }
+
+    /// The name configs and the command line use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    pub fn parse(s: &str) -> anyhow::Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => anyhow::bail!("unknown precision `{s}` (expected f32 or bf16)"),
+        }
+    }
 }
 
 impl TrainConfig {

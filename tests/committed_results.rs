@@ -131,6 +131,36 @@ fn committed_corpora_pages_are_regenerated_from_the_committed_summary() {
     );
 }
 
+/// The GPU trainer's page and paper pieces come from the committed GPU results.
+#[test]
+fn committed_gpu_pages_are_regenerated_from_the_committed_results() {
+    use synthlm::report::gpu;
+    let dir = gpu::latest(&root())
+        .unwrap()
+        .expect("committed GPU results");
+    let source = dir.strip_prefix(root()).unwrap().display().to_string();
+    let r = gpu::GpuResults::load(&dir).unwrap();
+    assert!(
+        r.tests.0 > 0 && r.tests.1 == 0,
+        "the committed GPU run's tests: {:?}",
+        r.tests
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let rep = gpu::report(&r, &source).unwrap();
+    rep.write_book(&tmp.path().join("book")).unwrap();
+    rep.write_paper(&tmp.path().join("paper")).unwrap();
+    assert_same(
+        &tmp.path().join("book"),
+        &root().join("book/src/generated"),
+        "gpu",
+    );
+    assert_same(
+        &tmp.path().join("paper"),
+        &root().join("paper/generated"),
+        "gpu",
+    );
+}
+
 #[test]
 #[ignore = "needs pdftotext (poppler-utils): scripts/setup.sh paper"]
 fn committed_pdf_prints_the_committed_numbers() {

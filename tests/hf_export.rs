@@ -34,42 +34,6 @@ fn logits(m: &Gpt, ids: &[u32]) -> Vec<Vec<f32>> {
         .unwrap()
 }
 
-/// The Python with numpy, safetensors and tokenizers (`SYNTHLM_PYTHON`, else `python3`).
-fn python() -> String {
-    std::env::var("SYNTHLM_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Run scripts/check_hf_export.py on `dir` against synthlm's ids and logits: whether it
-/// passed, and what it printed.
-fn python_run(dir: &Path, ids: &[u32], want: &[Vec<f32>]) -> (bool, String) {
-    let exp = dir.join("expected.json");
-    let v = serde_json::json!({"text": TEXT, "ids": ids, "logits": want});
-    std::fs::write(&exp, v.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_hf_export.py");
-    let out = std::process::Command::new(python())
-        .arg(&script)
-        .arg(dir)
-        .arg(&exp)
-        .output()
-        .expect("python3 (run `bash scripts/setup.sh python-hf`)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// [`python_run`], which must pass.
-fn python_check(dir: &Path, ids: &[u32], want: &[Vec<f32>]) -> String {
-    let (ok, text) = python_run(dir, ids, want);
-    assert!(
-        ok,
-        "check_hf_export.py failed (missing packages: `bash scripts/setup.sh python-hf`):\n{text}"
-    );
-    text
-}
-
 #[test]
 fn an_exported_student_passes_hugging_faces_checks_and_loads_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,13 +51,13 @@ fn an_exported_student_passes_hugging_faces_checks_and_loads_back() {
     ] {
         assert!(f32_dir.join(f).exists(), "{f} missing");
     }
-    let report = python_check(&f32_dir, &ids, &want);
+    let report = common::hf_check(&f32_dir, TEXT, &ids, &want);
     println!("{report}");
     assert!(report.contains("numpy reference forward"));
     // The comparison is live: one logit off by 1e-3 fails it.
     let mut off = want.clone();
     off[3][5] += 1e-3;
-    let (ok, text) = python_run(&f32_dir, &ids, &off);
+    let (ok, text) = common::hf_run(&f32_dir, TEXT, &ids, &off);
     assert!(!ok && text.contains("numpy reference differs"), "{text}");
     // Loads back bit for bit, as a student without a run config.
     let s = Student::load(&f32_dir, None).unwrap();
@@ -106,7 +70,7 @@ fn an_exported_student_passes_hugging_faces_checks_and_loads_back() {
     hf::export(&m, &tok, &f16_dir, DType::F16).unwrap();
     let s16 = Student::load(&f16_dir, None).unwrap();
     let got = logits(&s16.model, &ids);
-    python_check(&f16_dir, &ids, &got);
+    common::hf_check(&f16_dir, TEXT, &ids, &got);
     let worst = got
         .iter()
         .flatten()

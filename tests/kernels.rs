@@ -458,3 +458,48 @@ fn gpt_block_gradients_match_reference() {
         &inputs,
     );
 }
+
+/// The device path (`synthlm::model::device_ops`: candle's fused forward kernels with
+/// closed-form backward passes, what a GPU runs) against the reference, forward and backward.
+/// candle-nn's kernels also run on the CPU, so this is checked without a GPU.
+#[test]
+fn the_device_path_matches_reference() {
+    use synthlm::model::device_ops;
+    let ln = ln_inputs(&[5, 3], 24);
+    check_against_reference(
+        "device layer_norm",
+        |t| device_ops::layer_norm(&t[0], &t[1], &t[2], 1e-5),
+        ln_ref,
+        &ln,
+    );
+    for (b, t, d, h) in [(2, 7, 12, 3), (1, 1, 4, 2), (1, 40, 16, 2)] {
+        let qkv = [uniform(20 + t as u64, &[b, t, 3 * d], 2.0, 0.0)];
+        check_against_reference(
+            &format!("device causal_attention B={b} T={t}"),
+            |x| device_ops::causal_attention(&x[0], h),
+            |x| reference::causal_attention(&x[0], h),
+            &qkv,
+        );
+    }
+    let x = [uniform(7, &[6, 9], 3.0, 0.0)];
+    check_against_reference(
+        "device softmax",
+        |t| device_ops::softmax_last_dim(&t[0]),
+        |t| reference::softmax_last_dim(&t[0]),
+        &x,
+    );
+    for scale in [1.0f32, 30.0] {
+        let logits = [uniform(11, &[13, 50], scale, 0.0)];
+        let tg = targets(12, 13, 50);
+        // the loss is a scalar: fwd_bwd's random upstream weight is one number
+        check_against_reference(
+            &format!("device cross_entropy logits ±{scale}"),
+            |x| device_ops::cross_entropy(&x[0], &tg),
+            |x| reference::cross_entropy(&x[0], &tg),
+            &logits,
+        );
+        let a = device_ops::per_row_nll(&logits[0], &tg).unwrap();
+        let b = reference::per_row_nll(&logits[0], &tg).unwrap();
+        assert_close(&a, &b, "device per_row_nll");
+    }
+}

@@ -456,6 +456,15 @@ enum BenchCmd {
         /// PRESET:VOCAB:SEQ_LEN:BATCH, `:ckpt` appended for gradient checkpointing (repeatable).
         #[arg(long = "case", default_values_t = ["mini-1m:4096:128:16".to_string(), "mini-7m:8192:256:8".to_string()])]
         cases: Vec<String>,
+        /// cpu, cuda or cuda:N (a GPU needs a build with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// The matmuls' format: f32 or bf16 (mixed precision, f32 master weights).
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Also write the measurements (JSON, one object per case) here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// (internal) one training measurement in a fresh process; prints JSON.
     #[command(hide = true)]
@@ -464,6 +473,10 @@ enum BenchCmd {
         case: String,
         #[arg(long)]
         steps: usize,
+        #[arg(long)]
+        device: String,
+        #[arg(long)]
+        precision: String,
     },
     /// (internal) one measurement in a fresh process; prints JSON.
     #[command(hide = true)]
@@ -810,24 +823,35 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             vocab_size,
             work,
         } => print!("{}", synthlm::bench::data::report(&work, mb, vocab_size)?),
-        BenchCmd::Train { steps, cases } => {
-            print!("{}", synthlm::bench::train::report(steps, &cases)?)
+        BenchCmd::Train {
+            steps,
+            cases,
+            device,
+            precision,
+            json,
+        } => {
+            let target = synthlm::bench::train::Target {
+                device,
+                precision: synthlm::config::Precision::parse(&precision)?,
+            };
+            let rows = synthlm::bench::train::measure_all(steps, &cases, &target)?;
+            if let Some(path) = json {
+                synthlm::io::write_json(&path, &rows)?;
+            }
+            print!("{}", synthlm::bench::train::table(&rows))
         }
-        BenchCmd::TrainWorker { case, steps } => {
-            let p: Vec<&str> = case.split(':').collect();
-            anyhow::ensure!(
-                p.len() == 4 || (p.len() == 5 && p[4] == "ckpt"),
-                "--case must be PRESET:VOCAB:SEQ_LEN:BATCH or PRESET:VOCAB:SEQ_LEN:BATCH:ckpt"
-            );
-            let m = synthlm::bench::train::measure(
-                p[0],
-                p[1].parse()?,
-                p[2].parse()?,
-                p[3].parse()?,
-                2,
-                steps,
-                p.len() == 5,
-            )?;
+        BenchCmd::TrainWorker {
+            case,
+            steps,
+            device,
+            precision,
+        } => {
+            let case = synthlm::bench::train::Case::parse(&case)?;
+            let target = synthlm::bench::train::Target {
+                device,
+                precision: synthlm::config::Precision::parse(&precision)?,
+            };
+            let m = synthlm::bench::train::measure(&case, &target, 2, steps)?;
             println!("{}", serde_json::to_string(&m)?);
         }
         BenchCmd::DataWorker {
@@ -868,7 +892,7 @@ fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) ->
         eprintln!("\ninterrupted: saving a checkpoint at the end of this step ...");
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     })?;
-    let collective = synthlm::train::process_group::from_env()?;
+    let collective = synthlm::train::process_group::from_env(&cfg.device)?;
     let opts = synthlm::train::TrainOptions {
         interrupt: Some(interrupt),
         progress: collective.as_ref().is_none_or(|c| c.is_root()),

@@ -23,9 +23,11 @@
 //! | [`per_row_nll`]      | NLL of each row (evaluation)     | (none)                    |
 //!
 //! Every public function takes candle `Tensor`s. On a CPU with f32 data it runs the fused
-//! kernel; anywhere else (CUDA behind the `cuda` feature, or another dtype) it falls back to
-//! [`reference`], the same maths written with *differentiable* candle ops, so GPU training
-//! still gets gradients. The tests compare each kernel with its reference, forward and backward.
+//! kernel; anywhere else (CUDA behind the `cuda` feature, or another dtype) it runs
+//! [`super::device_ops`]: candle's fused forward kernels with closed-form backward passes, so
+//! GPU training gets gradients without composing softmax and LayerNorm op by op. [`reference`]
+//! writes the same maths with plain differentiable candle ops; the tests compare both paths
+//! with it, forward and backward.
 //!
 //! **Determinism.** Every result is bit-identical run to run *and for any number of threads*:
 //! work is split into pieces whose boundaries do not depend on the thread count, no piece
@@ -50,7 +52,7 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resul
         x.contiguous()?
             .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
     } else {
-        reference::layer_norm(x, weight, bias, eps)
+        super::device_ops::layer_norm(x, weight, bias, eps)
     }
 }
 
@@ -90,7 +92,7 @@ pub fn causal_attention(qkv: &Tensor, n_head: usize) -> Result<Tensor> {
             stats: OnceLock::new(),
         })
     } else {
-        reference::causal_attention(qkv, n_head)
+        super::device_ops::causal_attention(qkv, n_head)
     }
 }
 
@@ -105,7 +107,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
             },
         )
     } else {
-        reference::cross_entropy(logits, targets)
+        super::device_ops::cross_entropy(logits, targets)
     }
 }
 
@@ -117,7 +119,7 @@ pub fn per_row_nll(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
             .contiguous()?
             .apply_op2_no_bwd(&targets.contiguous()?, &PerRowNll)
     } else {
-        reference::per_row_nll(&logits.detach(), targets)
+        super::device_ops::per_row_nll(logits, targets)
     }
 }
 
@@ -138,11 +140,11 @@ fn check_heads(c3: usize, n_head: usize) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reference implementations: plain differentiable candle ops (the GPU path, and the tests' oracle)
+// Reference implementations: plain differentiable candle ops (the tests' oracle)
 // ---------------------------------------------------------------------------------------------
 
-/// The same maths as the fused kernels, composed from ordinary differentiable candle ops. This
-/// is what runs off the CPU, and what the tests and the benchmark compare the kernels with.
+/// The same maths as the fused kernels, composed from ordinary differentiable candle ops: what
+/// the tests and the benchmark compare the CPU kernels and [`super::device_ops`] with.
 pub mod reference {
     use candle_core::{Result, Tensor, D};
 

@@ -134,7 +134,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     }
     let (paper, gpu) = (
         Scale::standard(&crate::experiments::provenance::project_root(), 1, "paper")?,
-        Gpu::rtx4090(),
+        crate::report::gpu::rtx4090(&crate::experiments::provenance::project_root()),
     );
     b.push(heading("At the paper scale (planned, not run here)"));
     b.push(text(plan_text(&paper, &gpu, ORIGINAL_GPU_HOURS)?));

@@ -13,6 +13,7 @@
 
 pub mod corpora;
 pub mod exp1;
+pub mod gpu;
 pub mod harness;
 pub mod plots;
 pub mod tables;

@@ -194,11 +194,13 @@ pub fn load(dir: &Path, device: &Device) -> Result<Loaded> {
 }
 
 /// Settings that change how a step is computed or stored but not its result (to float
-/// rounding), so a run may resume with them changed: fewer or more ranks' memory tricks.
-const MEMORY_ONLY: [&str; 2] = ["train.grad_checkpointing", "train.zero1"];
+/// rounding), so a run may resume with them changed: the memory tricks, and the device (one
+/// checkpoint format for CPU and GPU: a run started on a GPU can finish on the CPU; only a
+/// resume on the same device is bit-identical).
+const RESULT_NEUTRAL: [&str; 3] = ["train.grad_checkpointing", "train.zero1", "device"];
 
 /// Keys whose values differ between two configs (dotted paths), for resume errors; the
-/// memory-only settings are left out.
+/// result-neutral settings are left out.
 pub fn config_diff(a: &RunConfig, b: &RunConfig) -> Vec<String> {
     fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
         match (a, b) {
@@ -229,6 +231,10 @@ pub fn config_diff(a: &RunConfig, b: &RunConfig) -> Vec<String> {
         &serde_json::to_value(b).unwrap_or_default(),
         &mut out,
     );
-    out.retain(|d| !MEMORY_ONLY.iter().any(|k| d.starts_with(&format!("{k}:"))));
+    out.retain(|d| {
+        !RESULT_NEUTRAL
+            .iter()
+            .any(|k| d.starts_with(&format!("{k}:")))
+    });
     out
 }

@@ -10,9 +10,9 @@
 //!   without GPUs: N replicas x B rows equal one run of N·B rows (tests/data_parallel.rs).
 //! - [`super::process_group::TcpGroup`]: N processes on one machine (`synthlm launch`), over
 //!   localhost TCP through the host.
-//! - Planned, not written yet: NCCL (one process per GPU, the `cuda` build) overriding
-//!   [`Collective::all_reduce_sum_tensor`] on device buffers; the bucketing and averaging here
-//!   would be the same for it. Until then, launched GPU ranks reduce through the host.
+//! - [`super::nccl::NcclGroup`] (feature `nccl`): one process per GPU; it overrides
+//!   [`Collective::all_reduce_sum_tensor`] with `ncclAllReduce` on device buffers. Without the
+//!   feature, launched GPU ranks reduce through the host over TCP.
 //!
 //! Gradients travel in buckets of whole parameters (PyTorch DDP's idea): one call per ~16 MB
 //! rather than one per parameter, because each collective call has a fixed latency (tens of
@@ -34,7 +34,7 @@ pub trait Collective: Send + Sync {
     /// Replace `buf` by its elementwise sum over all ranks; every rank gets identical values.
     fn all_reduce_sum(&self, buf: &mut [f32]) -> Result<()>;
     /// The same for a flat `f32` tensor. The default goes through the host; a device
-    /// collective (NCCL, planned) would override it and keep the data on the device.
+    /// collective (NCCL) overrides it and keeps the data on the device.
     fn all_reduce_sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
         let mut v = t.to_vec1::<f32>()?;
         self.all_reduce_sum(&mut v)?;

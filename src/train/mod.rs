@@ -3,8 +3,11 @@
 
 pub mod checkpoint;
 pub mod collective;
+pub mod gpu;
 pub mod grads;
 pub mod metrics;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 pub mod optim;
 pub mod process_group;
 pub mod schedule;

@@ -7,9 +7,9 @@
 //! the others connect and say who they are. A sum is a star: every rank sends its buffer to
 //! rank 0, which adds them in rank order (the order [`super::collective::LocalReplicas`] uses,
 //! so the two give the same floats) and sends the result back. That is O(N) traffic through one
-//! process, fine for a few CPU processes. GPUs are meant to use NCCL's ring behind the same
-//! trait (not written yet: launched GPU ranks currently reduce through the host over TCP); the
-//! launcher, rendezvous and rank-0-writes logic would stay as they are.
+//! process, fine for a few CPU processes. GPU ranks of a build with the `nccl` feature use
+//! NCCL instead ([`super::nccl::NcclGroup`]), through the same launcher, rendezvous file and
+//! rank-0-writes logic; without it they reduce through the host over TCP.
 
 use super::collective::Collective;
 use anyhow::{anyhow, bail, Context, Result};
@@ -36,8 +36,9 @@ pub struct TcpGroup {
 }
 
 /// The collective this process belongs to, from the launcher's environment; `None` when the
-/// process was not started by `synthlm launch` (or with a world of 1).
-pub fn from_env() -> Result<Option<Arc<dyn Collective>>> {
+/// process was not started by `synthlm launch` (or with a world of 1). `device` is the run's
+/// device: CUDA ranks of an `nccl` build sum over NCCL, all others over TCP.
+pub fn from_env(device: &str) -> Result<Option<Arc<dyn Collective>>> {
     let (Ok(rank), Ok(world)) = (std::env::var(ENV_RANK), std::env::var(ENV_WORLD)) else {
         return Ok(None);
     };
@@ -49,11 +50,16 @@ pub fn from_env() -> Result<Option<Arc<dyn Collective>>> {
         return Ok(None);
     }
     let file = std::env::var(ENV_RENDEZVOUS).map_err(|_| anyhow!("{ENV_RENDEZVOUS} is not set"))?;
-    Ok(Some(Arc::new(TcpGroup::join(
-        rank,
-        world,
-        Path::new(&file),
-    )?)))
+    let file = Path::new(&file);
+    #[cfg(feature = "nccl")]
+    if device.starts_with("cuda") {
+        let ordinal = super::trainer::cuda_ordinal(device, Some((rank, world)))?;
+        return Ok(Some(Arc::new(super::nccl::NcclGroup::join(
+            rank, world, file, ordinal,
+        )?)));
+    }
+    let _ = device;
+    Ok(Some(Arc::new(TcpGroup::join(rank, world, file)?)))
 }
 
 impl TcpGroup {

@@ -308,3 +308,52 @@ impl Backend for FakeTeacher {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Hugging Face export check (scripts/check_hf_export.py), shared by tests/hf_export.rs and
+// tests/cuda.rs.
+
+use std::path::Path as HfPath;
+
+/// The Python with numpy, safetensors and tokenizers (`SYNTHLM_PYTHON`, else `python3`).
+pub fn python() -> String {
+    std::env::var("SYNTHLM_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Run scripts/check_hf_export.py on `dir` against synthlm's ids and logits: whether it
+/// passed, and what it printed.
+pub fn hf_run(dir: &HfPath, text: &str, ids: &[u32], want: &[Vec<f32>]) -> (bool, String) {
+    let exp = dir.join("expected.json");
+    let v = serde_json::json!({"text": text, "ids": ids, "logits": want});
+    std::fs::write(&exp, v.to_string()).unwrap();
+    // the checkout's own copy when run from its root (a test binary carried to another
+    // machine), else the one beside the sources it was built from
+    let here = HfPath::new("scripts/check_hf_export.py");
+    let script = if here.exists() {
+        here.to_path_buf()
+    } else {
+        HfPath::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_hf_export.py")
+    };
+    let out = std::process::Command::new(python())
+        .arg(&script)
+        .arg(dir)
+        .arg(&exp)
+        .output()
+        .expect("python3 (run `bash scripts/setup.sh python-hf`)");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+/// [`hf_run`], which must pass.
+pub fn hf_check(dir: &HfPath, text: &str, ids: &[u32], want: &[Vec<f32>]) -> String {
+    let (ok, out) = hf_run(dir, text, ids, want);
+    assert!(
+        ok,
+        "check_hf_export.py failed (missing packages: `bash scripts/setup.sh python-hf`):\n{out}"
+    );
+    out
+}
