@@ -4,6 +4,7 @@
 #   bash scripts/gpu-check.sh prepare    here: the cuda binary and test binary (stripped, xz),
 #                                        the comparison corpus and its config, into .gpu/
 #   bash scripts/gpu-check.sh run OUT    there: every check, logs and JSON into OUT
+#   bash scripts/gpu-check.sh tests OUT  there: the cuda feature's tests only
 #   bash scripts/gpu-check.sh cpu        here: the CPU half of the loss comparison
 # The comparison: gpt2-small (vocab 8192) on the real corpus, 40 steps of 8 x 256 tokens, the
 # same config and seed on the CPU (f32) and on the GPU (f32 and bf16).
@@ -76,18 +77,19 @@ for l in sys.stdin:
   xz -T2 -9e -f "$G"/bin/synthlm "$G"/bin/test-*
   ls -la "$G/bin"
   ;;
-run)
+run|tests)
   OUT="${2:?OUT}"
   for f in "$G"/bin/*.xz; do xz -dkf "$f"; done
-  chmod +x "$G"/bin/synthlm "$G"/bin/test-*
+  chmod +x "$G"/bin/*
   # the CUDA libraries PyTorch ships (cuBLAS 13, cuRAND, NVRTC, cudart) for the binary to load
   site=$(python3 -c "import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))")
   # and, last, fontconfig and freetype (the plotting crate links them), carried from here
   export LD_LIBRARY_PATH="$(ls -d "$site"/nvidia/*/lib | tr '\n' ':')${LD_LIBRARY_PATH:-}:$PWD/$G/lib"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-  ldd "$G/bin/synthlm" | grep -E "cuda|cublas|curand|nvrtc" | tee -a "$OUT/gpu.txt"
   echo "== cuda tests"
   SYNTHLM_PYTHON=python3 timeout 240 "$G/bin/test-cuda" --test-threads 1 --nocapture 2>&1 | tee "$OUT/test-cuda.log" || true
+  [ "$mode" = run ] || exit 0
+  ldd "$G/bin/synthlm" | grep -E "cuda|cublas|curand|nvrtc" | tee -a "$OUT/gpu.txt"
   echo "== loss comparison on the GPU"
   for p in f32 bf16; do
     config cuda "$p" "$G/runs/gpu-$p" > "$G/gpu-$p.toml"

@@ -58,8 +58,9 @@ fn max_diff(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The same config on the CPU and the GPU, both f32: the same weights at the start (the
-/// initialisation is drawn on the host), so every step's loss agrees to float rounding; and
-/// bf16 on the GPU learns as much as f32 (its final validation loss within 2%).
+/// initialisation is drawn on the host), so every step's loss agrees to float rounding (1e-5);
+/// and bf16 on the GPU stays within 0.05 of it at every step and ends within 2% in validation
+/// loss (over 30 steps of a tiny model: early training only).
 #[test]
 fn training_on_the_gpu_follows_the_cpu_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +76,7 @@ fn training_on_the_gpu_follows_the_cpu_run() {
     println!("cpu f32 {a:?}\ngpu f32 {b:?}\ngpu bf16 {c:?}");
     assert!(a[0] - a[a.len() - 1] > 0.5, "the CPU run must learn: {a:?}");
     let d = max_diff(&a, &b);
-    assert!(d < 2e-3, "GPU f32 loss differs from the CPU's by {d}");
+    assert!(d < 1e-5, "GPU f32 loss differs from the CPU's by {d}");
     let d16 = max_diff(&a, &c);
     assert!(d16 < 0.05, "GPU bf16 loss differs from the CPU's by {d16}");
     let val = |c: &RunConfig| metrics::read_summary(&c.out_dir).unwrap().final_val["grammar"].loss;
@@ -109,40 +110,48 @@ fn a_gpu_checkpoint_resumes_on_the_cpu() {
     assert!(d < 2e-3, "resumed on the CPU, the losses moved by {d}");
 }
 
-/// Gradient checkpointing on the GPU: gradients equal the plain backward's to rounding.
+/// Gradient checkpointing on the GPU, f32 and bf16 matmuls: gradients equal the plain
+/// backward's to rounding (the recomputed forward is the same computation).
 #[test]
 fn checkpointed_gradients_equal_the_plain_backward_on_the_gpu() {
     let mut c = ModelConfig::preset("tiny").unwrap();
     c.n_layer = 3;
     let dev = gpu();
-    let m = Gpt::new(c.clone(), 7, &dev).unwrap();
-    let data: Vec<u32> = (0..3 * 33)
-        .map(|i| ((i * 131 + 7) % c.vocab_size) as u32)
-        .collect();
-    let w = Tensor::from_vec(data, (3, 33), &dev).unwrap();
-    let loss = m.loss(&w, Dropout::default()).unwrap();
-    let plain = loss.backward().unwrap();
-    let (loss_ck, grads) = m
-        .loss_and_grads_checkpointed(&w, Dropout::default())
-        .unwrap();
-    let (l0, l1) = (
-        loss.to_scalar::<f32>().unwrap(),
-        loss_ck.to_scalar::<f32>().unwrap(),
-    );
-    assert!((l0 - l1).abs() < 1e-6, "loss {l0} vs {l1}");
-    for ((name, var), g) in m.params.iter().zip(&grads) {
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let (a, b) = (flat(plain.get(var.as_tensor()).unwrap()), flat(g));
-        let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let diff = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(scale > 0.0, "{name}: zero gradient");
-        assert!(
-            diff <= 1e-4 * scale,
-            "{name}: max diff {diff} at scale {scale}"
+    for (dtype, tol) in [
+        (candle_core::DType::F32, 1e-4f32),
+        (candle_core::DType::BF16, 1e-3),
+    ] {
+        let m = Gpt::new(c.clone(), 7, &dev)
+            .unwrap()
+            .with_matmul_dtype(dtype);
+        let data: Vec<u32> = (0..3 * 33)
+            .map(|i| ((i * 131 + 7) % c.vocab_size) as u32)
+            .collect();
+        let w = Tensor::from_vec(data, (3, 33), &dev).unwrap();
+        let loss = m.loss(&w, Dropout::default()).unwrap();
+        let plain = loss.backward().unwrap();
+        let (loss_ck, grads) = m
+            .loss_and_grads_checkpointed(&w, Dropout::default())
+            .unwrap();
+        let (l0, l1) = (
+            loss.to_scalar::<f32>().unwrap(),
+            loss_ck.to_scalar::<f32>().unwrap(),
         );
+        assert!((l0 - l1).abs() < 1e-5, "{dtype:?}: loss {l0} vs {l1}");
+        for ((name, var), g) in m.params.iter().zip(&grads) {
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let (a, b) = (flat(plain.get(var.as_tensor()).unwrap()), flat(g));
+            let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let diff = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(scale > 0.0, "{dtype:?} {name}: zero gradient");
+            assert!(
+                diff <= tol * scale,
+                "{dtype:?} {name}: max diff {diff} at scale {scale}"
+            );
+        }
     }
 }
 
@@ -203,16 +212,21 @@ fn the_device_adamw_matches_the_host_kernel() {
     }
 }
 
-/// The peak-memory reading follows what tensors hold: a 256 MB tensor shows as at least that,
-/// and after a reset a small one shows as much less.
+/// The peak-memory reading follows what tensors hold: after a reset, a 256 MiB tensor shows as
+/// at least that and not much more; after another reset, a 4 MiB one as much less. (The mark
+/// is process-wide: run with `--test-threads 1`, as scripts/gpu-check.sh does.)
 #[test]
 fn peak_device_memory_follows_allocations() {
     let dev = gpu();
     let name = synthlm::train::gpu::name(&dev).unwrap();
     assert!(name.contains("NVIDIA"), "{name}");
+    synthlm::train::gpu::reset_peak(&dev);
     let big = Tensor::zeros(64 << 20, candle_core::DType::F32, &dev).unwrap();
     let peak = synthlm::train::gpu::peak_bytes(&dev).unwrap();
-    assert!(peak >= 256 << 20, "peak {peak} after a 256 MiB tensor");
+    assert!(
+        (256 << 20..(256 + 64) << 20).contains(&peak),
+        "peak {peak} after a reset and a 256 MiB tensor"
+    );
     drop(big);
     synthlm::train::gpu::reset_peak(&dev);
     let _small = Tensor::zeros(1 << 20, candle_core::DType::F32, &dev).unwrap();
@@ -227,8 +241,10 @@ fn peak_device_memory_follows_allocations() {
 /// NCCL at world size 1 (one GPU cannot host two ranks: NCCL refuses two ranks on one device):
 /// the id goes through the rendezvous file, the communicator initialises, and
 /// `ncclAllReduce` of a device tensor (a view at an offset too) and of a host buffer returns a
-/// lone rank's values unchanged. Multi-rank averaging is tested on CPU replicas
-/// (tests/data_parallel.rs), through the same `all_reduce_mean`.
+/// lone rank's values unchanged. A sum over one rank is the identity, so this shows the calls
+/// run and read and write the right memory, not that ranks are averaged: multi-rank averaging
+/// is tested on CPU replicas (tests/data_parallel.rs), and NCCL with two or more ranks has not
+/// run (one GPU cannot host two).
 #[cfg(feature = "nccl")]
 #[test]
 fn nccl_all_reduce_at_world_size_one() {

@@ -503,3 +503,23 @@ fn the_device_path_matches_reference() {
         assert_close(&a, &b, "device per_row_nll");
     }
 }
+
+/// LayerNorm on the device path with rows of a large mean (a residual stream can drift): the
+/// one-pass variance E[x²] − mean² would cancel; the device path centres first.
+#[test]
+fn the_device_layer_norm_survives_a_large_mean() {
+    let x = uniform(5, &[4, 64], 0.1, 1000.0);
+    let w = uniform(6, &[64], 0.5, 1.0);
+    let b = uniform(7, &[64], 0.5, 0.0);
+    let got = synthlm::model::device_ops::layer_norm(&x, &w, &b, 1e-5).unwrap();
+    let want = reference::layer_norm(&x, &w, &b, 1e-5).unwrap();
+    let e = rel_err(&got, &want);
+    assert!(e < 1e-2, "relative error {e}");
+    // the kernel on the raw rows, for contrast: this is the failure centring prevents
+    let raw = candle_nn::ops::layer_norm(&x, &w, &b, 1e-5).unwrap();
+    let e_raw = rel_err(&raw, &want);
+    assert!(
+        e_raw > 0.1,
+        "the one-pass kernel no longer cancels ({e_raw}): centring may be unneeded"
+    );
+}

@@ -91,9 +91,9 @@ pub struct TrainMeasurement {
     #[serde(default)]
     pub precision: Precision,
     pub step_ms: f64,
-    /// Where a step goes: the forward pass alone, the backward pass (forward + backward, less
-    /// the forward) and the rest (gradient norm, clipping, AdamW): each timed on its own with
-    /// the device synchronised around it, so they need not add up to `step_ms` exactly.
+    /// Where a step goes: the forward pass (timed alone), the backward pass (forward + backward
+    /// timed alone, less the forward) and the remainder of `step_ms` (gradient norm, clipping,
+    /// AdamW, and the noise of the other two), which is a difference, not a measurement.
     #[serde(default)]
     pub phases_ms: Option<[f64; 3]>,
     pub tokens_per_s: f64,
@@ -187,6 +187,8 @@ pub fn measure(
         run()?;
     }
     device.synchronize()?;
+    // the high-water mark of the timed steps only (as PyTorch's reset_peak_memory_stats)
+    crate::train::gpu::reset_peak(&device);
     let t0 = Instant::now();
     for _ in 0..steps {
         run()?;
@@ -229,7 +231,8 @@ pub fn measure(
     })
 }
 
-/// Forward, backward and the rest of a step of `step_ms`, in ms (mean of 3 synchronised runs).
+/// Forward and backward (each the mean of 3 synchronised runs) and the remainder of a step of
+/// `step_ms`, in ms.
 fn phases_ms(
     model: &Gpt,
     windows: &Tensor,
