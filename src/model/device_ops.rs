@@ -155,26 +155,15 @@ fn causal_mask(t: usize, device: &candle_core::Device) -> Result<Tensor> {
 /// [`super::kernels::causal_attention`]).
 pub fn causal_attention(qkv: &Tensor, n_head: usize) -> Result<Tensor> {
     let (b, t, c3) = qkv.dims3()?;
-    if n_head == 0 || !c3.is_multiple_of(3 * n_head) {
-        bail!("causal_attention: last dim {c3} is not 3 * n_head * head_dim (n_head = {n_head})")
-    }
-    let d = c3 / 3;
-    let hd = d / n_head;
-    let head = |i: usize| -> Result<Tensor> {
-        qkv.narrow(2, i * d, d)?
-            .reshape((b, t, n_head, hd))?
-            .transpose(1, 2)?
-            .contiguous()
-    };
-    let q = (head(0)? * (1.0 / (hd as f64).sqrt()))?;
-    let (k, v) = (head(1)?, head(2)?);
+    let (q, k, v, hd) = super::kernels::reference::split_heads(qkv, n_head)?;
+    let q = (q * (1.0 / (hd as f64).sqrt()))?;
     let scores = q
         .matmul(&k.t()?)?
         .broadcast_add(&causal_mask(t, qkv.device())?)?;
     softmax_last_dim(&scores)?
         .matmul(&v)?
         .transpose(1, 2)?
-        .reshape((b, t, d))
+        .reshape((b, t, c3 / 3))
 }
 
 /// `−log softmax(logits)[target]` per row, without a graph: log-sum-exp minus the target logit.

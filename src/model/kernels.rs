@@ -184,19 +184,26 @@ pub mod reference {
         xs.broadcast_sub(&xs.exp()?.sum_keepdim(D::Minus1)?.log()?)
     }
 
-    pub fn causal_attention(qkv: &Tensor, n_head: usize) -> Result<Tensor> {
+    /// q, k and v of a fused QKV projection `[B, T, 3·d]`, each `[B, n_head, T, hd]`
+    /// (contiguous), and `hd`.
+    pub fn split_heads(qkv: &Tensor, n_head: usize) -> Result<(Tensor, Tensor, Tensor, usize)> {
         let (b, t, c3) = qkv.dims3()?;
         super::check_heads(c3, n_head)?;
         let d = c3 / 3;
         let hd = d / n_head;
-        // [B, T, d] -> [B, n_head, T, hd]
         let head = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * d, d)?
                 .reshape((b, t, n_head, hd))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let (q, k, v) = (head(0)?, head(1)?, head(2)?);
+        Ok((head(0)?, head(1)?, head(2)?, hd))
+    }
+
+    pub fn causal_attention(qkv: &Tensor, n_head: usize) -> Result<Tensor> {
+        let (b, t, c3) = qkv.dims3()?;
+        let d = c3 / 3;
+        let (q, k, v, hd) = split_heads(qkv, n_head)?;
         let att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
         let mask: Vec<f32> = (0..t * t)
             .map(|ij| {
