@@ -71,6 +71,24 @@ fn assert_same(regenerated: &Path, committed: &Path, experiment: &str) {
     }
 }
 
+/// Write `rep`'s book page and paper pieces to a temporary folder and compare them with the
+/// committed ones.
+fn assert_committed(rep: &synthlm::report::Report, experiment: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    rep.write_book(&tmp.path().join("book")).unwrap();
+    rep.write_paper(&tmp.path().join("paper")).unwrap();
+    assert_same(
+        &tmp.path().join("book"),
+        &root().join("book/src/generated"),
+        experiment,
+    );
+    assert_same(
+        &tmp.path().join("paper"),
+        &root().join("paper/generated"),
+        experiment,
+    );
+}
+
 #[test]
 fn committed_pages_are_regenerated_from_committed_results() {
     let results = root().join("data/results/exp1/mini");
@@ -82,20 +100,8 @@ fn committed_pages_are_regenerated_from_committed_results() {
     );
     let grid = r.scale.students.len() * 3 * r.scale.seeds.len();
     assert_eq!(r.runs.len(), grid);
-    let tmp = tempfile::tempdir().unwrap();
     let rep = Exp1.report(&r, &results).unwrap();
-    rep.write_book(&tmp.path().join("book")).unwrap();
-    rep.write_paper(&tmp.path().join("paper")).unwrap();
-    assert_same(
-        &tmp.path().join("book"),
-        &root().join("book/src/generated"),
-        "exp1",
-    );
-    assert_same(
-        &tmp.path().join("paper"),
-        &root().join("paper/generated"),
-        "exp1",
-    );
+    assert_committed(&rep, "exp1");
 }
 
 /// The data chapter's page and paper pieces come from the committed corpora summary, and the
@@ -115,20 +121,8 @@ fn committed_corpora_pages_are_regenerated_from_the_committed_summary() {
             );
         }
     }
-    let tmp = tempfile::tempdir().unwrap();
     let rep = synthlm::report::corpora::report(&s, SUMMARY).unwrap();
-    rep.write_book(&tmp.path().join("book")).unwrap();
-    rep.write_paper(&tmp.path().join("paper")).unwrap();
-    assert_same(
-        &tmp.path().join("book"),
-        &root().join("book/src/generated"),
-        "corpora",
-    );
-    assert_same(
-        &tmp.path().join("paper"),
-        &root().join("paper/generated"),
-        "corpora",
-    );
+    assert_committed(&rep, "corpora");
 }
 
 /// The GPU trainer's page and paper pieces come from the committed GPU results.
@@ -145,20 +139,8 @@ fn committed_gpu_pages_are_regenerated_from_the_committed_results() {
         "the committed GPU run's tests: {:?}",
         r.tests
     );
-    let tmp = tempfile::tempdir().unwrap();
     let rep = gpu::report(&r, &source).unwrap();
-    rep.write_book(&tmp.path().join("book")).unwrap();
-    rep.write_paper(&tmp.path().join("paper")).unwrap();
-    assert_same(
-        &tmp.path().join("book"),
-        &root().join("book/src/generated"),
-        "gpu",
-    );
-    assert_same(
-        &tmp.path().join("paper"),
-        &root().join("paper/generated"),
-        "gpu",
-    );
+    assert_committed(&rep, "gpu");
 }
 
 #[test]
