@@ -604,8 +604,17 @@ pub fn quality(root: &Path, dirs: &[PathBuf], out: &Path) -> Result<String> {
 }
 
 /// `synthlm label-sheet DIR OUT`: a hand-labelling sheet of `per_family` records of every family
-/// of a generated-corpus folder (rubric: data/labels/GUIDE.md); never overwrites a sheet.
-pub fn label_sheet(dir: &Path, out: &Path, per_family: usize, seed: u64) -> Result<String> {
+/// of a generated-corpus folder (rubric: data/labels/GUIDE.md); never overwrites a sheet. With
+/// `append`, `per_family` more records of each family, none already on the sheet, are added
+/// after its rows (which are kept as they are, labels and all).
+pub fn label_sheet(
+    dir: &Path,
+    out: &Path,
+    per_family: usize,
+    seed: u64,
+    append: bool,
+) -> Result<String> {
+    use crate::filter::labels::{append_to_sheet, draw, read_sheet, write_sheet};
     let mut pools = Vec::new();
     for g in crate::generate::Generator::ALL {
         if dir.join(g.name()).join("manifest.json").exists() {
@@ -615,8 +624,18 @@ pub fn label_sheet(dir: &Path, out: &Path, per_family: usize, seed: u64) -> Resu
             ));
         }
     }
-    let rows = crate::filter::labels::draw(&pools, per_family, seed);
-    crate::filter::labels::write_sheet(out, &rows)?;
+    let on_sheet = match append {
+        true => read_sheet(out)?
+            .into_iter()
+            .map(|r| (r.family, r.id))
+            .collect(),
+        false => Default::default(),
+    };
+    let rows = draw(&pools, per_family, seed, &on_sheet);
+    match append {
+        true => append_to_sheet(out, &rows)?,
+        false => write_sheet(out, &rows)?,
+    }
     Ok(format!("wrote {} rows ({} families) to {}; label them by data/labels/GUIDE.md before looking at any model score\n", rows.len(), pools.len(), out.display()))
 }
 
@@ -826,6 +845,8 @@ pub struct CorporaInputs {
     /// The quality files (`synthlm quality --out`), then scored by `synthlm classify`.
     pub quality: PathBuf,
     pub sheet: PathBuf,
+    /// An independent second labelling of some of the sheet's rows (a sheet of its own), if any.
+    pub second_pass: Option<PathBuf>,
     pub annotations: PathBuf,
     pub classifier: PathBuf,
     /// Time the annotator on a few sheet records (needs `setup.sh annotator`).
@@ -864,6 +885,13 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     }
     let latest = scored.last().map(|s| sm::version(&s.0).to_string());
     let rows = crate::filter::labels::read_sheet(&i.sheet)?;
+    let second = match &i.second_pass {
+        Some(p) => {
+            inputs.insert(p.display().to_string(), crate::io::sha256_file(p)?);
+            crate::filter::labels::read_sheet(p)?
+        }
+        None => Vec::new(),
+    };
     let ann = crate::filter::annotator::read_annotations(&i.annotations, &rows)?;
     let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
     let classifier: crate::filter::classifier::Classifier =
@@ -890,6 +918,9 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
             fails_a_rule(&scored, latest.as_deref(), family, id)
         }),
         classifier: classifier_facts(&file, &rows, &scored, latest.as_deref())?,
+        hand_labels: sm::hand_label_facts(&rows, &second, &|family, id| {
+            fails_a_rule(&scored, latest.as_deref(), family, id)
+        }),
     };
     crate::io::write_json(out, &summary)?;
     Ok(format!(

@@ -53,7 +53,7 @@ fn fixture(dir: &Path) -> std::path::PathBuf {
         synthlm::io::write_json(&path, &q).unwrap();
         pools.push((g.name().to_string(), docs));
     }
-    let mut rows = synthlm::filter::labels::draw(&pools, 30, 1);
+    let mut rows = synthlm::filter::labels::draw(&pools, 30, 1, &Default::default());
     let length = |r: &synthlm::filter::labels::LabelRow| words[&(r.family.clone(), r.id.clone())];
     let (lo, hi) = rows
         .iter()

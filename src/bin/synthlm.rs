@@ -144,6 +144,9 @@ enum Cmd {
         per_family: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Add the records to an existing sheet (none already on it; its rows are kept).
+        #[arg(long)]
+        append: bool,
     },
     /// Score every record of a labelling sheet 0-5 with the LLM annotator (Gemma 3 270M, the
     /// sheet's rubric); resumable. Prints the agreement with the sheet's hand labels, if any.
@@ -182,6 +185,9 @@ enum Cmd {
         quality: PathBuf,
         #[arg(long, default_value = "data/labels/sheet-v2.jsonl")]
         sheet: PathBuf,
+        /// An independent second labelling of some of the sheet's rows (a sheet of its own).
+        #[arg(long, default_value = "data/labels/second-pass-v2.jsonl")]
+        second_pass: PathBuf,
         #[arg(long, default_value = "data/quality/annotator-sheet-v2.jsonl")]
         annotations: PathBuf,
         #[arg(long, default_value = "data/quality/classifier-v2.json")]
@@ -609,10 +615,11 @@ fn run() -> Result<()> {
             out,
             per_family,
             seed,
+            append,
         } => {
             print!(
                 "{}",
-                synthlm::commands::label_sheet(&dir, &out, per_family, seed)?
+                synthlm::commands::label_sheet(&dir, &out, per_family, seed, append)?
             );
             Ok(())
         }
@@ -637,6 +644,7 @@ fn run() -> Result<()> {
             dirs,
             quality,
             sheet,
+            second_pass,
             annotations,
             classifier,
             time_annotator,
@@ -646,6 +654,7 @@ fn run() -> Result<()> {
                 dirs,
                 quality,
                 sheet,
+                second_pass: Some(second_pass),
                 annotations,
                 classifier,
                 time_annotator,

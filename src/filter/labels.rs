@@ -36,17 +36,25 @@ fn shown(d: &Document) -> String {
 
 /// `per_family` records of each family, chosen by a seeded hash of their ids (independent of
 /// the pool's order and size: records added later do not move the ones drawn before unless
-/// they hash lower).
-pub fn draw(pools: &[(String, Vec<Document>)], per_family: usize, seed: u64) -> Vec<LabelRow> {
+/// they hash lower), skipping the ids in `exclude` (records already on a sheet).
+///
+/// The hash is FNV-1a passed through splitmix64's finaliser. Sorting by raw FNV-1a drew runs of
+/// neighbouring ids (the first v2 sheet, drawn that way, holds records 140-199 of one cosmo
+/// shard and ids 0-79 of magpie): FNV's top bits barely depend on an id's last characters.
+pub fn draw(
+    pools: &[(String, Vec<Document>)],
+    per_family: usize,
+    seed: u64,
+    exclude: &std::collections::HashSet<(String, String)>,
+) -> Vec<LabelRow> {
     let mut out = Vec::new();
     for (family, docs) in pools {
         let mut order: Vec<(u64, &Document)> = docs
             .iter()
+            .filter(|d| !exclude.contains(&(family.clone(), d.id.clone())))
             .map(|d| {
-                (
-                    crate::hash::fnv1a(seed.to_le_bytes().into_iter().chain(d.id.bytes())),
-                    d,
-                )
+                let h = crate::hash::fnv1a(seed.to_le_bytes().into_iter().chain(d.id.bytes()));
+                (crate::hash::avalanche(h), d)
             })
             .collect();
         order.sort_by_key(|(h, d)| (*h, d.id.clone()));
@@ -70,6 +78,27 @@ pub fn write_sheet(path: &Path, rows: &[LabelRow]) -> Result<()> {
             path.display()
         );
     }
+    write_rows(path, rows)
+}
+
+/// Add `rows` after the rows of an existing sheet, which are kept byte for byte (labels and
+/// all); the file is replaced atomically, so an interrupted append loses nothing.
+pub fn append_to_sheet(path: &Path, rows: &[LabelRow]) -> Result<()> {
+    let old = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} to append to it", path.display()))?;
+    read_sheet(path)?;
+    let mut s = old;
+    if !s.is_empty() && !s.ends_with('\n') {
+        s.push('\n');
+    }
+    for r in rows {
+        s += &serde_json::to_string(r)?;
+        s.push('\n');
+    }
+    crate::io::write_bytes(path, s.as_bytes())
+}
+
+fn write_rows(path: &Path, rows: &[LabelRow]) -> Result<()> {
     let mut s = String::new();
     for r in rows {
         s += &serde_json::to_string(r)?;
@@ -116,15 +145,16 @@ mod tests {
             meta: Default::default(),
         };
         let pool: Vec<Document> = (0..50).map(|i| doc(&format!("s{i}"))).collect();
-        let a = draw(&[("stories".into(), pool.clone())], 5, 1);
+        let none = Default::default();
+        let a = draw(&[("stories".into(), pool.clone())], 5, 1, &none);
         let mut reversed = pool.clone();
         reversed.reverse();
         assert_eq!(
             a,
-            draw(&[("stories".into(), reversed)], 5, 1),
+            draw(&[("stories".into(), reversed)], 5, 1, &none),
             "independent of the pool's order"
         );
-        assert_ne!(a, draw(&[("stories".into(), pool)], 5, 2));
+        assert_ne!(a, draw(&[("stories".into(), pool)], 5, 2, &none));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sheet.jsonl");
         write_sheet(&path, &a).unwrap();
@@ -146,5 +176,74 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("line 1"));
+    }
+
+    fn pool(family: &str, n: usize) -> (String, Vec<Document>) {
+        let docs = (0..n)
+            .map(|i| Document {
+                id: format!("{family}-1-{i}"),
+                source: format!("gen/{family}"),
+                text: format!("Record {i}."),
+                chat: None,
+                meta: Default::default(),
+            })
+            .collect();
+        (family.to_string(), docs)
+    }
+
+    /// The regression that made the first v2 sheet: ids that differ in their last characters
+    /// were drawn as runs of neighbours. 50 of 1,000 sequential ids must spread over the range.
+    #[test]
+    fn a_draw_spreads_over_sequential_ids() {
+        let rows = draw(&[pool("magpie", 1000)], 50, 1, &Default::default());
+        let mut idx: Vec<usize> = rows
+            .iter()
+            .map(|r| r.id.rsplit('-').next().unwrap().parse().unwrap())
+            .collect();
+        idx.sort();
+        let tenths = idx
+            .iter()
+            .map(|i| i / 100)
+            .collect::<std::collections::BTreeSet<_>>();
+        assert!(tenths.len() >= 8, "drawn ids cluster: {idx:?}");
+        let neighbours = idx.windows(2).filter(|w| w[1] - w[0] == 1).count();
+        assert!(neighbours <= 10, "{neighbours} neighbouring pairs: {idx:?}");
+    }
+
+    #[test]
+    fn appending_keeps_the_labelled_rows_and_draws_only_new_records() {
+        let pools = [pool("stories", 40)];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sheet.jsonl");
+        let mut first = draw(&pools, 10, 1, &Default::default());
+        first[0].label = Some(2);
+        first[0].labeller = Some("ab".into());
+        write_sheet(&path, &first).unwrap();
+        let before = std::fs::read_to_string(&path).unwrap();
+        let on: std::collections::HashSet<_> = first
+            .iter()
+            .map(|r| (r.family.clone(), r.id.clone()))
+            .collect();
+        let more = draw(&pools, 10, 1, &on);
+        assert_eq!(more.len(), 10);
+        assert!(more
+            .iter()
+            .all(|r| !on.contains(&(r.family.clone(), r.id.clone()))));
+        append_to_sheet(&path, &more).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            after.starts_with(&before),
+            "the old rows are kept byte for byte"
+        );
+        let back = read_sheet(&path).unwrap();
+        assert_eq!(back[..10], first[..]);
+        assert_eq!(back[10..], more[..]);
+        std::fs::write(&path, "not json\n").unwrap();
+        assert!(append_to_sheet(&path, &more).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "not json\n",
+            "nothing lost"
+        );
     }
 }

@@ -74,6 +74,9 @@ pub struct CorporaSummary {
     pub annotator: Option<GraderFacts>,
     /// The learned classifier (its held-out agreement from the classifier file).
     pub classifier: Option<GraderFacts>,
+    /// The hand labels the two are validated against.
+    #[serde(default)]
+    pub hand_labels: Option<HandLabelFacts>,
 }
 
 /// What a family's generation manifest says.
@@ -169,6 +172,112 @@ pub struct GraderFacts {
     pub held_out_vs_annotator: Option<Agreement>,
     /// Agreement with the hand labels (none until the sheet is labelled).
     pub vs_hand_labels: Option<Agreement>,
+}
+
+/// The sheet's hand labels: who gave them, their grades, how repeatable they are, and what
+/// graders that cost nothing reach against them (the bar the annotator has to clear).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandLabelFacts {
+    pub labellers: Vec<String>,
+    pub labelled: usize,
+    /// How many labelled records of each family got each grade 0-5.
+    pub grades_by_family: BTreeMap<String, [usize; 6]>,
+    /// An independent second pass over part of the sheet, graded against the first.
+    pub second_pass: Option<Agreement>,
+    /// Trivial graders against the hand labels (Spearman with a 95% bootstrap interval).
+    pub baselines: Vec<BaselineFacts>,
+}
+
+/// A grader that costs nothing, against the hand labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFacts {
+    pub grader: String,
+    pub n: usize,
+    pub spearman: Option<f64>,
+    pub spearman_ci: Option<(f64, f64)>,
+}
+
+/// Spearman of `(label, score)` pairs with its 95% percentile bootstrap interval (2,000
+/// resamples, seed 0), as [`crate::filter::agreement`] computes it for the graders.
+fn baseline(grader: &str, pairs: &[(f64, f64)]) -> BaselineFacts {
+    let rho = |p: &[(f64, f64)]| {
+        let (a, b): (Vec<f64>, Vec<f64>) = p.iter().copied().unzip();
+        crate::stats::spearman(&a, &b)
+    };
+    let (lo, hi) = crate::stats::bootstrap_paired(pairs, rho, 0.95, 2000, 0);
+    let r = rho(pairs);
+    BaselineFacts {
+        grader: grader.into(),
+        n: pairs.len(),
+        spearman: r.is_finite().then_some(r),
+        spearman_ci: (lo.is_finite() && hi.is_finite()).then_some((lo, hi)),
+    }
+}
+
+/// The hand-label facts of a sheet (none when nothing on it is labelled); `second` is an
+/// independent relabelling of some of its rows; `fails` says whether a record fails a rule.
+pub fn hand_label_facts(
+    rows: &[crate::filter::labels::LabelRow],
+    second: &[crate::filter::labels::LabelRow],
+    fails: &dyn Fn(&str, &str) -> Option<bool>,
+) -> Option<HandLabelFacts> {
+    use crate::filter::agreement::{agreement, Graded};
+    let labelled: Vec<(&crate::filter::labels::LabelRow, u8)> =
+        rows.iter().filter_map(|r| Some((r, r.label?))).collect();
+    if labelled.is_empty() {
+        return None;
+    }
+    let mut grades_by_family: BTreeMap<String, [usize; 6]> = BTreeMap::new();
+    let mut labellers = std::collections::BTreeSet::new();
+    for (r, l) in &labelled {
+        grades_by_family.entry(r.family.clone()).or_default()[(*l).min(5) as usize] += 1;
+        labellers.extend(r.labeller.clone());
+    }
+    let repeat: Vec<(Graded, Graded)> = second
+        .iter()
+        .filter_map(|s| {
+            let (_, first) = labelled
+                .iter()
+                .find(|(r, _)| r.id == s.id && r.family == s.family)?;
+            Some((Graded::label(*first), Graded::label(s.label?)))
+        })
+        .collect();
+    let words: Vec<(f64, f64)> = labelled
+        .iter()
+        .map(|(r, l)| (*l as f64, -(r.text.split_whitespace().count() as f64)))
+        .collect();
+    let rules: Vec<(f64, f64)> = labelled
+        .iter()
+        .filter_map(|(r, l)| Some((*l as f64, if fails(&r.family, &r.id)? { 0.0 } else { 1.0 })))
+        .collect();
+    Some(HandLabelFacts {
+        labellers: labellers.into_iter().collect(),
+        labelled: labelled.len(),
+        grades_by_family,
+        second_pass: agreement(&repeat),
+        baselines: vec![
+            baseline("fewer words", &words),
+            baseline("passes every quality rule", &rules),
+        ],
+    })
+}
+
+/// Whether a grader has earned a place as a quality signal: its Spearman with the hand labels
+/// is above 0 beyond its 95% interval, and above the best baseline's (a grader that costs
+/// nothing) beyond that baseline's interval.
+pub fn validated(g: &GraderFacts, h: &HandLabelFacts) -> bool {
+    let Some(a) = &g.vs_hand_labels else {
+        return false;
+    };
+    let Some((lo, _)) = a.spearman_ci else {
+        return false;
+    };
+    let best = h
+        .baselines
+        .iter()
+        .filter_map(|b| b.spearman_ci.map(|(_, hi)| hi))
+        .fold(0.0_f64, f64::max);
+    lo > 0.0 && lo > best
 }
 
 /// Characters of an example's excerpt.
@@ -498,4 +607,84 @@ pub fn grader_facts(
         held_out_vs_annotator,
         vs_hand_labels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::labels::LabelRow;
+
+    fn row(id: usize, label: Option<u8>, words: usize) -> LabelRow {
+        LabelRow {
+            id: format!("r{id}"),
+            family: if id.is_multiple_of(2) {
+                "stories"
+            } else {
+                "magpie"
+            }
+            .into(),
+            text: vec!["w"; words].join(" "),
+            label,
+            labeller: label.map(|_| "ab".to_string()),
+            note: None,
+        }
+    }
+
+    /// Labels that fall with length: the word-count baseline must see it; a second pass that
+    /// repeats the labels must agree perfectly; unlabelled rows count nowhere.
+    #[test]
+    fn hand_label_facts_count_grades_measure_repeatability_and_baselines() {
+        let rows: Vec<LabelRow> = (0..40)
+            .map(|i| row(i, Some((i % 4) as u8), 100 - 2 * (i % 4)))
+            .chain([row(99, None, 5)])
+            .collect();
+        let second: Vec<LabelRow> = rows[..10].to_vec();
+        let fails = |_: &str, id: &str| Some(id.ends_with('0'));
+        let h = hand_label_facts(&rows, &second, &fails).unwrap();
+        assert_eq!(h.labelled, 40);
+        assert_eq!(h.labellers, vec!["ab".to_string()]);
+        assert_eq!(h.grades_by_family["stories"], [10, 0, 10, 0, 0, 0]);
+        assert_eq!(h.grades_by_family["magpie"], [0, 10, 0, 10, 0, 0]);
+        let again = h.second_pass.as_ref().unwrap();
+        assert_eq!((again.n, again.exact), (10, 1.0));
+        let words = &h.baselines[0];
+        assert_eq!(words.grader, "fewer words");
+        assert!((words.spearman.unwrap() - 1.0).abs() < 1e-9, "{words:?}");
+        assert!(hand_label_facts(&[row(1, None, 3)], &[], &fails).is_none());
+
+        // a grader is validated only above 0 and above the best free grader's interval
+        let grader = |lo: f64| GraderFacts {
+            records: 40,
+            mean_by_family: BTreeMap::new(),
+            grades: [0; 6],
+            length_spearman: 0.0,
+            failing_vs_passing: None,
+            held_out_vs_annotator: None,
+            vs_hand_labels: Some(crate::filter::agreement::Agreement {
+                n: 40,
+                kappa: None,
+                kappa_ci: None,
+                spearman: Some(lo + 0.05),
+                spearman_ci: Some((lo, lo + 0.1)),
+                f1: None,
+                f1_ci: None,
+                reference_keeps: 0,
+                grader_keeps: 0,
+                exact: 0.0,
+            }),
+        };
+        let mut weak = h.clone();
+        weak.baselines = vec![BaselineFacts {
+            grader: "fewer words".into(),
+            n: 40,
+            spearman: Some(0.2),
+            spearman_ci: Some((0.1, 0.3)),
+        }];
+        assert!(validated(&grader(0.4), &weak));
+        assert!(
+            !validated(&grader(0.25), &weak),
+            "inside the baseline's interval"
+        );
+        assert!(!validated(&grader(-0.2), &weak));
+    }
 }

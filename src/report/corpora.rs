@@ -3,7 +3,9 @@
 //! scores, signal costs, the annotator and the classifier, and examples, every corpus version
 //! side by side. Book page `corpora`; paper pieces `corpora-*.tex`.
 
-use crate::generate::summary::{first_and_latest, version, CorporaSummary, GraderFacts, RuleFacts};
+use crate::generate::summary::{
+    first_and_latest, validated, version, CorporaSummary, GraderFacts, HandLabelFacts, RuleFacts,
+};
 use crate::report::tables::{col, int, md_escape, num, pct};
 use crate::report::{Block, Page, Report};
 use anyhow::Result;
@@ -409,23 +411,87 @@ fn grader_text(who: &str, g: &GraderFacts) -> String {
             a.line()
         );
     }
-    t += &match &g.vs_hand_labels {
-        Some(a) => format!(" Against the hand labels, over {}.", a.line()),
-        None => " No hand labels yet: it is not validated, and no experiment uses it as a quality signal.".into(),
-    };
+    if let Some(a) = &g.vs_hand_labels {
+        t += &format!(" Against the hand labels, over {}.", a.line());
+    }
     t
 }
 
+/// The hand labels in a paragraph: who, how many, their grades, how repeatable, and the
+/// baselines a grader must beat.
+fn hand_label_text(h: &HandLabelFacts) -> String {
+    let by: Vec<String> = h
+        .grades_by_family
+        .iter()
+        .map(|(f, g)| {
+            let g: Vec<String> = g.iter().map(|n| n.to_string()).collect();
+            format!("{f} {}", g.join("/"))
+        })
+        .collect();
+    let mut t = format!(
+        "Hand labels: {} records of the sheet, labelled by {} against `data/labels/GUIDE.md` before any model's score of them was seen; how many got grade 0/1/2/3/4/5: {}.",
+        h.labelled,
+        h.labellers.join(", "),
+        by.join("; ")
+    );
+    if h.labellers.iter().any(|l| l == "synthlm-agent") {
+        t += " `synthlm-agent` is the language model that develops this project, not a person: these labels are a careful reading by a model far larger than the annotator, not human judgement, and a human pass over the same sheet is still wanted (the guide says how to add one).";
+    }
+    if let Some(a) = &h.second_pass {
+        t += &format!(
+            " A second, independent pass (a fresh session that saw only the guide and the texts) over a random {} of the rows, against the first: {}.",
+            a.n,
+            a.line()
+        );
+    }
+    let base: Vec<String> = h
+        .baselines
+        .iter()
+        .map(|b| {
+            format!(
+                "{} Spearman {}{} ({} records)",
+                b.grader,
+                opt(b.spearman, num),
+                b.spearman_ci
+                    .map(|(lo, hi)| format!(" [{}, {}]", num(lo), num(hi)))
+                    .unwrap_or_default(),
+                b.n
+            )
+        })
+        .collect();
+    t + &format!(
+        " Graders that cost nothing, against the hand labels: {}. A model grader earns a place as a quality signal only if its Spearman with the hand labels is above 0 and above these, each beyond its 95% interval.",
+        base.join("; ")
+    )
+}
+
+/// Whether a grader is used as a quality signal, in a sentence.
+fn verdict(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> String {
+    match h {
+        Some(h) if validated(g, h) => format!("{who} agrees with the hand labels beyond what a free grader reaches, so it may be used as a quality signal."),
+        Some(_) => format!("{who} does not agree with the hand labels beyond what a free grader reaches: it is not validated, and no experiment uses it as a quality signal."),
+        None => format!("{who} has no hand labels to be validated against, and no experiment uses it as a quality signal."),
+    }
+}
+
 fn graders(s: &CorporaSummary) -> Vec<Block> {
-    let mut b = vec![Block::Text("The annotator is Gemma 3 270M (the pretrained model: the PyPI GGUF is not the instruction-tuned one), prompted with the rubric of `data/labels/GUIDE.md` and six graded examples; its score is the expected digit under its next-token distribution. The classifier is a ridge regression from the signals above to the annotator's expected score (`src/filter/classifier.rs`), so it can be no better than the annotator. Both wait for the team's hand labels of the same 200 records before anyone trusts them.".into())];
+    let mut b = vec![Block::Text("The annotator is Gemma 3 270M (the pretrained model: the PyPI GGUF is not the instruction-tuned one), prompted with the rubric of `data/labels/GUIDE.md` and six graded examples; its score is the expected digit under its next-token distribution. The classifier is a ridge regression from the signals above to the annotator's expected score (`src/filter/classifier.rs`), so it can be no better than the annotator. Neither is trusted before it agrees with hand labels of the same records.".into())];
+    if let Some(h) = &s.hand_labels {
+        b.push(Block::Text(hand_label_text(h)));
+    }
     if let Some(a) = &s.annotator {
-        b.push(Block::Text(grader_text("The annotator", a)));
+        b.push(Block::Text(
+            grader_text("The annotator", a)
+                + " "
+                + &verdict("The annotator", a, s.hand_labels.as_ref()),
+        ));
     }
     if let Some(c) = &s.classifier {
-        b.push(Block::Text(grader_text(
-            "The classifier (its fitted scores of the sheet)",
-            c,
-        )));
+        b.push(Block::Text(
+            grader_text("The classifier (its fitted scores of the sheet)", c)
+                + " "
+                + &verdict("The classifier", c, s.hand_labels.as_ref()),
+        ));
     }
     if let (Some(a), Some(c)) = (&s.annotator, &s.classifier) {
         if let Some(rho) = c.held_out_vs_annotator.as_ref().and_then(|h| h.spearman) {
@@ -461,7 +527,7 @@ fn examples(s: &CorporaSummary) -> Vec<Block> {
 }
 
 /// A grader in one or two sentences, for the paper.
-fn grader_short(who: &str, g: &GraderFacts) -> String {
+fn grader_short(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> String {
     let grades: Vec<String> = g.grades.iter().map(|n| n.to_string()).collect();
     let mut t = format!(
         "{who} gives grades 0--5 to {} of the {} sheet records; its score's Spearman correlation with length is {:.2}",
@@ -472,11 +538,36 @@ fn grader_short(who: &str, g: &GraderFacts) -> String {
     if let Some((fail, pass)) = g.failing_vs_passing {
         t += &format!(", and records failing a quality rule score {fail:.2} against {pass:.2} for those passing every rule");
     }
-    t += &match &g.vs_hand_labels {
-        Some(a) => format!(". Against the hand labels: {}.", a.line()),
-        None => ". Without hand labels it is not validated and no experiment uses it.".into(),
-    };
-    t
+    if let Some(a) = &g.vs_hand_labels {
+        t += &format!(". Against the hand labels: {}", a.line());
+    }
+    t + ". " + &verdict(who, g, h)
+}
+
+/// The hand labels in two sentences, for the paper.
+fn hand_labels_short(h: &HandLabelFacts) -> String {
+    let mut t = format!(
+        "{} sheet records carry hand labels by {} (the language model that develops this project, not a person)",
+        h.labelled,
+        h.labellers.join(", ")
+    );
+    if let Some(a) = &h.second_pass {
+        t += &format!(
+            "; an independent second pass over {} of them agrees with quadratic kappa {} and Spearman {}",
+            a.n,
+            opt(a.kappa, num),
+            opt(a.spearman, num)
+        );
+    }
+    let base: Vec<String> = h
+        .baselines
+        .iter()
+        .map(|b| format!("{} {}", b.grader, opt(b.spearman, num)))
+        .collect();
+    t + &format!(
+        ". Free graders reach Spearman {} against them.",
+        base.join(", ")
+    )
 }
 
 fn macros(s: &CorporaSummary) -> Vec<Block> {
@@ -485,11 +576,17 @@ fn macros(s: &CorporaSummary) -> Vec<Block> {
         value,
     };
     let mut out = vec![m("CorporaTargetText", target_text(s))];
+    if let Some(h) = &s.hand_labels {
+        out.push(m("CorporaHandLabelText", hand_labels_short(h)));
+    }
     if let Some(a) = &s.annotator {
-        out.push(m("CorporaAnnotatorText", grader_short("The annotator", a)));
+        out.push(m(
+            "CorporaAnnotatorText",
+            grader_short("The annotator", a, s.hand_labels.as_ref()),
+        ));
     }
     if let Some(c) = &s.classifier {
-        let mut t = grader_short("The classifier (fitted scores)", c);
+        let mut t = grader_short("The classifier", c, s.hand_labels.as_ref());
         if let Some(a) = &c.held_out_vs_annotator {
             t += &format!(
                 " Held out against the annotator's expected score: Spearman {}, quadratic kappa {} (both helped by length, which the classifier's inputs include).",
