@@ -546,6 +546,7 @@ fn grader_short(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> Strin
 
 /// The hand labels in two sentences, for the paper.
 fn hand_labels_short(h: &HandLabelFacts) -> String {
+    let two = |x: Option<f64>| x.map_or("undefined".into(), |x| format!("{x:.2}"));
     let mut t = format!(
         "{} sheet records carry hand labels by {} (the language model that develops this project, not a person)",
         h.labelled,
@@ -555,18 +556,18 @@ fn hand_labels_short(h: &HandLabelFacts) -> String {
         t += &format!(
             "; an independent second pass over {} of them agrees with quadratic kappa {} and Spearman {}",
             a.n,
-            opt(a.kappa, num),
-            opt(a.spearman, num)
+            two(a.kappa),
+            two(a.spearman)
         );
     }
     let base: Vec<String> = h
         .baselines
         .iter()
-        .map(|b| format!("{} {}", b.grader, opt(b.spearman, num)))
+        .map(|b| format!("{} ({})", two(b.spearman), b.grader))
         .collect();
     t + &format!(
-        ". Free graders reach Spearman {} against them.",
-        base.join(", ")
+        ". Graders that cost nothing reach Spearman {} against them.",
+        base.join(" and ")
     )
 }
 
