@@ -918,9 +918,11 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
             fails_a_rule(&scored, latest.as_deref(), family, id)
         }),
         classifier: classifier_facts(&file, &rows, &scored, latest.as_deref())?,
-        hand_labels: sm::hand_label_facts(&rows, &second, &|family, id| {
-            fails_a_rule(&scored, latest.as_deref(), family, id)
-        }),
+        hand_labels: sm::hand_label_facts(
+            &rows,
+            &second,
+            &labelled_signals(&rows, &ann, &scored, latest.as_deref())?,
+        )?,
     };
     crate::io::write_json(out, &summary)?;
     Ok(format!(
@@ -929,6 +931,69 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
         summary.rules.len(),
         summary.examples.len()
     ))
+}
+
+/// Every labelled sheet row's signals, higher = better (NLL and bits per byte enter negated),
+/// from its record in the `latest` version's quality file (a row missing there is an error),
+/// the annotator's expected score and the classifier's; with whether it was labelled blind.
+fn labelled_signals(
+    rows: &[crate::filter::labels::LabelRow],
+    ann: &[crate::filter::annotator::SheetAnnotation],
+    scored: &[crate::generate::summary::ScoredPool],
+    latest: Option<&str>,
+) -> Result<Vec<(crate::filter::vs_labels::Scored, Option<bool>)>> {
+    let mut out = Vec::new();
+    for r in rows {
+        let Some(label) = r.label else { continue };
+        let corpus = format!("{}/{}", latest.unwrap_or(""), r.family);
+        let Some(rec) = scored
+            .iter()
+            .find(|s| s.0 == corpus)
+            .and_then(|s| s.2.records.iter().find(|x| x.id == r.id))
+        else {
+            bail!(
+                "sheet record {} ({}) is not in the quality file of {corpus}",
+                r.id,
+                r.family
+            );
+        };
+        let mut scores = BTreeMap::new();
+        let mut put = |name: &str, x: Option<f64>| {
+            if let Some(x) = x.filter(|x| x.is_finite()) {
+                scores.insert(name.to_string(), x);
+            }
+        };
+        put(
+            "annotator",
+            ann.iter()
+                .find(|a| a.id == r.id && a.family == r.family)
+                .map(|a| a.annotation.expected),
+        );
+        put("classifier", rec.classifier);
+        put(
+            "fewer words",
+            Some(-(r.text.split_whitespace().count() as f64)),
+        );
+        put(
+            "passes every rule",
+            Some(if rec.signals.fails.is_empty() {
+                1.0
+            } else {
+                0.0
+            }),
+        );
+        put("lower teacher NLL", rec.teacher_nll.map(|x| -x));
+        put("lower real-text n-gram bpb", rec.real_kn_bpb.map(|x| -x));
+        out.push((
+            crate::filter::vs_labels::Scored {
+                family: r.family.clone(),
+                label: label as f64,
+                scores,
+            },
+            r.blind,
+        ));
+    }
+    Ok(out)
 }
 
 /// Whether record `id` of `family` in the `latest` version fails any quality rule.

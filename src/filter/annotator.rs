@@ -203,6 +203,7 @@ mod tests {
             label,
             labeller: None,
             note: None,
+            blind: None,
         }
     }
 

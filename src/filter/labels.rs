@@ -20,6 +20,10 @@ pub struct LabelRow {
     pub label: Option<u8>,
     pub labeller: Option<String>,
     pub note: Option<String>,
+    /// Whether the record was labelled before the LLM annotator scored it (`false`: the
+    /// annotator's scores of it had been computed, and summarised, before it was labelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blind: Option<bool>,
 }
 
 /// What a labeller sees of a record: the task and the answer for a conversation, else the text.
@@ -53,7 +57,14 @@ pub fn draw(
             .iter()
             .filter(|d| !exclude.contains(&(family.clone(), d.id.clone())))
             .map(|d| {
-                let h = crate::hash::fnv1a(seed.to_le_bytes().into_iter().chain(d.id.bytes()));
+                // the family is in the key: cosmo and stories share their id scheme, and
+                // without it both families drew the same ids
+                let key = seed
+                    .to_le_bytes()
+                    .into_iter()
+                    .chain(family.bytes())
+                    .chain([0]);
+                let h = crate::hash::fnv1a(key.chain(d.id.bytes()));
                 (crate::hash::avalanche(h), d)
             })
             .collect();
@@ -65,6 +76,7 @@ pub fn draw(
             label: None,
             labeller: None,
             note: None,
+            blind: None,
         }));
     }
     out
@@ -86,7 +98,21 @@ pub fn write_sheet(path: &Path, rows: &[LabelRow]) -> Result<()> {
 pub fn append_to_sheet(path: &Path, rows: &[LabelRow]) -> Result<()> {
     let old = std::fs::read_to_string(path)
         .with_context(|| format!("reading {} to append to it", path.display()))?;
-    read_sheet(path)?;
+    let on: std::collections::HashSet<(String, String)> = read_sheet(path)?
+        .into_iter()
+        .map(|r| (r.family, r.id))
+        .collect();
+    if let Some(r) = rows
+        .iter()
+        .find(|r| on.contains(&(r.family.clone(), r.id.clone())))
+    {
+        bail!(
+            "{}: record {} ({}) is already on the sheet",
+            path.display(),
+            r.id,
+            r.family
+        );
+    }
     let mut s = old;
     if !s.is_empty() && !s.ends_with('\n') {
         s.push('\n');
@@ -111,7 +137,8 @@ fn write_rows(path: &Path, rows: &[LabelRow]) -> Result<()> {
 pub fn read_sheet(path: &Path) -> Result<Vec<LabelRow>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = Vec::new();
+    let mut rows: Vec<LabelRow> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, line) in text
         .lines()
         .enumerate()
@@ -124,6 +151,15 @@ pub fn read_sheet(path: &Path) -> Result<Vec<LabelRow>> {
                 "{} line {}: label {l} is outside 0-5",
                 path.display(),
                 i + 1
+            );
+        }
+        if !seen.insert((r.family.clone(), r.id.clone())) {
+            bail!(
+                "{} line {}: record {} ({}) is on the sheet twice",
+                path.display(),
+                i + 1,
+                r.id,
+                r.family
             );
         }
         rows.push(r);
@@ -171,6 +207,10 @@ mod tests {
             e.contains("sheet.jsonl line 1") && e.contains("outside 0-5"),
             "{e}"
         );
+        let line = serde_json::to_string(&a[0]).unwrap();
+        std::fs::write(&path, format!("{line}\n{line}\n")).unwrap();
+        let e = read_sheet(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("twice"), "{e}");
         std::fs::write(&path, "{\"id\": 3}").unwrap();
         assert!(read_sheet(&path)
             .unwrap_err()
@@ -208,6 +248,15 @@ mod tests {
         assert!(tenths.len() >= 8, "drawn ids cluster: {idx:?}");
         let neighbours = idx.windows(2).filter(|w| w[1] - w[0] == 1).count();
         assert!(neighbours <= 10, "{neighbours} neighbouring pairs: {idx:?}");
+        // two families with the same ids draw different ones
+        let mut twin = pool("magpie", 1000);
+        twin.0 = "stories".into();
+        let other = draw(&[twin], 50, 1, &Default::default());
+        let same = rows
+            .iter()
+            .filter(|r| other.iter().any(|o| o.id == r.id))
+            .count();
+        assert!(same < 10, "{same} of 50 ids drawn by both families");
     }
 
     #[test]
@@ -238,6 +287,9 @@ mod tests {
         let back = read_sheet(&path).unwrap();
         assert_eq!(back[..10], first[..]);
         assert_eq!(back[10..], more[..]);
+        let again = append_to_sheet(&path, &more[..1]).unwrap_err().to_string();
+        assert!(again.contains("already on the sheet"), "{again}");
+        assert_eq!(read_sheet(&path).unwrap().len(), 20, "nothing written");
         std::fs::write(&path, "not json\n").unwrap();
         assert!(append_to_sheet(&path, &more).is_err());
         assert_eq!(

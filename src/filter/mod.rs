@@ -9,3 +9,4 @@ pub mod heuristics;
 pub mod labels;
 pub mod reference;
 pub mod signals;
+pub mod vs_labels;

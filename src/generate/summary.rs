@@ -182,50 +182,38 @@ pub struct HandLabelFacts {
     pub labelled: usize,
     /// How many labelled records of each family got each grade 0-5.
     pub grades_by_family: BTreeMap<String, [usize; 6]>,
+    /// Labelled records the annotator had not scored yet when they were labelled, and those
+    /// whose annotator scores had been computed (and summarised in the chapter) before.
+    pub blind: usize,
+    pub not_blind: usize,
     /// An independent second pass over part of the sheet, graded against the first.
     pub second_pass: Option<Agreement>,
-    /// Trivial graders against the hand labels (Spearman with a 95% bootstrap interval).
-    pub baselines: Vec<BaselineFacts>,
+    /// Every signal against the labels, per family and pooled (`all`), with each model
+    /// grader's paired difference from every free signal.
+    pub signals: Vec<crate::filter::vs_labels::VsLabels>,
+    /// The model graders against the labels on the blind rows and on the others (as families
+    /// `blind` and `scores existed`).
+    pub by_blindness: Vec<crate::filter::vs_labels::VsLabels>,
 }
 
-/// A grader that costs nothing, against the hand labels.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BaselineFacts {
-    pub grader: String,
-    pub n: usize,
-    pub spearman: Option<f64>,
-    pub spearman_ci: Option<(f64, f64)>,
-}
+/// The model graders compared with every other signal.
+pub const MODEL_GRADERS: [&str; 2] = ["annotator", "classifier"];
 
-/// Spearman of `(label, score)` pairs with its 95% percentile bootstrap interval (2,000
-/// resamples, seed 0), as [`crate::filter::agreement`] computes it for the graders.
-fn baseline(grader: &str, pairs: &[(f64, f64)]) -> BaselineFacts {
-    let rho = |p: &[(f64, f64)]| {
-        let (a, b): (Vec<f64>, Vec<f64>) = p.iter().copied().unzip();
-        crate::stats::spearman(&a, &b)
-    };
-    let (lo, hi) = crate::stats::bootstrap_paired(pairs, rho, 0.95, 2000, 0);
-    let r = rho(pairs);
-    BaselineFacts {
-        grader: grader.into(),
-        n: pairs.len(),
-        spearman: r.is_finite().then_some(r),
-        spearman_ci: (lo.is_finite() && hi.is_finite()).then_some((lo, hi)),
-    }
-}
-
-/// The hand-label facts of a sheet (none when nothing on it is labelled); `second` is an
-/// independent relabelling of some of its rows; `fails` says whether a record fails a rule.
+/// The hand-label facts of a sheet (none when nothing on it is labelled). `scored` holds every
+/// labelled row's signals ([`crate::filter::vs_labels::Scored`]) with whether it was labelled
+/// blind; `second` is an independent relabelling of some rows, every one of which must be on
+/// the sheet and labelled.
 pub fn hand_label_facts(
     rows: &[crate::filter::labels::LabelRow],
     second: &[crate::filter::labels::LabelRow],
-    fails: &dyn Fn(&str, &str) -> Option<bool>,
-) -> Option<HandLabelFacts> {
+    scored: &[(crate::filter::vs_labels::Scored, Option<bool>)],
+) -> anyhow::Result<Option<HandLabelFacts>> {
     use crate::filter::agreement::{agreement, Graded};
+    use crate::filter::vs_labels::{vs_labels, Scored};
     let labelled: Vec<(&crate::filter::labels::LabelRow, u8)> =
         rows.iter().filter_map(|r| Some((r, r.label?))).collect();
     if labelled.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mut grades_by_family: BTreeMap<String, [usize; 6]> = BTreeMap::new();
     let mut labellers = std::collections::BTreeSet::new();
@@ -233,51 +221,54 @@ pub fn hand_label_facts(
         grades_by_family.entry(r.family.clone()).or_default()[(*l).min(5) as usize] += 1;
         labellers.extend(r.labeller.clone());
     }
-    let repeat: Vec<(Graded, Graded)> = second
+    let mut repeat = Vec::new();
+    for s in second {
+        let Some((_, first)) = labelled
+            .iter()
+            .find(|(r, _)| r.id == s.id && r.family == s.family)
+        else {
+            anyhow::bail!(
+                "second pass: record {} ({}) is not labelled on the sheet",
+                s.id,
+                s.family
+            );
+        };
+        let Some(again) = s.label else {
+            anyhow::bail!("second pass: record {} ({}) has no label", s.id, s.family);
+        };
+        repeat.push((Graded::label(*first), Graded::label(again)));
+    }
+    let records: Vec<Scored> = scored.iter().map(|(s, _)| s.clone()).collect();
+    let halves: Vec<Scored> = scored
         .iter()
-        .filter_map(|s| {
-            let (_, first) = labelled
+        .filter_map(|(s, blind)| {
+            let family = if (*blind)? { "blind" } else { "scores existed" };
+            let scores = s
+                .scores
                 .iter()
-                .find(|(r, _)| r.id == s.id && r.family == s.family)?;
-            Some((Graded::label(*first), Graded::label(s.label?)))
+                .filter(|(k, _)| MODEL_GRADERS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            Some(Scored {
+                family: family.into(),
+                label: s.label,
+                scores,
+            })
         })
         .collect();
-    let words: Vec<(f64, f64)> = labelled
-        .iter()
-        .map(|(r, l)| (*l as f64, -(r.text.split_whitespace().count() as f64)))
-        .collect();
-    let rules: Vec<(f64, f64)> = labelled
-        .iter()
-        .filter_map(|(r, l)| Some((*l as f64, if fails(&r.family, &r.id)? { 0.0 } else { 1.0 })))
-        .collect();
-    Some(HandLabelFacts {
+    Ok(Some(HandLabelFacts {
         labellers: labellers.into_iter().collect(),
         labelled: labelled.len(),
         grades_by_family,
+        blind: scored.iter().filter(|(_, b)| *b == Some(true)).count(),
+        not_blind: scored.iter().filter(|(_, b)| *b == Some(false)).count(),
         second_pass: agreement(&repeat),
-        baselines: vec![
-            baseline("fewer words", &words),
-            baseline("passes every quality rule", &rules),
-        ],
-    })
-}
-
-/// Whether a grader has earned a place as a quality signal: its Spearman with the hand labels
-/// is above 0 beyond its 95% interval, and above the best baseline's (a grader that costs
-/// nothing) beyond that baseline's interval.
-pub fn validated(g: &GraderFacts, h: &HandLabelFacts) -> bool {
-    let Some(a) = &g.vs_hand_labels else {
-        return false;
-    };
-    let Some((lo, _)) = a.spearman_ci else {
-        return false;
-    };
-    let best = h
-        .baselines
-        .iter()
-        .filter_map(|b| b.spearman_ci.map(|(_, hi)| hi))
-        .fold(0.0_f64, f64::max);
-    lo > 0.0 && lo > best
+        signals: vs_labels(&records, &MODEL_GRADERS),
+        by_blindness: vs_labels(&halves, &[])
+            .into_iter()
+            .filter(|r| r.family != "all")
+            .collect(),
+    }))
 }
 
 /// Characters of an example's excerpt.
@@ -378,7 +369,12 @@ pub fn rule_facts(corpus: &str, q: &QualityFile) -> RuleFacts {
 /// fails any (the first by a hash of the id, so the choice is stable as the pool grows).
 pub fn examples(corpus: &str, docs: &[Document], q: &QualityFile) -> Vec<ExampleRecord> {
     let mut order: Vec<usize> = (0..docs.len()).collect();
-    order.sort_by_key(|&i| (crate::hash::fnv1a(docs[i].id.bytes()), i));
+    order.sort_by_key(|&i| {
+        (
+            crate::hash::avalanche(crate::hash::fnv1a(docs[i].id.bytes())),
+            i,
+        )
+    });
     let show = |i: usize, verdict: &str| ExampleRecord {
         corpus: corpus.into(),
         verdict: verdict.into(),
@@ -627,64 +623,63 @@ mod tests {
             label,
             labeller: label.map(|_| "ab".to_string()),
             note: None,
+            blind: None,
         }
     }
 
-    /// Labels that fall with length: the word-count baseline must see it; a second pass that
-    /// repeats the labels must agree perfectly; unlabelled rows count nowhere.
+    /// A second pass is graded against the first; a second-pass row not on the sheet is an
+    /// error; the blind and non-blind rows are counted and compared apart.
     #[test]
-    fn hand_label_facts_count_grades_measure_repeatability_and_baselines() {
+    fn hand_label_facts_count_grades_check_the_second_pass_and_split_by_blindness() {
+        use crate::filter::vs_labels::Scored;
         let rows: Vec<LabelRow> = (0..40)
             .map(|i| row(i, Some((i % 4) as u8), 100 - 2 * (i % 4)))
             .chain([row(99, None, 5)])
             .collect();
-        let second: Vec<LabelRow> = rows[..10].to_vec();
-        let fails = |_: &str, id: &str| Some(id.ends_with('0'));
-        let h = hand_label_facts(&rows, &second, &fails).unwrap();
-        assert_eq!(h.labelled, 40);
+        let scored: Vec<(Scored, Option<bool>)> = rows
+            .iter()
+            .filter(|r| r.label.is_some())
+            .enumerate()
+            .map(|(i, r)| {
+                let l = r.label.unwrap() as f64;
+                let scores = [
+                    ("annotator".to_string(), l),
+                    ("fewer words".to_string(), -(i as f64)),
+                ]
+                .into_iter()
+                .collect();
+                (
+                    Scored {
+                        family: r.family.clone(),
+                        label: l,
+                        scores,
+                    },
+                    Some(i < 20),
+                )
+            })
+            .collect();
+        let h = hand_label_facts(&rows, &rows[..10], &scored)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.labelled, h.blind, h.not_blind), (40, 20, 20));
         assert_eq!(h.labellers, vec!["ab".to_string()]);
         assert_eq!(h.grades_by_family["stories"], [10, 0, 10, 0, 0, 0]);
         assert_eq!(h.grades_by_family["magpie"], [0, 10, 0, 10, 0, 0]);
         let again = h.second_pass.as_ref().unwrap();
         assert_eq!((again.n, again.exact), (10, 1.0));
-        let words = &h.baselines[0];
-        assert_eq!(words.grader, "fewer words");
-        assert!((words.spearman.unwrap() - 1.0).abs() < 1e-9, "{words:?}");
-        assert!(hand_label_facts(&[row(1, None, 3)], &[], &fails).is_none());
-
-        // a grader is validated only above 0 and above the best free grader's interval
-        let grader = |lo: f64| GraderFacts {
-            records: 40,
-            mean_by_family: BTreeMap::new(),
-            grades: [0; 6],
-            length_spearman: 0.0,
-            failing_vs_passing: None,
-            held_out_vs_annotator: None,
-            vs_hand_labels: Some(crate::filter::agreement::Agreement {
-                n: 40,
-                kappa: None,
-                kappa_ci: None,
-                spearman: Some(lo + 0.05),
-                spearman_ci: Some((lo, lo + 0.1)),
-                f1: None,
-                f1_ci: None,
-                reference_keeps: 0,
-                grader_keeps: 0,
-                exact: 0.0,
-            }),
-        };
-        let mut weak = h.clone();
-        weak.baselines = vec![BaselineFacts {
-            grader: "fewer words".into(),
-            n: 40,
-            spearman: Some(0.2),
-            spearman_ci: Some((0.1, 0.3)),
-        }];
-        assert!(validated(&grader(0.4), &weak));
-        assert!(
-            !validated(&grader(0.25), &weak),
-            "inside the baseline's interval"
-        );
-        assert!(!validated(&grader(-0.2), &weak));
+        let families: Vec<&str> = h.by_blindness.iter().map(|r| r.family.as_str()).collect();
+        assert_eq!(families, ["blind", "scores existed"]);
+        assert!(h
+            .signals
+            .iter()
+            .any(|r| r.signal == "annotator" && r.family == "all"));
+        let stranger = row(77, Some(1), 3);
+        let e = hand_label_facts(&rows, &[stranger], &scored)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("r77") && e.contains("not labelled"), "{e}");
+        assert!(hand_label_facts(&[row(1, None, 3)], &[], &[])
+            .unwrap()
+            .is_none());
     }
 }

@@ -3,8 +3,10 @@
 //! scores, signal costs, the annotator and the classifier, and examples, every corpus version
 //! side by side. Book page `corpora`; paper pieces `corpora-*.tex`.
 
+use crate::filter::vs_labels::{validated, VsLabels};
 use crate::generate::summary::{
-    first_and_latest, validated, version, CorporaSummary, GraderFacts, HandLabelFacts, RuleFacts,
+    first_and_latest, version, CorporaSummary, GraderFacts, HandLabelFacts, RuleFacts,
+    MODEL_GRADERS,
 };
 use crate::report::tables::{col, int, md_escape, num, pct};
 use crate::report::{Block, Page, Report};
@@ -412,13 +414,83 @@ fn grader_text(who: &str, g: &GraderFacts) -> String {
         );
     }
     if let Some(a) = &g.vs_hand_labels {
-        t += &format!(" Against the hand labels, over {}.", a.line());
+        t += &format!(" Against the labels, pooled, over {}.", a.line());
     }
     t
 }
 
-/// The hand labels in a paragraph: who, how many, their grades, how repeatable, and the
-/// baselines a grader must beat.
+/// `0.12 [0.02, 0.21]`, or `-`.
+fn rho_ci(x: Option<f64>, ci: Option<(f64, f64)>) -> String {
+    match (x, ci) {
+        (Some(x), Some((lo, hi))) => format!("{x:.2} [{lo:.2}, {hi:.2}]"),
+        (Some(x), None) => format!("{x:.2}"),
+        _ => "-".into(),
+    }
+}
+
+/// The families of the rows, pooled first.
+fn families(rows: &[VsLabels]) -> Vec<String> {
+    let mut f: Vec<String> = rows.iter().map(|r| r.family.clone()).collect();
+    f.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    f.retain(|x| seen.insert(x.clone()));
+    f
+}
+
+/// Signals (rows) by family (columns): Spearman with the labels and its interval.
+fn signals_table(rows: &[VsLabels]) -> Result<DataFrame> {
+    let fams = families(rows);
+    let mut signals: Vec<&String> = rows.iter().map(|r| &r.signal).collect();
+    signals.sort_by_key(|s| (!MODEL_GRADERS.contains(&s.as_str()), s.to_string()));
+    signals.dedup();
+    let mut cols = vec![col("signal", signals.iter().map(|s| s.to_string()))];
+    for f in &fams {
+        cols.push(col(
+            &format!("{f} (n)"),
+            signals.iter().map(|sig| {
+                rows.iter()
+                    .find(|r| &r.signal == *sig && &r.family == f)
+                    .map_or("-".into(), |r| {
+                        format!("{} ({})", rho_ci(r.spearman, r.spearman_ci), r.n)
+                    })
+            }),
+        ));
+    }
+    Ok(DataFrame::new(cols)?)
+}
+
+/// Each model grader minus each free signal, by family: the paired difference of Spearmans.
+fn differences_table(rows: &[VsLabels]) -> Result<DataFrame> {
+    let fams = families(rows);
+    let mut pairs: Vec<(String, String)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.minus_free
+                .iter()
+                .map(|(f, _, _)| (r.signal.clone(), f.clone()))
+        })
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut cols = vec![col(
+        "model grader minus free signal",
+        pairs.iter().map(|(m, f)| format!("{m} - {f}")),
+    )];
+    for fam in &fams {
+        cols.push(col(
+            fam,
+            pairs.iter().map(|(m, f)| {
+                rows.iter()
+                    .find(|r| &r.signal == m && &r.family == fam)
+                    .and_then(|r| r.minus_free.iter().find(|x| &x.0 == f))
+                    .map_or("-".into(), |(_, d, ci)| rho_ci(Some(*d), *ci))
+            }),
+        ));
+    }
+    Ok(DataFrame::new(cols)?)
+}
+
+/// Who labelled, how many, their grades, and how repeatable the labels are.
 fn hand_label_text(h: &HandLabelFacts) -> String {
     let by: Vec<String> = h
         .grades_by_family
@@ -429,68 +501,69 @@ fn hand_label_text(h: &HandLabelFacts) -> String {
         })
         .collect();
     let mut t = format!(
-        "Hand labels: {} records of the sheet, labelled by {} against `data/labels/GUIDE.md` before any model's score of them was seen; how many got grade 0/1/2/3/4/5: {}.",
+        "Labels: {} records of the sheet, labelled by {} against `data/labels/GUIDE.md`; how many got grade 0/1/2/3/4/5: {}.",
         h.labelled,
         h.labellers.join(", "),
         by.join("; ")
     );
-    if h.labellers.iter().any(|l| l == "synthlm-agent") {
-        t += " `synthlm-agent` is the language model that develops this project, not a person: these labels are a careful reading by a model far larger than the annotator, not human judgement, and a human pass over the same sheet is still wanted (the guide says how to add one).";
+    if h.labellers.iter().any(|l| l.starts_with("synthlm-agent")) {
+        t += " `synthlm-agent` is the AI agent that develops this project (Claude, a large language model by Anthropic), not a person, and it works in the repository where the model scores live: these are agent labels, not human judgement, and a human pass over the same sheet is still wanted (the guide says how to add one).";
     }
+    t += &format!(
+        " {} of them were labelled before the annotator had scored them (the rules, the teacher's NLL and the classifier had scored every record of the pool already, in files the labeller did not open); the other {} had been scored by the annotator, and its grade counts on them published in this chapter, before they were labelled, so only an instruction kept the labeller from those scores. The first 200 rows were drawn by a hash that picked runs of neighbouring ids (one 60-record window of a cosmo and a stories shard, magpie ids 0-79, instruct ids 0-9 and 700-763, all generated before the last change to the ending rule); rows 201-400 were drawn with the fixed hash when stories had 79% and instruct 95% of their final records. The sheet holds 100 records per family whatever the family's size, and its intervals treat records as independent, which the first 200 are not.",
+        h.blind, h.not_blind
+    );
     if let Some(a) = &h.second_pass {
         t += &format!(
-            " A second, independent pass (a fresh session that saw only the guide and the texts) over a random {} of the rows, against the first: {}.",
+            " A second pass of the same model in a fresh session that saw only the guide and the texts (the prompt is in `data/labels/second-pass-prompt.md`), over a random {} of the rows, against the first: {}. It measures how repeatable one model's labels are, not agreement between independent raters.",
             a.n,
             a.line()
         );
     }
-    let base: Vec<String> = h
-        .baselines
-        .iter()
-        .map(|b| {
-            format!(
-                "{} Spearman {}{} ({} records)",
-                b.grader,
-                opt(b.spearman, num),
-                b.spearman_ci
-                    .map(|(lo, hi)| format!(" [{}, {}]", num(lo), num(hi)))
-                    .unwrap_or_default(),
-                b.n
-            )
-        })
-        .collect();
-    t + &format!(
-        " Graders that cost nothing, against the hand labels: {}. A model grader earns a place as a quality signal only if its Spearman with the hand labels is above 0 and above these, each beyond its 95% interval.",
-        base.join("; ")
-    )
+    t
 }
 
-/// Whether a grader is used as a quality signal, in a sentence.
-fn verdict(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> String {
-    match h {
-        Some(h) if validated(g, h) => format!("{who} agrees with the hand labels beyond what a free grader reaches, so it may be used as a quality signal."),
-        Some(_) => format!("{who} does not agree with the hand labels beyond what a free grader reaches: it is not validated, and no experiment uses it as a quality signal."),
-        None => format!("{who} has no hand labels to be validated against, and no experiment uses it as a quality signal."),
+/// Where a model grader passes the bar, in a sentence.
+fn verdict(who: &str, signal: &str, h: Option<&HandLabelFacts>) -> String {
+    let Some(h) = h else {
+        return format!("{who} has no labels to be validated against, and no experiment uses it as a quality signal.");
+    };
+    let passes: Vec<String> = families(&h.signals)
+        .into_iter()
+        .filter(|f| validated(&h.signals, signal, f))
+        .collect();
+    match passes.is_empty() {
+        true => format!("{who} passes the bar on no family and not pooled: it is not validated, and no experiment uses it as a quality signal."),
+        false => format!("{who} passes the bar on {} only; no experiment uses it as a quality signal yet, and one that does may use it only there.", passes.join(", ")),
     }
 }
 
 fn graders(s: &CorporaSummary) -> Vec<Block> {
-    let mut b = vec![Block::Text("The annotator is Gemma 3 270M (the pretrained model: the PyPI GGUF is not the instruction-tuned one), prompted with the rubric of `data/labels/GUIDE.md` and six graded examples; its score is the expected digit under its next-token distribution. The classifier is a ridge regression from the signals above to the annotator's expected score (`src/filter/classifier.rs`), so it can be no better than the annotator. Neither is trusted before it agrees with hand labels of the same records.".into())];
+    let mut b = vec![Block::Text("The annotator is Gemma 3 270M (the pretrained model: the PyPI GGUF is not the instruction-tuned one), prompted with a one-paragraph summary of the rubric of `data/labels/GUIDE.md` (not the guide itself: neither its stop-at-the-first-failure rule nor the readings added while labelling) and six graded examples of 10-40 words (the sheet's records run to 100-300); its score is the expected digit under its next-token distribution. The classifier is a ridge regression from the signals above to the annotator's expected score (`src/filter/classifier.rs`). Neither is trusted before it agrees with labels of the same records.".into())];
     if let Some(h) = &s.hand_labels {
         b.push(Block::Text(hand_label_text(h)));
+        if let Ok(frame) = signals_table(&h.signals) {
+            b.push(Block::Table { name: "vs-labels".into(), caption: "Every signal against the labels: Spearman with its 95% percentile bootstrap interval (2,000 resamples over records) and the records it has, pooled and per family. Free signals enter so that higher is better (fewer words, passing every rule, lower teacher NLL, lower bits per byte under the real-text n-gram).".into(), frame });
+        }
+        if let Ok(frame) = differences_table(&h.signals) {
+            b.push(Block::Table { name: "vs-free".into(), caption: "Does a model grader beat a free signal? The difference of their Spearmans with the labels, with its paired 95% bootstrap interval (both correlations on the same resample of records). A model grader passes the bar on a family when its own Spearman and every difference here are above 0 beyond their intervals.".into(), frame });
+        }
+        if let Ok(frame) = signals_table(&h.by_blindness) {
+            b.push(Block::Table { name: "vs-labels-blind".into(), caption: "The model graders against the labels, on the rows labelled before the annotator scored them (blind) and on the rows it had scored first.".into(), frame });
+        }
     }
     if let Some(a) = &s.annotator {
         b.push(Block::Text(
             grader_text("The annotator", a)
                 + " "
-                + &verdict("The annotator", a, s.hand_labels.as_ref()),
+                + &verdict("The annotator", "annotator", s.hand_labels.as_ref()),
         ));
     }
     if let Some(c) = &s.classifier {
         b.push(Block::Text(
             grader_text("The classifier (its fitted scores of the sheet)", c)
                 + " "
-                + &verdict("The classifier", c, s.hand_labels.as_ref()),
+                + &verdict("The classifier", "classifier", s.hand_labels.as_ref()),
         ));
     }
     if let (Some(a), Some(c)) = (&s.annotator, &s.classifier) {
@@ -539,35 +612,42 @@ fn grader_short(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> Strin
         t += &format!(", and records failing a quality rule score {fail:.2} against {pass:.2} for those passing every rule");
     }
     if let Some(a) = &g.vs_hand_labels {
-        t += &format!(". Against the hand labels: {}", a.line());
+        t += &format!(". Against the labels, pooled: {}", a.line());
     }
-    t + ". " + &verdict(who, g, h)
+    let signal = if who.contains("annotator") {
+        "annotator"
+    } else {
+        "classifier"
+    };
+    t + ". " + &verdict(who, signal, h)
 }
 
 /// The hand labels in two sentences, for the paper.
 fn hand_labels_short(h: &HandLabelFacts) -> String {
     let two = |x: Option<f64>| x.map_or("undefined".into(), |x| format!("{x:.2}"));
     let mut t = format!(
-        "{} sheet records carry hand labels by {} (the language model that develops this project, not a person)",
+        "{} sheet records carry labels by {}, the AI agent that develops this project (not a person; {} of them labelled before the annotator scored them, and the sheet's first 200 rows drawn as runs of neighbouring ids)",
         h.labelled,
-        h.labellers.join(", ")
+        h.labellers.join(", "),
+        h.blind
     );
     if let Some(a) = &h.second_pass {
         t += &format!(
-            "; an independent second pass over {} of them agrees with quadratic kappa {} and Spearman {}",
+            "; a second pass of the same model in a fresh session over {} of them agrees with quadratic kappa {} and Spearman {}",
             a.n,
             two(a.kappa),
             two(a.spearman)
         );
     }
-    let base: Vec<String> = h
-        .baselines
+    let free: Vec<String> = h
+        .signals
         .iter()
-        .map(|b| format!("{} ({})", two(b.spearman), b.grader))
+        .filter(|r| r.family == "all" && !MODEL_GRADERS.contains(&r.signal.as_str()))
+        .map(|r| format!("{} ({})", two(r.spearman), r.signal))
         .collect();
     t + &format!(
-        ". Graders that cost nothing reach Spearman {} against them.",
-        base.join(" and ")
+        ". Pooled over families, free signals reach Spearman {} with them; per family the signs differ.",
+        free.join(", ")
     )
 }
 
