@@ -894,6 +894,20 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     };
     let ann = crate::filter::annotator::read_annotations(&i.annotations, &rows)?;
     let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
+    // the classifier file's agreement is copied into the summary: it must be the one fitted on
+    // this sheet and these annotations
+    for (key, path) in [
+        ("sheet_sha256", &i.sheet),
+        ("annotations_sha256", &i.annotations),
+    ] {
+        if file["trained_on"][key].as_str() != Some(crate::io::sha256_file(path)?.as_str()) {
+            bail!(
+                "{} was not fitted on the current {} (run `synthlm classify` again)",
+                i.classifier.display(),
+                path.display()
+            );
+        }
+    }
     let classifier: crate::filter::classifier::Classifier =
         serde_json::from_value(file["classifier"].clone())
             .map_err(|e| anyhow::anyhow!("{}: no classifier ({e})", i.classifier.display()))?;

@@ -121,12 +121,26 @@ fn stat(name: &str, x: Option<f64>, ci: Option<(f64, f64)>, undefined: &str) -> 
 impl Agreement {
     /// One line for a report: kappa, Spearman and F1 with their intervals.
     pub fn line(&self) -> String {
+        let f1_name = format!("F1 at grade >= {KEEP_AT}");
+        // F1 is 0 whenever one side keeps nothing, whatever the other does: say so, not "0.00"
+        let f1 = match (self.reference_keeps, self.grader_keeps) {
+            (0, 0) => stat(&f1_name, None, None, "no record graded that high by either"),
+            (0, _) | (_, 0) => format!(
+                "{f1_name} not informative (the {} keeps no record)",
+                if self.grader_keeps == 0 {
+                    "grader"
+                } else {
+                    "reference"
+                }
+            ),
+            _ => stat(&f1_name, self.f1, self.f1_ci, ""),
+        };
         format!(
             "{} records: {}, {}, {} (reference keeps {}, grader keeps {}), same grade {:.0}% (95% bootstrap intervals)",
             self.n,
             stat("quadratic kappa", self.kappa, self.kappa_ci, "one grade throughout"),
             stat("Spearman", self.spearman, self.spearman_ci, "a constant score"),
-            stat(&format!("F1 at grade >= {KEEP_AT}"), self.f1, self.f1_ci, "no record graded that high by either"),
+            f1,
             self.reference_keeps,
             self.grader_keeps,
             100.0 * self.exact
@@ -163,6 +177,18 @@ mod tests {
         assert!(b.kappa_ci.unwrap().1 < 0.0 && b.spearman_ci.unwrap().1 < 0.0);
         // half of the records at >= 3 on each side, crossed: F1 = 2·tp/(refs+grads) = 0
         assert_eq!(b.f1, Some(0.0));
+        // a grader that keeps nothing: F1 is 0 by construction, and the line says so
+        let none_kept: Vec<_> = (0..10)
+            .map(|i| (Graded::label(3 + i % 2), Graded::score(1.0)))
+            .collect();
+        let n = agreement(&none_kept).unwrap();
+        assert_eq!(n.f1, Some(0.0));
+        assert!(
+            n.line()
+                .contains("not informative (the grader keeps no record)"),
+            "{}",
+            n.line()
+        );
         // nobody keeps anything: F1 undefined, said so
         let low: Vec<_> = (0..10)
             .map(|i| (Graded::label(i % 2), Graded::score(1.4)))
