@@ -421,6 +421,9 @@ fn grader_text(who: &str, g: &GraderFacts) -> String {
 
 /// `0.12 [0.02, 0.21]`, or `-`.
 fn rho_ci(x: Option<f64>, ci: Option<(f64, f64)>) -> String {
+    // no "-0.00": a value that rounds to zero prints as 0.00
+    let z = |v: f64| if v.abs() < 0.005 { 0.0 } else { v };
+    let (x, ci) = (x.map(z), ci.map(|(lo, hi)| (z(lo), z(hi))));
     match (x, ci) {
         (Some(x), Some((lo, hi))) => format!("{x:.2} [{lo:.2}, {hi:.2}]"),
         (Some(x), None) => format!("{x:.2}"),
