@@ -296,9 +296,18 @@ pub fn generate_stats(dirs: &[PathBuf], json: Option<&Path>) -> Result<String> {
     {
         let m: crate::generate::shards::GenManifest =
             crate::io::read_json(&d.1.join(crate::generate::shards::MANIFEST))?;
+        // recipe 1's manifests predate kept/dropped tokens and the truncation share: "-", not 0
+        let r2 = |x: String| {
+            if m.settings.recipe >= 2 {
+                x
+            } else {
+                "-".into()
+            }
+        };
         out += &format!(
-            "{}: {} records kept, {} dropped {:?}; teacher tokens {} (kept text {}, dropped {}); truncated share {:.3}; required-words share {}\n",
-            d.0, m.records, m.dropped.len(), m.dropped_by, m.teacher_tokens, m.kept_tokens, m.dropped_tokens, m.truncated_share,
+            "{}: {} records kept, {} dropped {:?}; teacher tokens {} (kept text {}, dropped {}); truncated share {}; required-words share {}\n",
+            d.0, m.records, m.dropped.len(), m.dropped_by, m.teacher_tokens, r2(m.kept_tokens.to_string()),
+            r2(m.dropped_tokens.to_string()), r2(format!("{:.3}", m.truncated_share)),
             m.required_words_share.map_or("-".into(), |x| format!("{x:.3}"))
         );
     }
