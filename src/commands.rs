@@ -612,10 +612,11 @@ pub fn quality(root: &Path, dirs: &[PathBuf], out: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// `synthlm label-sheet DIR OUT`: a hand-labelling sheet of `per_family` records of every family
-/// of a generated-corpus folder (rubric: data/labels/GUIDE.md); never overwrites a sheet. With
-/// `append`, `per_family` more records of each family, none already on the sheet, are added
-/// after its rows (which are kept as they are, labels and all).
+/// `synthlm label-sheet DIR OUT`: a labelling sheet of `per_family` records of every family of
+/// a generated-corpus folder (rubric: data/labels/GUIDE.md), drawn from the training split only
+/// (held-out records are the experiments' test sets, and the classifier is fitted on the
+/// sheet); never overwrites a sheet. With `append`, `per_family` more records of each family,
+/// none already on the sheet, are added after its rows (kept as they are, labels and all).
 pub fn label_sheet(
     dir: &Path,
     out: &Path,
@@ -627,10 +628,9 @@ pub fn label_sheet(
     let mut pools = Vec::new();
     for g in crate::generate::Generator::ALL {
         if dir.join(g.name()).join("manifest.json").exists() {
-            pools.push((
-                g.name().to_string(),
-                experiments::corpora::generated(dir, g)?,
-            ));
+            let mut docs = experiments::corpora::generated(dir, g)?;
+            docs.retain(|d| !experiments::corpora::is_held_out(d));
+            pools.push((g.name().to_string(), docs));
         }
     }
     let on_sheet = match append {
