@@ -90,7 +90,7 @@ pub fn write_sheet(path: &Path, rows: &[LabelRow]) -> Result<()> {
             path.display()
         );
     }
-    write_rows(path, rows)
+    crate::io::write_bytes(path, lines(rows)?.as_bytes())
 }
 
 /// Add `rows` after the rows of an existing sheet, which are kept byte for byte (labels and
@@ -117,20 +117,18 @@ pub fn append_to_sheet(path: &Path, rows: &[LabelRow]) -> Result<()> {
     if !s.is_empty() && !s.ends_with('\n') {
         s.push('\n');
     }
-    for r in rows {
-        s += &serde_json::to_string(r)?;
-        s.push('\n');
-    }
+    s += &lines(rows)?;
     crate::io::write_bytes(path, s.as_bytes())
 }
 
-fn write_rows(path: &Path, rows: &[LabelRow]) -> Result<()> {
+/// Rows as JSON Lines, each ending in a newline.
+fn lines(rows: &[LabelRow]) -> Result<String> {
     let mut s = String::new();
     for r in rows {
         s += &serde_json::to_string(r)?;
         s.push('\n');
     }
-    crate::io::write_bytes(path, s.as_bytes())
+    Ok(s)
 }
 
 /// Read a sheet back: every line a row, every label 0-5; errors name the file and the line.

@@ -433,11 +433,11 @@ fn rho_ci(x: Option<f64>, ci: Option<(f64, f64)>) -> String {
 
 /// The families of the rows, pooled first.
 fn families(rows: &[VsLabels]) -> Vec<String> {
-    let mut f: Vec<String> = rows.iter().map(|r| r.family.clone()).collect();
-    f.dedup();
     let mut seen = std::collections::BTreeSet::new();
-    f.retain(|x| seen.insert(x.clone()));
-    f
+    rows.iter()
+        .filter(|r| seen.insert(r.family.as_str()))
+        .map(|r| r.family.clone())
+        .collect()
 }
 
 /// Signals (rows) by family (columns): Spearman with the labels and its interval.
@@ -603,7 +603,8 @@ fn examples(s: &CorporaSummary) -> Vec<Block> {
 }
 
 /// A grader in one or two sentences, for the paper.
-fn grader_short(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> String {
+/// `signal`: the grader's name among the signals compared with the labels.
+fn grader_short(who: &str, signal: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> String {
     let grades: Vec<String> = g.grades.iter().map(|n| n.to_string()).collect();
     let mut t = format!(
         "{who} gives grades 0--5 to {} of the {} sheet records; its score's Spearman correlation with length is {:.2}",
@@ -617,11 +618,6 @@ fn grader_short(who: &str, g: &GraderFacts, h: Option<&HandLabelFacts>) -> Strin
     if let Some(a) = &g.vs_hand_labels {
         t += &format!(". Against the labels, pooled: {}", a.line());
     }
-    let signal = if who.contains("annotator") {
-        "annotator"
-    } else {
-        "classifier"
-    };
     t + ". " + &verdict(who, signal, h)
 }
 
@@ -666,11 +662,11 @@ fn macros(s: &CorporaSummary) -> Vec<Block> {
     if let Some(a) = &s.annotator {
         out.push(m(
             "CorporaAnnotatorText",
-            grader_short("The annotator", a, s.hand_labels.as_ref()),
+            grader_short("The annotator", "annotator", a, s.hand_labels.as_ref()),
         ));
     }
     if let Some(c) = &s.classifier {
-        let mut t = grader_short("The classifier", c, s.hand_labels.as_ref());
+        let mut t = grader_short("The classifier", "classifier", c, s.hand_labels.as_ref());
         if let Some(a) = &c.held_out_vs_annotator {
             t += &format!(
                 " Held out against the annotator's expected score: Spearman {}, quadratic kappa {} (both helped by length, which the classifier's inputs include).",
