@@ -538,6 +538,7 @@ fn run() -> Result<()> {
             plan,
         } => {
             let root = std::env::current_dir()?;
+            synthlm::train::interrupt::install();
             println!(
                 "{}",
                 synthlm::commands::experiment(&root, number, &profile, plan, true)?
@@ -895,12 +896,7 @@ fn train(config: Option<PathBuf>, profile: Option<String>, sets: Vec<String>) ->
         }
     };
     let cfg = cfg.with_overrides(&sets)?;
-    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = interrupt.clone();
-    ctrlc::set_handler(move || {
-        eprintln!("\ninterrupted: saving a checkpoint at the end of this step ...");
-        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-    })?;
+    let interrupt = synthlm::train::interrupt::install();
     let collective = synthlm::train::process_group::from_env(&cfg.device)?;
     let opts = synthlm::train::TrainOptions {
         interrupt: Some(interrupt),

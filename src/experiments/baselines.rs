@@ -105,7 +105,12 @@ fn fit_one(
 }
 
 /// Every baseline of the grid: per training condition and seed, per model and held-out set.
-pub fn baselines(s: &Scale, p: &Prepared, work: &Path) -> Result<Vec<BaselineScores>> {
+pub fn baselines(
+    s: &Scale,
+    p: &Prepared,
+    work: &Path,
+    progress: bool,
+) -> Result<Vec<BaselineScores>> {
     let evals: Vec<(String, TokenShards)> = p
         .eval
         .iter()
@@ -114,6 +119,12 @@ pub fn baselines(s: &Scale, p: &Prepared, work: &Path) -> Result<Vec<BaselineSco
     let dir = work.join("baselines");
     std::fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
+    let pb = if progress {
+        let fits = (p.train.len() * s.seeds.len()) as u64;
+        crate::progress::bar(fits, "fits", "n-grams")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     for t in &p.train {
         let train = TokenShards::open(&t.dir)?;
         let mut fitted: BTreeMap<String, Vec<(String, String, u64, DocScores)>> = BTreeMap::new();
@@ -124,6 +135,7 @@ pub fn baselines(s: &Scale, p: &Prepared, work: &Path) -> Result<Vec<BaselineSco
                 let cache = dir.join(format!("{}-{key}.json", t.name));
                 fitted.insert(key.clone(), fit_one(&train, cov, &evals, &cache)?);
             }
+            pb.inc(1);
             for (name, eval_set, tokens, scores) in &fitted[&key] {
                 out.push(BaselineScores {
                     name: name.clone(),
@@ -136,6 +148,7 @@ pub fn baselines(s: &Scale, p: &Prepared, work: &Path) -> Result<Vec<BaselineSco
             }
         }
     }
+    pb.finish_and_clear();
     Ok(out)
 }
 

@@ -81,7 +81,7 @@ pub fn run_curve(
     let mut out = Vec::new();
     for m in multiples(s) {
         let sm = scaled(s, m);
-        let base = baselines(&sm, p, work)?;
+        let base = baselines(&sm, p, work, false)?;
         for st in &s.students {
             for c in &p.train {
                 let key = RunKey {
@@ -102,7 +102,7 @@ pub fn run_curve(
                     let cfg =
                         grid::run_config(&sm, st, RunData::of(p, &c.name), seed, dir.clone())?;
                     let what = || format!("the learning curve's run {}", dir.display());
-                    grid::train_if_needed(&cfg, &dir, s.ranks).with_context(what)?;
+                    grid::train_if_needed(&cfg, &dir, s.ranks, progress).with_context(what)?;
                     grid::measure_if_needed(&key, &sm, p, &dir, prompts).with_context(what)?;
                     pb.inc(1);
                     grid::outcome(key, dir.clone(), s.eval_windows)?

@@ -163,7 +163,14 @@ pub fn run_config(
 
 /// Train the run if it is not finished, recording where and when: in this process, or as
 /// `ranks` data-parallel processes of the synthlm binary (`synthlm launch`).
-pub(crate) fn train_if_needed(cfg: &RunConfig, dir: &Path, ranks: usize) -> Result<()> {
+/// Ctrl-C or SIGTERM (when the command installed [`crate::train::interrupt`]) stops it at a
+/// step boundary with a checkpoint, which the next call resumes from.
+pub(crate) fn train_if_needed(
+    cfg: &RunConfig,
+    dir: &Path,
+    ranks: usize,
+    progress: bool,
+) -> Result<()> {
     if metrics::read_summary(dir).is_ok() {
         return Ok(());
     }
@@ -176,9 +183,19 @@ pub(crate) fn train_if_needed(cfg: &RunConfig, dir: &Path, ranks: usize) -> Resu
         crate::train::process_group::launch_exe(&exe, ranks, &args)?;
         metrics::read_summary(dir).context("the launched ranks wrote no summary")?
     } else {
-        train(cfg, &TrainOptions::default())?
-            .summary
-            .context("training stopped before its last step")?
+        let opts = TrainOptions {
+            progress,
+            interrupt: crate::train::interrupt::installed(),
+            ..Default::default()
+        };
+        let out = train(cfg, &opts)?;
+        match out.summary {
+            Some(s) => s,
+            None => anyhow::bail!(
+                "interrupted at step {} (checkpoint saved); run the same command to resume",
+                out.steps_done
+            ),
+        }
     };
     let p = RunProvenance {
         environment: environment(),
@@ -364,7 +381,8 @@ pub fn run_grid(
             key.seed,
             dir.clone(),
         )?;
-        train_if_needed(&cfg, &dir, s.ranks).with_context(|| format!("training {}", key.dir()))?;
+        train_if_needed(&cfg, &dir, s.ranks, progress)
+            .with_context(|| format!("training {}", key.dir()))?;
         measure_if_needed(&key, s, p, &dir, prompts)
             .with_context(|| format!("scoring {}", key.dir()))?;
         if s.suite && !dir.join(crate::eval::suite_run::SUITE).exists() {
@@ -378,7 +396,7 @@ pub fn run_grid(
                 (Ok(i), Ok(t)) => (i, t),
                 (Err(e), _) | (_, Err(e)) => anyhow::bail!("the evaluation suite's inputs: {e:#}"),
             };
-            crate::eval::suite_run::evaluate_run(&dir, items, teacher, work, false)
+            crate::eval::suite_run::evaluate_run(&dir, items, teacher, work, progress)
                 .with_context(|| format!("the evaluation suite on {}", key.dir()))?;
         }
         out.push(outcome(key, dir, s.eval_windows)?);

@@ -144,8 +144,11 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
     let s = &chosen;
     let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
+    // The baselines first: they are the bar every student must clear, cheap next to the grid,
+    // and cached, so a design whose students cannot clear them shows it before the grid is
+    // spent.
+    let base = baselines::baselines(s, &p, &paths.work, progress)?;
     let runs = grid::run_grid(s, &p, &paths.results, &paths.work, &e.prompts(), progress)?;
-    let base = baselines::baselines(s, &p, &paths.work)?;
     let curve = curve::run_curve(
         s,
         &p,

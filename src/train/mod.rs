@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod collective;
 pub mod gpu;
 pub mod grads;
+pub mod interrupt;
 pub mod metrics;
 #[cfg(feature = "nccl")]
 pub mod nccl;

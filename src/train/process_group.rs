@@ -16,8 +16,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const ENV_RANK: &str = "SYNTHLM_RANK";
@@ -274,7 +274,7 @@ pub fn launch_exe(exe: &Path, procs: usize, args: &[String]) -> Result<()> {
             .with_context(|| format!("starting rank {rank}"))?;
         children.push((rank, child));
     }
-    let interrupted = interrupt_flag();
+    let interrupted = crate::train::interrupt::install();
     let (mut failed, mut forwarded) = (None, false);
     while failed.is_none() && !children.is_empty() {
         if !forwarded && interrupted.load(Ordering::SeqCst) {
@@ -310,17 +310,4 @@ pub fn launch_exe(exe: &Path, procs: usize, args: &[String]) -> Result<()> {
         bail!("launch: interrupted; every rank stopped after saving a checkpoint (run the same command to resume)");
     }
     Ok(())
-}
-
-/// The launcher's SIGINT flag, its handler installed once per process (a process that already
-/// has a handler, such as a test harness, keeps it and the flag stays down).
-fn interrupt_flag() -> Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
-        flag
-    })
-    .clone()
 }
