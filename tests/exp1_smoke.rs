@@ -91,11 +91,12 @@ fn smoke_scale_runs_end_to_end_and_resumes() {
         r.baseline("kn-3", "real", "real").unwrap()
             < r.baseline("unigram", "real", "real").unwrap()
     );
-    // Comparisons: synthetic vs real per student and set, each student vs its best KN, all
-    // Holm-adjusted (never below the raw p-value).
+    // Comparisons: three condition pairs per student and set, each student against the bigram
+    // and its best KN per condition and set, all Holm-adjusted (never below the raw p-value).
+    // (No suite at the smoke scale: the neutral set is not compared.)
     assert_eq!(
         r.comparisons.len(),
-        s.students.len() * 2 + s.students.len() * 3 * 2
+        s.students.len() * (2 * exp1::CONDITION_PAIRS.len() + 3 * 2 * 2)
     );
     for c in &r.comparisons {
         assert!(
@@ -104,6 +105,7 @@ fn smoke_scale_runs_end_to_end_and_resumes() {
         );
     }
     assert_eq!(r.samples.len(), n_runs * exp1::PROMPTS.len());
+    bar_follows_its_comparisons(&r);
     let a = exp1::analysis(&r).unwrap();
     assert_eq!(a.contamination.len(), 3 * 2);
     // The harness decontaminated the held-out sets: the stand-in teacher's repetitive text
@@ -313,4 +315,43 @@ fn scales_are_validated_with_the_key_named() {
         .unwrap()
         .to_string()
         .contains("no experiment 42"));
+}
+
+/// The bar reads each cell's comparisons: it is met exactly when the bigram difference is at
+/// most -0.10 and the best KN's interval is below 0, and a missing comparison never passes.
+fn bar_follows_its_comparisons(r: &synthlm::experiments::results::Results) {
+    use synthlm::report::bar;
+    let cells = bar::cells(r, &exp1::CONDITIONS, &exp1::BAR_SETS);
+    assert_eq!(cells.len(), r.scale.students.len() * 3 * 3);
+    for c in &cells {
+        let compared = c.set != "neutral";
+        assert_eq!(c.bigram.is_some() && c.kn.is_some(), compared, "{}", c.set);
+        assert!(compared || !c.misses().is_empty());
+    }
+    let (st, cond) = (r.scale.students[0].name.clone(), "real");
+    let mut r = r.clone();
+    let set = |r: &mut synthlm::experiments::results::Results, ngram: &str, diff: f64, hi: f64| {
+        for x in r.comparisons.iter_mut().filter(|x| {
+            x.eval_set == "real" && x.label.starts_with(&format!("{st} on {cond} - {ngram}"))
+        }) {
+            (x.diff, x.lo, x.hi) = (diff, diff - 0.01, hi);
+        }
+    };
+    let misses = |r: &synthlm::experiments::results::Results| {
+        bar::cells(r, &[cond], &["real"])
+            .into_iter()
+            .find(|c| c.student == st)
+            .unwrap()
+            .misses()
+    };
+    set(&mut r, "bigram", -0.2, -0.19);
+    set(&mut r, "kn-", -0.05, -0.01);
+    assert!(misses(&r).is_empty(), "{:?}", misses(&r));
+    set(&mut r, "kn-", -0.05, 0.01);
+    assert!(misses(&r)[0].contains("kn-"), "{:?}", misses(&r));
+    set(&mut r, "kn-", -0.05, -0.01);
+    set(&mut r, "bigram", -0.05, -0.04);
+    assert!(misses(&r)[0].contains("bigram"), "{:?}", misses(&r));
+    let text = bar::summary(&bar::cells(&r, &[cond], &["real"]));
+    assert!(text.contains("Missed") && text.contains(&st), "{text}");
 }

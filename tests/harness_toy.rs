@@ -220,6 +220,49 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         .baselines
         .iter()
         .any(|b| b.name == "kn-3" && b.metric == "minimal_pairs_acc" && b.trained_on == "a"));
+    // The report's suite tables: every accuracy part with its chance level, the student's cell
+    // and the best n-gram of its training set.
+    let mp = r
+        .headline
+        .iter()
+        .find(|h| h.metric == "minimal_pairs_acc" && h.eval_set == "all")
+        .unwrap();
+    assert_eq!(mp.chance, Some(0.5));
+    let blocks = synthlm::report::suite::blocks(&r, &[mp.condition.as_str()]).unwrap();
+    let frame = blocks
+        .iter()
+        .find_map(|b| match b {
+            synthlm::report::Block::Table { name, frame, .. } if name == "suite-accuracy" => {
+                Some(frame.clone())
+            }
+            _ => None,
+        })
+        .expect("the accuracy table");
+    let column = |name: &str| -> Vec<String> {
+        let c = frame.column(name).unwrap().str().unwrap().clone();
+        c.into_iter().map(|v| v.unwrap_or("").to_string()).collect()
+    };
+    let parts = column("part");
+    let at = parts.iter().position(|p| p == "all").unwrap();
+    assert_eq!(column("chance")[at], "0.500");
+    let student = format!("{} on {}", mp.student, mp.condition);
+    assert_eq!(
+        column(&student)[at],
+        synthlm::report::tables::mean_ci(mp.mean, mp.lo, mp.hi)
+    );
+    let best = r
+        .baselines
+        .iter()
+        .filter(|b| {
+            b.metric == "minimal_pairs_acc" && b.eval_set == "all" && b.trained_on == mp.condition
+        })
+        .map(|b| b.value)
+        .fold(f64::MIN, f64::max);
+    let cell = &column(&format!("best n-gram on {}", mp.condition))[at];
+    assert!(
+        cell.starts_with(&synthlm::report::tables::num(best)),
+        "{cell}"
+    );
 }
 
 /// With `ranks = 2` each run is trained by two launched synthlm processes (data parallel over

@@ -586,6 +586,7 @@ pub fn headline(
             hi: r.hi,
             interval: r.interval.clone(),
             n_seeds: 1,
+            chance: r.chance,
         })
         .collect()
 }

@@ -15,13 +15,16 @@ use crate::experiments::corpora;
 use crate::experiments::grid::SetScore;
 use crate::experiments::prepare::Design;
 use crate::experiments::provenance::{local_inputs, InputRecord};
-use crate::experiments::results::{compare, seed_scores, ComparisonRow, Results};
+use crate::experiments::results::{
+    compare, seed_scores, suite_neutral, vs_ngram_label, ComparisonRow, Results,
+};
 use crate::experiments::scale::{Corpora, Scale};
 use crate::experiments::{Analysis, Experiment, Paths};
 use crate::generate::jobs::Generator;
 use crate::generate::stats::{first_look_rows, FirstLook};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Fixed prompts for samples (plain text, or a chat turn for the assistant to answer).
@@ -181,60 +184,107 @@ fn design(s: &Scale, paths: &Paths) -> Result<Design> {
 
 /// Synthetic against real per student and held-out set; each student against the best
 /// Kneser-Ney baseline of its own training tokens (when its scores cover whole documents).
-fn comparisons(a: &Analysis) -> Vec<ComparisonRow> {
+/// The sets every student is held to the bar on: the two held-out sets of the design and the
+/// evaluation suite's neutral third domain (read from each run's `suite.json`).
+pub const BAR_SETS: [&str; 3] = ["synthetic", "real", "neutral"];
+
+/// The condition pairs compared (a - b) on every set.
+pub const CONDITION_PAIRS: [(&str, &str); 3] = [
+    ("synthetic", "real"),
+    ("blend", "real"),
+    ("blend", "synthetic"),
+];
+
+/// One (student, condition, set): the student's scores per seed, and each n-gram model's per
+/// seed (each counted on the positions that seed's run saw).
+struct Cell {
+    student: Vec<SetScore>,
+    ngrams: BTreeMap<String, Vec<SetScore>>,
+}
+
+fn cell(a: &Analysis, student: &str, c: &str, e: &str) -> Result<Option<Cell>> {
+    let mut ngrams: BTreeMap<String, Vec<SetScore>> = BTreeMap::new();
+    if e != "neutral" {
+        let student: Vec<SetScore> = seed_scores(a.runs, student, c, e)
+            .into_iter()
+            .cloned()
+            .collect();
+        for b in a
+            .baselines
+            .iter()
+            .filter(|b| b.trained_on == c && b.eval_set == e)
+        {
+            let v = ngrams.entry(b.name.clone()).or_default();
+            v.push(SetScore::Documents(b.scores.clone()));
+        }
+        return Ok((!student.is_empty()).then_some(Cell { student, ngrams }));
+    }
+    let mut scores = Vec::new();
+    for r in a
+        .runs
+        .iter()
+        .filter(|r| r.key.student == student && r.key.condition == c)
+    {
+        let Some((own, base)) = suite_neutral(&r.dir)? else {
+            return Ok(None);
+        };
+        scores.push(SetScore::Documents(own));
+        for (name, d) in base {
+            ngrams.entry(name).or_default().push(SetScore::Documents(d));
+        }
+    }
+    Ok((!scores.is_empty()).then_some(Cell {
+        student: scores,
+        ngrams,
+    }))
+}
+
+/// Paired comparisons over documents: the conditions against each other on every set, and
+/// every student against the bigram and the best Kneser-Ney model (lowest mean bits per byte)
+/// of its own training tokens: the bar of the design.
+fn comparisons(a: &Analysis) -> Result<Vec<ComparisonRow>> {
+    fn refs(v: &[SetScore]) -> Vec<&SetScore> {
+        v.iter().collect()
+    }
     let mut out = Vec::new();
     for st in &a.scale.students {
-        for e in EVAL_SETS {
-            let syn = seed_scores(a.runs, &st.name, "synthetic", e);
-            let real = seed_scores(a.runs, &st.name, "real", e);
-            if !syn.is_empty() && syn.len() == real.len() {
-                out.push(compare(
-                    "exp1",
-                    &format!("{}: synthetic - real", st.name),
-                    e,
-                    &syn,
-                    &real,
-                ));
-            }
-        }
-    }
-    for st in &a.scale.students {
-        for c in CONDITIONS {
-            for e in EVAL_SETS {
-                let student = seed_scores(a.runs, &st.name, c, e);
-                if !student.iter().all(|x| matches!(x, SetScore::Documents(_))) {
-                    continue;
+        for e in BAR_SETS {
+            let mut cells = BTreeMap::new();
+            for c in CONDITIONS {
+                if let Some(x) = cell(a, &st.name, c, e)? {
+                    cells.insert(c, x);
                 }
-                // The best KN order on this set (lowest bits per byte, mean over seeds).
-                let kn: Vec<_> = a
-                    .baselines
+            }
+            for (x, y) in CONDITION_PAIRS {
+                if let (Some(cx), Some(cy)) = (cells.get(x), cells.get(y)) {
+                    if cx.student.len() == cy.student.len() {
+                        let label = format!("{}: {x} - {y}", st.name);
+                        out.push(compare(
+                            "exp1",
+                            &label,
+                            e,
+                            &refs(&cx.student),
+                            &refs(&cy.student),
+                        ));
+                    }
+                }
+            }
+            for (c, x) in &cells {
+                let mean = |v: &[SetScore]| v.iter().map(|s| s.bpb()).sum::<f64>() / v.len() as f64;
+                let best = x
+                    .ngrams
                     .iter()
-                    .filter(|b| b.trained_on == c && b.eval_set == e && b.name.starts_with("kn-"))
-                    .collect();
-                let Some(best) = kn
-                    .iter()
-                    .min_by(|x, y| x.scores.bpb().total_cmp(&y.scores.bpb()))
-                    .map(|b| b.name.clone())
-                else {
-                    continue;
-                };
-                let base: Vec<SetScore> = kn
-                    .iter()
-                    .filter(|b| b.name == best)
-                    .map(|b| SetScore::Documents(b.scores.clone()))
-                    .collect();
-                let base_refs: Vec<&SetScore> = base.iter().collect();
-                out.push(compare(
-                    "exp1",
-                    &format!("{} on {c} - {best} on {c}", st.name),
-                    e,
-                    &student,
-                    &base_refs,
-                ));
+                    .filter(|(n, _)| n.starts_with("kn-"))
+                    .min_by(|p, q| mean(p.1).total_cmp(&mean(q.1)));
+                let bigram = x.ngrams.get_key_value("bigram");
+                for (name, base) in bigram.into_iter().chain(best) {
+                    let label = vs_ngram_label(&st.name, c, name);
+                    out.push(compare("exp1", &label, e, &refs(&x.student), &refs(base)));
+                }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The first `chars` characters of a text, cut at a word boundary, whitespace collapsed.
@@ -292,7 +342,7 @@ fn analyse(a: &Analysis) -> Result<(Vec<ComparisonRow>, serde_json::Value)> {
         first_look: first_look_rows(&groups),
         examples,
     };
-    Ok((comparisons(a), serde_json::to_value(analysis)?))
+    Ok((comparisons(a)?, serde_json::to_value(analysis)?))
 }
 
 /// Experiment 1's analysis out of a results file.

@@ -20,6 +20,7 @@ use crate::stats::{self, DocScores, Estimate};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub const SCHEMA: &str = "synthlm-results/2";
 pub const RESULTS: &str = "results.json";
@@ -41,6 +42,9 @@ pub struct HeadlineRow {
     /// What lo and hi are.
     pub interval: String,
     pub n_seeds: usize,
+    /// What guessing scores on this metric (suite metrics with a chance level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -205,6 +209,7 @@ fn row(
         hi: e.hi,
         interval: format!("{}{extra}", e.interval.label()),
         n_seeds: n,
+        chance: None,
     }
 }
 
@@ -343,6 +348,42 @@ pub fn compare(
     )
 }
 
+/// A run's per-document scores on the suite's neutral set (its final weights) and those of the
+/// n-gram models counted on the positions it saw, from `RUN/suite.json`; `None` when the run
+/// has no suite results.
+pub fn suite_neutral(
+    dir: &Path,
+) -> anyhow::Result<Option<(DocScores, BTreeMap<String, DocScores>)>> {
+    use crate::eval::suite_run::{SuiteReport, SUITE};
+    let path = dir.join(SUITE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let rep: SuiteReport = crate::io::read_json(&path)?;
+    let neutral = |rows: &[crate::eval::suite::MetricRow]| {
+        rows.iter()
+            .find(|m| m.metric == "neutral_bpb")
+            .map(|m| DocScores {
+                bits: m.per_item.clone(),
+                bytes: m.bytes.clone(),
+            })
+    };
+    let Some(own) = neutral(rep.last()) else {
+        return Ok(None);
+    };
+    let base = rep
+        .baselines
+        .iter()
+        .filter_map(|(name, rows)| neutral(rows).map(|d| (name.clone(), d)))
+        .collect();
+    Ok(Some((own, base)))
+}
+
+/// The label of a student's comparison with an n-gram model of its own training tokens.
+pub fn vs_ngram_label(student: &str, condition: &str, ngram: &str) -> String {
+    format!("{student} on {condition} - {ngram} on {condition}")
+}
+
 /// Holm-adjust the p-values of all rows together.
 pub fn holm_all(rows: &mut [ComparisonRow]) {
     let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
@@ -408,6 +449,7 @@ pub fn suite_rows(
                 hi,
                 interval,
                 n_seeds: v.len(),
+                chance: m.chance,
             });
         }
         for rep in reps {

@@ -3,7 +3,7 @@
 //! [`crate::report`].
 
 use crate::budget::Gpu;
-use crate::experiments::exp1::{analysis, Exp1, CONDITIONS, EVAL_SETS};
+use crate::experiments::exp1::{analysis, Exp1, BAR_SETS, CONDITIONS, CONDITION_PAIRS, EVAL_SETS};
 use crate::experiments::results::Results;
 use crate::experiments::scale::Scale;
 use crate::experiments::{plan, PlanRow};
@@ -110,12 +110,21 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         caption: results_caption(r),
         frame: results_table(r)?,
     });
+    let cells = crate::report::bar::cells(r, &CONDITIONS, &BAR_SETS);
+    b.push(heading("The bar: do the students learn?"));
+    b.push(text(crate::report::bar::count(&cells)));
+    b.push(Block::Table {
+        name: "bar".into(),
+        caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0.", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
+        frame: crate::report::bar::table(&cells)?,
+    });
     b.push(heading("Comparisons"));
     b.push(Block::Table {
         name: "comparisons".into(),
         caption: comparison_caption(r),
         frame: comparison_table(r)?,
     });
+    b.extend(crate::report::suite::blocks(r, &CONDITIONS)?);
     b.extend(crate::report::harness::decontamination(r)?);
     b.push(heading("Contamination"));
     b.push(Block::Table {
@@ -176,6 +185,19 @@ fn intervals(r: &Results) -> String {
     labels.join("; ")
 }
 
+/// What the paired intervals of the comparisons with n-grams are.
+fn kn_interval(r: &Results) -> String {
+    let mut labels: Vec<&str> = r
+        .comparisons
+        .iter()
+        .filter(|c| c.label.contains(" - kn-") || c.label.contains(" - bigram"))
+        .map(|c| c.interval.as_str())
+        .collect();
+    labels.sort();
+    labels.dedup();
+    labels.join("; ")
+}
+
 fn results_caption(r: &Results) -> String {
     format!(
         "Bits per byte on each held-out set (lower is better): students as mean [interval] over seeds, interval: {}. Below them, n-gram baselines counted on exactly the tokens the students of each training set saw (unigram and bigram: Witten-Bell; kn-N: modified Kneser-Ney of order N), scored on the whole held-out sets.",
@@ -198,9 +220,8 @@ pub fn results_table(r: &Results) -> Result<DataFrame> {
                     .find(|x| x.student == st.name)
                     .map(|x| x.params as u64),
             );
-            for e in EVAL_SETS {
-                let v = r
-                    .cell(&st.name, c, e, "bpb")
+            for e in BAR_SETS {
+                let v = crate::report::bar::value(r, &st.name, c, e)
                     .map(|h| mean_ci(h.mean, h.lo, h.hi))
                     .unwrap_or_default();
                 cols.entry(e).or_default().push(v);
@@ -216,20 +237,24 @@ pub fn results_table(r: &Results) -> Result<DataFrame> {
             model.push(n.clone());
             trained.push(c.to_string());
             params.push(None);
-            for e in EVAL_SETS {
+            for e in BAR_SETS {
                 cols.entry(e)
                     .or_default()
                     .push(r.baseline(n, c, e).map(num).unwrap_or_default());
             }
         }
     }
-    Ok(DataFrame::new(vec![
+    let mut frame = vec![
         Column::new("model".into(), model),
         Column::new("trained on".into(), trained),
         Column::new("parameters".into(), params),
         Column::new("bits/byte, held-out synthetic".into(), &cols["synthetic"]),
         Column::new("bits/byte, held-out real".into(), &cols["real"]),
-    ])?)
+    ];
+    if cols["neutral"].iter().any(|v| !v.is_empty()) {
+        frame.push(Column::new("bits/byte, neutral".into(), &cols["neutral"]));
+    }
+    Ok(DataFrame::new(frame)?)
 }
 
 pub fn comparison_table(r: &Results) -> Result<DataFrame> {
@@ -562,57 +587,59 @@ pub fn headline(r: &Results) -> String {
 }
 
 /// What the results say, per student, in sentences built from the numbers (so they stay true
-/// when the results are regenerated): the best training data per held-out set and whether its
-/// interval clears the next best; and against the n-grams of its own training tokens.
+/// when the results are regenerated): the best training data per held-out set and whether the
+/// paired comparison with the next best separates them (interval excluding 0 and Holm-adjusted
+/// p < 0.05); then the bar against the n-grams of the students' own training tokens.
 pub fn findings(r: &Results) -> Vec<String> {
     let mut out = Vec::new();
     for st in &r.scale.students {
         let mut parts = Vec::new();
-        for e in EVAL_SETS {
+        for e in BAR_SETS {
             let mut ranked: Vec<_> = CONDITIONS
                 .iter()
-                .filter_map(|c| r.cell(&st.name, c, e, "bpb").map(|h| (*c, h)))
+                .filter_map(|c| crate::report::bar::value(r, &st.name, c, e).map(|h| (*c, h)))
                 .collect();
             ranked.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
             if ranked.len() < 2 {
-                return out;
+                continue;
             }
-            let (best, next) = (&ranked[0], &ranked[1]);
-            let clear = if best.1.hi < next.1.lo {
-                "the intervals do not overlap"
-            } else {
-                "the intervals overlap"
-            };
-            parts.push(format!("on held-out {e} text, training on {} gives the lowest bits per byte ({}; next: {}, {}; {clear})", best.0, num(best.1.mean), next.0, num(next.1.mean)));
-        }
-        let mut s = format!("`{}`: {}.", st.name, parts.join("; "));
-        let mut behind = Vec::new();
-        for c in CONDITIONS {
-            for e in EVAL_SETS {
-                if let (Some(h), Some((name, v))) =
-                    (r.cell(&st.name, c, e, "bpb"), best_kn(r, c, e))
-                {
-                    if h.mean >= v {
-                        behind.push(format!(
-                            "trained on {c}, on {e} text ({} vs {name} {})",
-                            num(h.mean),
-                            num(v)
-                        ));
-                    }
+            let (best, next) = (ranked[0].0, ranked[1].0);
+            let pair = CONDITION_PAIRS
+                .iter()
+                .find(|(x, y)| (*x, *y) == (best, next) || (*x, *y) == (next, best));
+            let cmp = pair.and_then(|(x, y)| {
+                let label = format!("{}: {x} - {y}", st.name);
+                r.comparisons
+                    .iter()
+                    .find(|c| c.label == label && c.eval_set == e)
+            });
+            let verdict = match cmp {
+                Some(c) => {
+                    let apart = (c.hi < 0.0 || c.lo > 0.0) && c.p_holm < 0.05;
+                    format!(
+                        "{}: {} {} [{}, {}], Holm p = {}",
+                        if apart { "separated" } else { "not separated" },
+                        c.label.split(": ").nth(1).unwrap_or(""),
+                        num(c.diff),
+                        num(c.lo),
+                        num(c.hi),
+                        pval(c.p_holm)
+                    )
                 }
-            }
+                None => "not compared".into(),
+            };
+            parts.push(format!(
+                "on {e} text, training on {best} gives the lowest bits per byte ({}; next: {next}, {}; {verdict})",
+                num(ranked[0].1.mean),
+                num(ranked[1].1.mean)
+            ));
         }
-        s += &if behind.is_empty() {
-            " It beats the best Kneser-Ney n-gram of its own training tokens in every cell."
-                .to_string()
-        } else {
-            format!(
-                " It does not beat the best Kneser-Ney n-gram of its own training tokens {}.",
-                behind.join("; ")
-            )
-        };
-        out.push(s);
+        if !parts.is_empty() {
+            out.push(format!("`{}`: {}.", st.name, parts.join("; ")));
+        }
     }
+    let cells = crate::report::bar::cells(r, &CONDITIONS, &BAR_SETS);
+    out.push(crate::report::bar::summary(&cells));
     out
 }
 

@@ -11,11 +11,13 @@
 //! report (numbers and generated sentences) go to `paper/generated/EXP-macros.tex`. Each
 //! experiment writes only its own files and its own figure folder.
 
+pub mod bar;
 pub mod corpora;
 pub mod exp1;
 pub mod gpu;
 pub mod harness;
 pub mod plots;
+pub mod suite;
 pub mod tables;
 
 use anyhow::{Context, Result};

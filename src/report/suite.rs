@@ -1,0 +1,150 @@
+//! The evaluation suite's results of an experiment's students (mean over seeds [min, max]),
+//! beside the n-gram models counted on the same tokens and the chance level: the accuracy
+//! metrics (minimal pairs, proxy tasks) in one table, the generation metrics in another. The
+//! neutral set's bits per byte is in the bar's table ([`crate::report::bar`]).
+
+use crate::experiments::results::Results;
+use crate::report::tables::{col, mean_ci, num};
+use crate::report::Block;
+use anyhow::Result;
+use polars::prelude::*;
+
+/// The accuracy metrics, with what they are.
+const ACCURACY: [(&str, &str); 3] = [
+    ("minimal_pairs_acc", "minimal pairs"),
+    ("proxy_acc", "proxy task"),
+    ("proxy_acc_norm", "proxy task, per byte"),
+];
+
+/// The generation metrics, with what they are.
+const GENERATION: [(&str, &str); 4] = [
+    (
+        "gen_distinct2",
+        "distinct-2 of the first 40 words (higher: less repetitive)",
+    ),
+    (
+        "gen_longest_repeat",
+        "longest repeated word n-gram (lower: fewer loops)",
+    ),
+    (
+        "gen_teacher_nll",
+        "the teacher's NLL per token (lower: more fluent to the teacher)",
+    ),
+    (
+        "gen_required_words",
+        "story samples that keep using their characters and objects",
+    ),
+];
+
+/// The parts (phenomena, tasks) a metric has, in first-seen order.
+fn parts(r: &Results, metric: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in r.headline.iter().filter(|h| h.metric == metric) {
+        if !out.contains(&h.eval_set) {
+            out.push(h.eval_set.clone());
+        }
+    }
+    out
+}
+
+/// The best n-gram model's value of a condition on a metric's part (highest accuracy).
+fn best_ngram(r: &Results, condition: &str, part: &str, metric: &str) -> Option<(String, f64)> {
+    r.baselines
+        .iter()
+        .filter(|b| b.trained_on == condition && b.eval_set == part && b.metric == metric)
+        .max_by(|a, b| a.value.total_cmp(&b.value))
+        .map(|b| (b.name.clone(), b.value))
+}
+
+fn accuracy_table(r: &Results, conditions: &[&str]) -> Result<DataFrame> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for (m, _) in ACCURACY {
+        rows.extend(parts(r, m).into_iter().map(|p| (m.to_string(), p)));
+    }
+    let name = |m: &str| {
+        ACCURACY
+            .iter()
+            .find(|x| x.0 == m)
+            .map_or(m.to_string(), |x| x.1.to_string())
+    };
+    let mut cols = vec![
+        col("metric", rows.iter().map(|x| name(&x.0))),
+        col("part", rows.iter().map(|x| x.1.clone())),
+        col(
+            "chance",
+            rows.iter().map(|(m, p)| {
+                let h = r
+                    .headline
+                    .iter()
+                    .find(|h| &h.metric == m && &h.eval_set == p);
+                h.and_then(|h| h.chance).map_or("-".into(), num)
+            }),
+        ),
+    ];
+    for st in &r.scale.students {
+        for c in conditions {
+            cols.push(col(
+                &format!("{} on {c}", st.name),
+                rows.iter().map(|(m, p)| {
+                    r.cell(&st.name, c, p, m)
+                        .map_or("-".into(), |h| mean_ci(h.mean, h.lo, h.hi))
+                }),
+            ));
+        }
+    }
+    for c in conditions {
+        cols.push(col(
+            &format!("best n-gram on {c}"),
+            rows.iter().map(|(m, p)| {
+                best_ngram(r, c, p, m).map_or("-".into(), |(n, v)| format!("{} ({n})", num(v)))
+            }),
+        ));
+    }
+    Ok(DataFrame::new(cols)?)
+}
+
+fn generation_table(r: &Results, conditions: &[&str]) -> Result<DataFrame> {
+    let present: Vec<(&str, &str)> = GENERATION
+        .into_iter()
+        .filter(|(m, _)| r.headline.iter().any(|h| h.metric == *m))
+        .collect();
+    let mut cols = vec![col("metric", present.iter().map(|x| x.1.to_string()))];
+    for st in &r.scale.students {
+        for c in conditions {
+            cols.push(col(
+                &format!("{} on {c}", st.name),
+                present.iter().map(|(m, _)| {
+                    r.cell(&st.name, c, "prompts", m)
+                        .map_or("-".into(), |h| mean_ci(h.mean, h.lo, h.hi))
+                }),
+            ));
+        }
+    }
+    Ok(DataFrame::new(cols)?)
+}
+
+/// The suite's section, or nothing when the results hold no suite metrics.
+pub fn blocks(r: &Results, conditions: &[&str]) -> Result<Vec<Block>> {
+    if !r.headline.iter().any(|h| h.metric == "minimal_pairs_acc") {
+        return Ok(vec![]);
+    }
+    let interval = r
+        .headline
+        .iter()
+        .find(|h| h.metric == "minimal_pairs_acc")
+        .map_or(String::new(), |h| h.interval.clone());
+    Ok(vec![
+        Block::Heading(3, "The evaluation suite".into()),
+        Block::Text("Minimal pairs (the grammatical sentence of each pair is to be the likelier one) and proxy tasks (the right choice is to win by log-likelihood, summed or per byte), scored on the final weights of every run; items are fixed and committed (`data/eval`). The n-gram column is the best of the six n-gram models counted on the same tokens, for each part separately: a choice after the fact that favours the n-grams. The generation metrics are measured on samples from fixed prompts; n-grams do not generate here.".into()),
+        Block::Table {
+            name: "suite-accuracy".into(),
+            caption: format!("Accuracy on the suite's minimal pairs and proxy tasks: students as mean [min, max] over seeds ({interval}), the best n-gram of each training set, and chance."),
+            frame: accuracy_table(r, conditions)?,
+        },
+        Block::Table {
+            name: "suite-generation".into(),
+            caption: "Generation quality of samples from fixed prompts (mean [min, max] over seeds).".into(),
+            frame: generation_table(r, conditions)?,
+        },
+    ])
+}
