@@ -902,6 +902,14 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
         None => Vec::new(),
     };
     let ann = crate::filter::annotator::read_annotations(&i.annotations, &rows)?;
+    let annotator_prompt = ann.first().map_or(String::new(), |a| a.prompt.clone());
+    if let Some(a) = ann.iter().find(|a| a.prompt != annotator_prompt) {
+        bail!(
+            "{}: rows scored with different prompts (row {} and the first): score the sheet again into one file",
+            i.annotations.display(),
+            a.id
+        );
+    }
     let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
     // the classifier file's agreement is copied into the summary: it must be the one fitted on
     // this sheet and these annotations
@@ -940,6 +948,7 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
         annotator: sm::annotator_facts(&rows, &ann, &|family, id| {
             fails_a_rule(&scored, latest.as_deref(), family, id)
         }),
+        annotator_prompt,
         classifier: classifier_facts(&file, &rows, &scored, latest.as_deref())?,
         hand_labels: sm::hand_label_facts(
             &rows,

@@ -69,6 +69,7 @@ fn fixture(dir: &Path) -> std::path::PathBuf {
             id: r.id.clone(),
             family: r.family.clone(),
             annotator: "test".into(),
+            prompt: String::new(),
             annotation: Annotation {
                 probs: [0.0; 6],
                 expected,

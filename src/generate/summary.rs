@@ -72,6 +72,10 @@ pub struct CorporaSummary {
     pub costs: Vec<SignalCost>,
     /// The LLM annotator on the labelling sheet.
     pub annotator: Option<GraderFacts>,
+    /// SHA-256 of the prompt the annotations were scored with (empty: the first prompt, a
+    /// summary of the rubric, from before prompts were recorded).
+    #[serde(default)]
+    pub annotator_prompt: String,
     /// The learned classifier (its held-out agreement from the classifier file).
     pub classifier: Option<GraderFacts>,
     /// The hand labels the two are validated against.
