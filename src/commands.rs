@@ -28,6 +28,27 @@ pub fn experiment(
     summary(&r)
 }
 
+/// `synthlm experiment --number N --profile P --restore-weights`: retrain the finished runs
+/// whose kept weights are missing, each checked bit for bit against its committed record.
+pub fn restore_weights(root: &Path, number: u32, profile: &str, progress: bool) -> Result<String> {
+    let e = experiments::find(number)?;
+    let s = Scale::standard(root, number, profile)?;
+    let paths = Paths::standard(root, number, profile);
+    let done = experiments::restore_weights(e, &s, &paths, progress)?;
+    Ok(if done.is_empty() {
+        format!(
+            "every finished run of {} at {profile} has its weights",
+            e.name()
+        )
+    } else {
+        format!(
+            "retrained bit for bit, weights kept in RUN/{}: {}",
+            experiments::grid::WEIGHTS,
+            done.join(", ")
+        )
+    })
+}
+
 /// The headline rows and the baselines of a results file as Markdown tables.
 pub fn summary(r: &experiments::results::Results) -> Result<String> {
     use crate::report::tables::{markdown, mean_ci, num};

@@ -428,6 +428,7 @@ fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
             .fold(0f32, f32::max);
         assert!(worst < 0.05, "kept f16 weights give logits off by {worst}");
     }
+    restoring_the_weights_retrains_bit_for_bit(root, &out, &r);
     let enough = synthlm::experiments::curve::trained_enough(&r.curve);
     assert_eq!(enough.len(), 2);
     // The report's section: the table, a verdict per (condition, set), a figure that draws.
@@ -446,6 +447,68 @@ fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
         }
     }
     assert_eq!(figures, 1);
+}
+
+/// A run folder as a clone has it: the committed records only (no checkpoint, no weights).
+fn as_committed(run: &Path) {
+    const COMMITTED: [&str; 7] = [
+        "config.json",
+        "metrics.jsonl",
+        "provenance.json",
+        "samples.json",
+        "scores.json",
+        "suite.json",
+        "summary.json",
+    ];
+    for e in std::fs::read_dir(run).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else if !COMMITTED.contains(&name.as_str()) {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+/// The weights are not committed; one command retrains a grid run and a curve run from their
+/// committed records and keeps the weights only when the run reproduces its record bit for bit.
+fn restoring_the_weights_retrains_bit_for_bit(root: &Path, out: &Path, r: &Results) {
+    let steps = r.scale.steps * 2;
+    let runs = [
+        out.join(&r.runs[0].dir),
+        out.join(format!("curve/tiny-a-s0-{steps}steps")),
+    ];
+    let weights = |d: &Path| std::fs::read(d.join("hf/model.safetensors")).unwrap();
+    let before: Vec<Vec<u8>> = runs.iter().map(|d| weights(d)).collect();
+    runs.iter().for_each(|d| as_committed(d));
+    let said = synthlm::commands::restore_weights(root, 99, "smoke", false).unwrap();
+    assert!(
+        said.contains(&r.runs[0].dir) && said.contains("curve/"),
+        "{said}"
+    );
+    let after: Vec<Vec<u8>> = runs.iter().map(|d| weights(d)).collect();
+    assert!(
+        after == before,
+        "the retrained weights differ from the first training's"
+    );
+    let again = synthlm::commands::restore_weights(root, 99, "smoke", false).unwrap();
+    assert!(again.contains("has its weights"), "{again}");
+    // A record the retraining does not reproduce: an error naming the run; no weights kept.
+    as_committed(&runs[0]);
+    let path = runs[0].join("scores.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut scores: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let first = &mut scores["held"]["bits"][0];
+    *first = serde_json::json!(first.as_f64().unwrap() + 1e-9);
+    std::fs::write(&path, scores.to_string()).unwrap();
+    let err = synthlm::commands::restore_weights(root, 99, "smoke", false).unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains(&r.runs[0].dir) && err.contains("differently"),
+        "{err}"
+    );
+    assert!(!runs[0].join("hf").exists());
 }
 
 /// `[sweep]` trains each student at each rate on a dev split of one condition, picks the

@@ -45,6 +45,10 @@ enum Cmd {
         /// Print what the profile costs on GPUs (FLOPs, GPU-hours, dollars) and stop.
         #[arg(long)]
         plan: bool,
+        /// Retrain the finished runs whose kept weights are missing (a fresh clone: they are
+        /// not committed), keeping each only if it matches its committed record bit for bit.
+        #[arg(long, conflicts_with = "plan")]
+        restore_weights: bool,
     },
     /// The paper-scale plan: FLOPs, GPU-hours and dollars per student (nothing runs).
     Budget {
@@ -536,13 +540,16 @@ fn run() -> Result<()> {
             number,
             profile,
             plan,
+            restore_weights,
         } => {
             let root = std::env::current_dir()?;
             synthlm::train::interrupt::install();
-            println!(
-                "{}",
+            let out = if restore_weights {
+                synthlm::commands::restore_weights(&root, number, &profile, true)?
+            } else {
                 synthlm::commands::experiment(&root, number, &profile, plan, true)?
-            );
+            };
+            println!("{out}");
             Ok(())
         }
         Cmd::Export {

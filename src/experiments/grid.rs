@@ -233,24 +233,14 @@ pub(crate) fn measure_if_needed(
     let Some(ck) = checkpoint::latest(dir)? else {
         return Ok(()); // an old run: measured from what it recorded (see `outcome`)
     };
-    let loaded = checkpoint::load(&ck, &candle_core::Device::Cpu)?;
     let student = s
         .students
         .iter()
         .find(|x| x.name == key.student)
         .expect("student of the grid");
-    let mcfg = student.model.resolve(Some(p.tokenizer.vocab_size()))?;
-    let model = crate::model::Gpt::from_tensors(mcfg, loaded.model, &candle_core::Device::Cpu)?;
+    let model = load_model(&ck, &student.model, p)?;
     if !scores.exists() {
-        let mut all = BTreeMap::new();
-        for e in &p.eval {
-            let shards = crate::data::pack::TokenShards::open(&e.dir)?;
-            all.insert(
-                e.name.clone(),
-                score_documents(&model, &shards, s.seq_len, s.batch_size)?,
-            );
-        }
-        crate::io::write_json(&scores, &all)?;
+        crate::io::write_json(&scores, &score_sets(&model, p, s.seq_len, s.batch_size)?)?;
     }
     if s.keep_weights && !weights.exists() {
         // f16 halves the files; export refuses a weight beyond f16's range.
@@ -285,6 +275,110 @@ pub(crate) fn measure_if_needed(
             .collect::<Result<_>>()?;
         crate::io::write_json(&samples, &out)?;
     }
+    Ok(())
+}
+
+/// The student of a checkpoint.
+fn load_model(
+    ck: &Path,
+    spec: &crate::config::ModelSpec,
+    p: &Prepared,
+) -> Result<crate::model::Gpt> {
+    let loaded = checkpoint::load(ck, &candle_core::Device::Cpu)?;
+    let mcfg = spec.resolve(Some(p.tokenizer.vocab_size()))?;
+    crate::model::Gpt::from_tensors(mcfg, loaded.model, &candle_core::Device::Cpu)
+}
+
+/// Bits and bytes of every document of every held-out set.
+fn score_sets(
+    model: &crate::model::Gpt,
+    p: &Prepared,
+    seq_len: usize,
+    batch_size: usize,
+) -> Result<BTreeMap<String, DocScores>> {
+    let mut all = BTreeMap::new();
+    for e in &p.eval {
+        let shards = crate::data::pack::TokenShards::open(&e.dir)?;
+        let scores = score_documents(model, &shards, seq_len, batch_size)?;
+        all.insert(e.name.clone(), scores);
+    }
+    Ok(all)
+}
+
+/// Retrain a finished run whose kept weights are not here (they are not committed: the
+/// experiment's weights outgrow the repository), in `work/restore/RUN`, and keep its weights
+/// only if the retrained run is the committed one bit for bit: the same training data (content
+/// hash), the same final training and validation losses, and the same bits on every document
+/// of every held-out set. The run's committed `config.json` is what is trained, with its data
+/// paths pointed at this checkout's prepared sets of the same names.
+pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: bool) -> Result<()> {
+    let name = dir
+        .file_name()
+        .context("a run folder")?
+        .to_string_lossy()
+        .to_string();
+    let committed = metrics::read_summary(dir)?;
+    let threads = crate::cpu::threads();
+    if threads != committed.threads {
+        anyhow::bail!(
+            "{}: trained with {} threads, this process has {threads}; the matmuls split their sums by thread, so only {} threads reproduce it (RAYON_NUM_THREADS={})",
+            dir.display(), committed.threads, committed.threads, committed.threads
+        );
+    }
+    let mut cfg: RunConfig = crate::io::read_json(&dir.join("config.json"))?;
+    let here = |path: &Path, sets: &[crate::experiments::prepare::PackedSet]| {
+        sets.iter()
+            .find(|x| x.dir.file_name() == path.file_name())
+            .map(|x| x.dir.clone())
+            .with_context(|| format!("{}: no prepared set like {}", dir.display(), path.display()))
+    };
+    cfg.data.train = here(&cfg.data.train, &p.train)?;
+    for v in cfg.data.val.values_mut() {
+        *v = here(v, &p.eval)?;
+    }
+    cfg.data.tokenizer = Some(p.tokenizer_path.clone());
+    cfg.out_dir = work.join("restore").join(&name);
+    let opts = TrainOptions {
+        progress,
+        interrupt: crate::train::interrupt::installed(),
+        ..Default::default()
+    };
+    let out = train(&cfg, &opts)?;
+    let again = out.summary.with_context(|| {
+        format!(
+            "interrupted at step {} (checkpoint saved); run the same command to resume",
+            out.steps_done
+        )
+    })?;
+    use serde_json::to_value as v;
+    let (c, a) = (&committed, &again);
+    let differs = [
+        (
+            "training data",
+            v(&c.train_data.content_sha256)?,
+            v(&a.train_data.content_sha256)?,
+        ),
+        (
+            "final training loss",
+            v(c.final_train_loss)?,
+            v(a.final_train_loss)?,
+        ),
+        ("final validation", v(&c.final_val)?, v(&a.final_val)?),
+    ];
+    if let Some((what, a, b)) = differs.iter().find(|(_, a, b)| a != b) {
+        anyhow::bail!("{}: the retrained run differs from the committed one in its {what} ({a} committed, {b} now); its weights are not kept", dir.display());
+    }
+    let ck = checkpoint::latest(&cfg.out_dir)?.context("the retrained run's checkpoint")?;
+    let model = load_model(&ck, &cfg.model, p)?;
+    let scores: BTreeMap<String, DocScores> = crate::io::read_json(&dir.join(SCORES))?;
+    if score_sets(&model, p, cfg.train.seq_len, cfg.train.batch_size)? != scores {
+        anyhow::bail!("{}: the retrained run scores the held-out documents differently from the committed {SCORES}; its weights are not kept", dir.display());
+    }
+    let tmp = cfg.out_dir.join(WEIGHTS);
+    crate::model::hf::export(&model, &p.tokenizer, &tmp, candle_core::DType::F16)?;
+    std::fs::rename(&tmp, dir.join(WEIGHTS))
+        .with_context(|| format!("moving the weights into {}", dir.display()))?;
+    std::fs::remove_dir_all(&cfg.out_dir)?;
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub mod sweep;
 
 use crate::budget::{budget_for, Gpu, RunBudget};
 use crate::data::hub::HubOptions;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use baselines::BaselineScores;
 use grid::RunOutcome;
 use prepare::{Design, Prepared};
@@ -137,13 +137,10 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 /// Run (or resume) experiment `e` at scale `s`: prepare, train or reuse the grid, fit the
 /// baselines, analyse, and write `results.json`.
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
-    let mut design = e.design(s, paths)?;
-    let decontamination = decontaminate(&mut design, s)?;
+    let (design, decontamination, p) = design_and_data(e, s, paths)?;
     let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts(), progress)?;
     let chosen = sweep::with_best_rates(s, &sweep);
     let s = &chosen;
-    let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
-    prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
     // The baselines first: they are the bar every student must clear, cheap next to the grid,
     // and cached, so a design whose students cannot clear them shows it before the grid is
     // spent.
@@ -230,6 +227,65 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
     };
     crate::io::write_json(&paths.results.join(results::RESULTS), &r)?;
     Ok(r)
+}
+
+/// The experiment's design, decontaminated, with its sets tokenized and packed (cached under
+/// `work`) and checked against the inputs its committed results record.
+fn design_and_data(
+    e: &dyn Experiment,
+    s: &Scale,
+    paths: &Paths,
+) -> Result<(Design, Vec<crate::eval::contamination::Removed>, Prepared)> {
+    let mut design = e.design(s, paths)?;
+    let decontamination = decontaminate(&mut design, s)?;
+    let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
+    prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
+    Ok((design, decontamination, p))
+}
+
+/// Retrain every finished run of the grid and the learning curve whose kept weights are not
+/// here and that has no checkpoint to export them from (a fresh clone: the weights are not
+/// committed), each kept only if it reproduces its committed record bit for bit (see
+/// [`grid::restore_weights`]). Returns the runs restored, as folders under the results.
+pub fn restore_weights(
+    e: &dyn Experiment,
+    s: &Scale,
+    paths: &Paths,
+    progress: bool,
+) -> Result<Vec<String>> {
+    if !s.keep_weights {
+        bail!("the {} scale of {} keeps no weights", s.profile, e.name());
+    }
+    let (_, _, p) = design_and_data(e, s, paths)?;
+    let mut dirs = Vec::new();
+    for sub in ["runs", "curve"] {
+        let Ok(entries) = std::fs::read_dir(paths.results.join(sub)) else {
+            continue;
+        };
+        for d in entries {
+            let d = d?.path();
+            let finished = crate::train::metrics::read_summary(&d).is_ok();
+            if finished
+                && !d.join(grid::WEIGHTS).exists()
+                && crate::train::checkpoint::latest(&d)?.is_none()
+            {
+                dirs.push(d);
+            }
+        }
+    }
+    dirs.sort();
+    let mut done = Vec::new();
+    for d in &dirs {
+        grid::restore_weights(d, &p, &paths.work, progress)
+            .with_context(|| format!("restoring the weights of {}", d.display()))?;
+        done.push(
+            d.strip_prefix(&paths.results)
+                .unwrap_or(d)
+                .display()
+                .to_string(),
+        );
+    }
+    Ok(done)
 }
 
 /// The harness's decontamination of a design (see
