@@ -12,7 +12,7 @@ use crate::report::plots::{BarSeries, Figure, Series};
 use crate::report::tables::{int, md_escape, mean_ci, num, pval};
 use crate::report::{Block, Page, Report};
 use crate::train::metrics::{read_metrics, MetricLine};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -103,6 +103,11 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         name: "corpora".into(),
         caption: "Training and held-out sets (tokens of the experiment's tokenizer).".into(),
         frame: corpus_table(r)?,
+    });
+    b.push(Block::Table {
+        name: "hyperparameters".into(),
+        caption: "Every hyperparameter of the grid's runs, from their committed configs (the runs of a student differ only in seed and training set; the learning curve's runs only in their steps and the settings scaled with them: warmup, logging and evaluation intervals).".into(),
+        frame: hyperparameter_table(r, dir)?,
     });
     b.push(heading("Results"));
     b.push(Block::Table {
@@ -356,6 +361,106 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         ),
     ])?)
+}
+
+/// The config every grid run of `student` was trained with, checked to be one config but for
+/// the seed, the training set and the run's folder.
+fn student_config(r: &Results, dir: &Path, student: &str) -> Result<crate::config::RunConfig> {
+    let mut first: Option<(serde_json::Value, &str)> = None;
+    for run in r.runs.iter().filter(|x| x.student == student) {
+        let mut v: serde_json::Value =
+            crate::io::read_json(&dir.join(&run.dir).join("config.json"))?;
+        let o = v.as_object_mut().context("a run config")?;
+        o.remove("out_dir");
+        o.remove("data");
+        o.get_mut("train")
+            .and_then(|t| t.as_object_mut())
+            .map(|t| t.remove("seed"));
+        match &first {
+            None => first = Some((v, &run.dir)),
+            Some((f, name)) if *f != v => anyhow::bail!(
+                "{} and {}: the runs of `{student}` differ in more than seed and data",
+                name,
+                run.dir
+            ),
+            Some(_) => {}
+        }
+    }
+    let run = r
+        .runs
+        .iter()
+        .find(|x| x.student == student)
+        .context("a run of the student")?;
+    crate::io::read_json(&dir.join(&run.dir).join("config.json"))
+}
+
+/// Every hyperparameter, one column per student.
+fn hyperparameter_table(r: &Results, dir: &Path) -> Result<DataFrame> {
+    let mut cols = vec![];
+    let mut names: Vec<&str> = vec![];
+    for st in &r.scale.students {
+        let c = student_config(r, dir, &st.name)?;
+        let m = c.model.resolve(Some(r.scale.vocab_size))?;
+        let t = &c.train;
+        let params = r
+            .runs
+            .iter()
+            .find(|x| x.student == st.name)
+            .map_or(0, |x| x.params);
+        let rate = if r.sweep.is_empty() {
+            "set"
+        } else {
+            "from the sweep"
+        };
+        let rows: Vec<(&str, String)> = vec![
+            ("parameters", int(params as u64)),
+            ("vocabulary (byte-level BPE)", int(m.vocab_size as u64)),
+            ("context (tokens)", int(m.context as u64)),
+            (
+                "width / layers / heads",
+                format!("{} / {} / {}", m.d_model, m.n_layer, m.n_head),
+            ),
+            ("dropout", num(m.dropout as f64)),
+            (
+                "sequences per step x tokens",
+                format!("{} x {}", t.batch_size * t.grad_accum, t.seq_len),
+            ),
+            ("optimizer steps", int(t.max_steps)),
+            (
+                "training tokens per run",
+                int(t.max_steps * (t.batch_size * t.grad_accum * t.seq_len) as u64),
+            ),
+            (
+                "tokens per parameter",
+                format!("{:.2}", tokens_per_param(r, &st.name)),
+            ),
+            ("peak learning rate", format!("{} ({rate})", t.lr)),
+            (
+                "schedule",
+                format!(
+                    "linear warmup over {} steps, cosine to {}",
+                    t.warmup_steps, t.min_lr
+                ),
+            ),
+            (
+                "optimizer",
+                format!("AdamW, betas ({}, {}), eps {:e}", t.beta1, t.beta2, t.eps),
+            ),
+            ("weight decay", t.weight_decay.to_string()),
+            ("gradient clipping (global norm)", t.grad_clip.to_string()),
+            ("precision", format!("{:?}", t.precision).to_lowercase()),
+            ("seeds", format!("{:?}", r.scale.seeds)),
+            (
+                "held-out windows during training",
+                int(t.eval_windows as u64),
+            ),
+        ];
+        names = rows.iter().map(|x| x.0).collect();
+        let vals: Vec<String> = rows.into_iter().map(|x| x.1).collect();
+        cols.push(Column::new(st.name.as_str().into(), vals));
+    }
+    cols.insert(0, Column::new("hyperparameter".into(), names));
+    Ok(DataFrame::new(cols)?)
 }
 
 /// The best (lowest) Kneser-Ney bits per byte of a training set's baselines on a held-out set.
