@@ -154,33 +154,6 @@ pub fn load_for(path: &Path, docs: &[Document]) -> Result<QualityFile> {
     Ok(q)
 }
 
-/// Indices of the records that fail none of `rules` (all rules if empty); an error naming the
-/// pool if none is left.
-pub fn passing(q: &QualityFile, rules: &[&str]) -> Result<Vec<usize>> {
-    let keep: Vec<usize> = (0..q.records.len())
-        .filter(|&i| {
-            !q.records[i]
-                .signals
-                .fails
-                .iter()
-                .any(|f| rules.is_empty() || rules.contains(&f.as_str()))
-        })
-        .collect();
-    if keep.is_empty() {
-        bail!(
-            "no record of {} ({} records) passes {}",
-            q.pool,
-            q.records.len(),
-            if rules.is_empty() {
-                "every rule".to_string()
-            } else {
-                rules.join(", ")
-            }
-        );
-    }
-    Ok(keep)
-}
-
 /// Share of records each rule rejects (a record may fail several), and `any`.
 pub fn rule_shares(q: &QualityFile) -> BTreeMap<String, f64> {
     let n = q.records.len().max(1) as f64;
@@ -219,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn a_quality_file_of_another_pool_is_an_error_naming_it_and_an_empty_pass_too() {
+    fn a_quality_file_of_another_pool_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let good = "Water moves through the air, the land and the sea in a cycle that never ends. The sun warms lakes and oceans, and some of the water rises as vapour. High above the ground the vapour cools and gathers into clouds made of tiny droplets. When the droplets grow heavy they fall back as rain, snow or hail. Rivers carry much of that water to the sea, while some of it soaks into the soil and feeds plants and wells.";
         let pool = vec![doc("a", good), doc("b", "Too short and unfinished")];
@@ -233,24 +206,10 @@ mod tests {
         let path = dir.path().join("q.json");
         crate::io::write_json(&path, &q).unwrap();
         assert_eq!(load_for(&path, &pool).unwrap(), q);
-        assert_eq!(passing(&q, &[]).unwrap(), vec![0]);
-        assert_eq!(passing(&q, &["ends_mid_sentence"]).unwrap(), vec![0]);
         // the same ids with one text changed: another pool
         let other = vec![doc("a", good), doc("b", "Too short, but finished.")];
         let e = load_for(&path, &other).unwrap_err().to_string();
         assert!(e.contains("q.json") && e.contains("another pool"), "{e}");
-        // a threshold nothing passes
-        let bad = score(
-            &pool[1..],
-            "test-pool",
-            &Thresholds::default(),
-            None,
-            &indicatif::ProgressBar::hidden(),
-        );
-        let e = passing(&bad, &["gopher_short_doc"])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no record of test-pool"), "{e}");
         // a truncated file
         std::fs::write(&path, "{\"pool\": \"x\"").unwrap();
         assert!(format!("{:#}", load_for(&path, &pool).unwrap_err()).contains("q.json"));
