@@ -190,3 +190,77 @@ fn a_stale_quality_file_or_a_record_outside_the_pool_is_an_error_naming_the_file
         "nothing written on a bad input"
     );
 }
+
+/// `synthlm corpora`'s inputs over the fixture once `classify` has run: the families of
+/// `dir/gen`, their quality files copied to where it reads them (`dir/q/gen/FAMILY.json`).
+fn corpora_inputs(d: &Path, sheet: &Path) -> synthlm::commands::CorporaInputs {
+    for g in FAMILIES {
+        let to = d.join("q").join("gen").join(format!("{}.json", g.name()));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(d.join("quality").join(format!("{}.json", g.name())), to).unwrap();
+    }
+    synthlm::commands::CorporaInputs {
+        dirs: vec![d.join("gen")],
+        quality: d.join("q"),
+        sheet: sheet.to_path_buf(),
+        second_pass: None,
+        annotations: d.join("ann.jsonl"),
+        classifier: d.join("classifier.json"),
+        time_annotator: false,
+    }
+}
+
+fn classify(d: &Path, sheet: &Path) {
+    synthlm::commands::classify(
+        sheet,
+        &d.join("ann.jsonl"),
+        &d.join("gen"),
+        &d.join("quality"),
+        &d.join("classifier.json"),
+    )
+    .unwrap();
+}
+
+/// The summary copies the classifier file's agreement, so `corpora` refuses a classifier file
+/// fitted on another sheet or other annotations than those it is given, naming the file.
+#[test]
+fn corpora_refuses_a_classifier_not_fitted_on_this_sheet_and_these_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sheet = fixture(d);
+    classify(d, &sheet);
+    let i = corpora_inputs(d, &sheet);
+    let out = d.join("summary.json");
+    synthlm::commands::corpora(&i, &out).unwrap();
+    let s: synthlm::generate::summary::CorporaSummary = synthlm::io::read_json(&out).unwrap();
+    assert_eq!(s.classifier.as_ref().unwrap().records, 60);
+    // the same rows, one annotation's score changed after the classifier was fitted
+    let ann = std::fs::read_to_string(d.join("ann.jsonl")).unwrap();
+    let a: SheetAnnotation = serde_json::from_str(ann.lines().next().unwrap()).unwrap();
+    let mut b = a.clone();
+    b.annotation.expected += 0.5;
+    let changed = ann.replacen(
+        &serde_json::to_string(&a).unwrap(),
+        &serde_json::to_string(&b).unwrap(),
+        1,
+    );
+    assert_ne!(changed, ann);
+    std::fs::write(d.join("ann.jsonl"), &changed).unwrap();
+    let e = format!("{:#}", synthlm::commands::corpora(&i, &out).unwrap_err());
+    assert!(
+        e.contains("classifier.json was not fitted on the current") && e.contains("ann.jsonl"),
+        "{e}"
+    );
+    std::fs::write(d.join("ann.jsonl"), &ann).unwrap();
+    // a hand label added to the sheet after the classifier was fitted
+    let mut rows = synthlm::filter::labels::read_sheet(&sheet).unwrap();
+    let r = rows.iter_mut().find(|r| r.label.is_none()).unwrap();
+    r.label = Some(3);
+    std::fs::remove_file(&sheet).unwrap();
+    synthlm::filter::labels::write_sheet(&sheet, &rows).unwrap();
+    let e = format!("{:#}", synthlm::commands::corpora(&i, &out).unwrap_err());
+    assert!(
+        e.contains("was not fitted on the current") && e.contains("sheet.jsonl"),
+        "{e}"
+    );
+}
