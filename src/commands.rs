@@ -6,7 +6,7 @@ use crate::budget::Gpu;
 use crate::experiments::{self, scale::Scale, Paths};
 use crate::filter::agreement::{agreement, Graded};
 use crate::generate::{seeds::Seeds, serve::TeacherBackend, GenSettings, RunOptions};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -954,6 +954,7 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     } else {
         None
     };
+    let files = (i.sheet.as_path(), i.quality.as_path());
     let summary = CorporaSummary {
         inputs,
         generation,
@@ -967,14 +968,15 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
             .collect(),
         costs: sm::costs(&scored, Some(&classifier), annotator_us),
         annotator: sm::annotator_facts(&rows, &ann, &|family, id| {
-            fails_a_rule(&scored, latest.as_deref(), family, id)
-        }),
+            let r = sheet_record(&scored, latest.as_deref(), (family, id), files)?;
+            Ok(!r.signals.fails.is_empty())
+        })?,
         annotator_prompt,
-        classifier: classifier_facts(&file, &rows, &scored, latest.as_deref())?,
+        classifier: classifier_facts(&file, &rows, &scored, latest.as_deref(), files)?,
         hand_labels: sm::hand_label_facts(
             &rows,
             &second,
-            &labelled_signals(&rows, &ann, &scored, latest.as_deref())?,
+            &labelled_signals(&rows, &ann, &scored, latest.as_deref(), files)?,
         )?,
     };
     crate::io::write_json(out, &summary)?;
@@ -994,22 +996,12 @@ fn labelled_signals(
     ann: &[crate::filter::annotator::SheetAnnotation],
     scored: &[crate::generate::summary::ScoredPool],
     latest: Option<&str>,
+    files: (&Path, &Path),
 ) -> Result<Vec<(crate::filter::vs_labels::Scored, Option<bool>)>> {
     let mut out = Vec::new();
     for r in rows {
         let Some(label) = r.label else { continue };
-        let corpus = format!("{}/{}", latest.unwrap_or(""), r.family);
-        let Some(rec) = scored
-            .iter()
-            .find(|s| s.0 == corpus)
-            .and_then(|s| s.2.records.iter().find(|x| x.id == r.id))
-        else {
-            bail!(
-                "sheet record {} ({}) is not in the quality file of {corpus}",
-                r.id,
-                r.family
-            );
-        };
+        let rec = sheet_record(scored, latest, (&r.family, &r.id), files)?;
         let mut scores = BTreeMap::new();
         let mut put = |name: &str, x: Option<f64>| {
             if let Some(x) = x.filter(|x| x.is_finite()) {
@@ -1049,17 +1041,32 @@ fn labelled_signals(
     Ok(out)
 }
 
-/// Whether record `id` of `family` in the `latest` version fails any quality rule.
-fn fails_a_rule(
-    scored: &[crate::generate::summary::ScoredPool],
+/// The record of sheet row (`family`, `id`) in the `latest` version's quality file: a row
+/// whose pool or record is missing there is an error naming the sheet, the quality file and
+/// the id (the summary's sheet facts would otherwise leave it out silently).
+fn sheet_record<'a>(
+    scored: &'a [crate::generate::summary::ScoredPool],
     latest: Option<&str>,
-    family: &str,
-    id: &str,
-) -> Option<bool> {
+    (family, id): (&str, &str),
+    (sheet, quality): (&Path, &Path),
+) -> Result<&'a crate::filter::signals::RecordSignals> {
     let corpus = format!("{}/{family}", latest.unwrap_or(""));
-    let s = scored.iter().find(|s| s.0 == corpus)?;
-    let r = s.2.records.iter().find(|r| r.id == id)?;
-    Some(!r.signals.fails.is_empty())
+    let file = quality.join(format!("{corpus}.json"));
+    let Some(s) = scored.iter().find(|s| s.0 == corpus) else {
+        bail!(
+            "{}: record {id} ({family}) is from {corpus}, which has no quality file among the corpora given ({} expected)",
+            sheet.display(),
+            file.display()
+        );
+    };
+    s.2.records.iter().find(|r| r.id == id).with_context(|| {
+        format!(
+            "{}: record {id} ({family}) is not in {}, the quality file of the pool {}",
+            sheet.display(),
+            file.display(),
+            s.2.pool
+        )
+    })
 }
 
 /// The classifier's facts: its scores of the sheet's records (from the latest version's
@@ -1069,19 +1076,16 @@ fn classifier_facts(
     rows: &[crate::filter::labels::LabelRow],
     scored: &[crate::generate::summary::ScoredPool],
     latest: Option<&str>,
+    files: (&Path, &Path),
 ) -> Result<Option<crate::generate::summary::GraderFacts>> {
     let mut on_sheet = Vec::new();
     for r in rows {
-        let corpus = format!("{}/{}", latest.unwrap_or(""), r.family);
-        let Some(s) = scored.iter().find(|s| s.0 == corpus) else {
-            continue;
-        };
-        let Some(rec) = s.2.records.iter().find(|x| x.id == r.id) else {
-            continue;
-        };
+        let rec = sheet_record(scored, latest, (&r.family, &r.id), files)?;
         let Some(score) = rec.classifier else {
             bail!(
-                "the quality file of {corpus} has no classifier scores: run `synthlm classify` first"
+                "the quality file of {}/{} has no classifier scores: run `synthlm classify` first",
+                latest.unwrap_or(""),
+                r.family
             );
         };
         on_sheet.push(crate::generate::summary::SheetScore {

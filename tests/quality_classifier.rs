@@ -264,3 +264,35 @@ fn corpora_refuses_a_classifier_not_fitted_on_this_sheet_and_these_annotations()
         "{e}"
     );
 }
+
+/// A sheet row whose record is not in the pool's quality file is an error naming the sheet,
+/// the quality file and the record, not a row the summary silently leaves out.
+#[test]
+fn corpora_with_a_sheet_row_outside_its_pool_is_an_error_naming_the_files_and_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sheet = fixture(d);
+    let mut rows = synthlm::filter::labels::read_sheet(&sheet).unwrap();
+    let mut stranger = rows.iter().find(|r| r.label.is_none()).unwrap().clone();
+    stranger.id = "part-99999:0".into();
+    let family = stranger.family.clone();
+    rows.push(stranger);
+    std::fs::remove_file(&sheet).unwrap();
+    synthlm::filter::labels::write_sheet(&sheet, &rows).unwrap();
+    // not annotated, not labelled: `classify` fits on the other rows
+    classify(d, &sheet);
+    let i = corpora_inputs(d, &sheet);
+    let e = format!(
+        "{:#}",
+        synthlm::commands::corpora(&i, &d.join("summary.json")).unwrap_err()
+    );
+    let quality = Path::new("q").join("gen").join(format!("{family}.json"));
+    assert!(
+        e.contains("sheet.jsonl")
+            && e.contains("part-99999:0")
+            && e.contains(&quality.display().to_string())
+            && e.contains("is not in"),
+        "{e}"
+    );
+    assert!(!d.join("summary.json").exists(), "nothing written");
+}

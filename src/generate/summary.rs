@@ -545,30 +545,31 @@ pub struct SheetScore {
 
 /// The annotator's facts on the sheet: its grades, its mean by family, its correlation with
 /// length and with the rules, and its agreement with the hand labels. `fails` says whether a
-/// (family, id) fails any quality rule.
+/// (family, id) fails any quality rule (an error, e.g. a record missing from its quality
+/// file, is passed on).
 pub fn annotator_facts(
     rows: &[crate::filter::labels::LabelRow],
     ann: &[crate::filter::annotator::SheetAnnotation],
-    fails: &dyn Fn(&str, &str) -> Option<bool>,
-) -> Option<GraderFacts> {
-    let scored: Vec<SheetScore> = ann
-        .iter()
-        .filter_map(|a| {
-            let r = rows.iter().find(|r| r.id == a.id && r.family == a.family)?;
-            Some(SheetScore {
-                family: a.family.clone(),
-                score: a.annotation.expected,
-                grade: a.annotation.label,
-                words: r.text.split_whitespace().count() as f64,
-                fails_a_rule: fails(&a.family, &a.id),
-            })
-        })
-        .collect();
-    grader_facts(
+    fails: &dyn Fn(&str, &str) -> Result<bool>,
+) -> Result<Option<GraderFacts>> {
+    let mut scored = Vec::new();
+    for a in ann {
+        let Some(r) = rows.iter().find(|r| r.id == a.id && r.family == a.family) else {
+            continue;
+        };
+        scored.push(SheetScore {
+            family: a.family.clone(),
+            score: a.annotation.expected,
+            grade: a.annotation.label,
+            words: r.text.split_whitespace().count() as f64,
+            fails_a_rule: Some(fails(&a.family, &a.id)?),
+        });
+    }
+    Ok(grader_facts(
         &scored,
         crate::filter::annotator::agreement(rows, ann),
         None,
-    )
+    ))
 }
 
 /// Facts of a grader from its verdicts on the sheet's records.
