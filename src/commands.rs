@@ -889,16 +889,7 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
     use crate::generate::summary::{self as sm, CorporaSummary};
     let families = crate::generate::stats::load_families(&i.dirs)?;
     let mut inputs = BTreeMap::new();
-    let mut generation = Vec::new();
-    for (name, dir) in i
-        .dirs
-        .iter()
-        .flat_map(|d| crate::generate::stats::family_dirs(d))
-    {
-        let path = dir.join(crate::generate::shards::MANIFEST);
-        inputs.insert(path.display().to_string(), crate::io::sha256_file(&path)?);
-        generation.push(sm::generation_facts(&name, &crate::io::read_json(&path)?));
-    }
+    let generation = generation_facts(&i.dirs, &mut inputs)?;
     for p in [&i.sheet, &i.annotations, &i.classifier] {
         inputs.insert(p.display().to_string(), crate::io::sha256_file(p)?);
     }
@@ -908,11 +899,7 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
         .iter()
         .map(|(n, d)| crate::generate::stats::recipe_checks(n, d))
         .collect();
-    let mut scored = Vec::new();
-    for (name, docs) in families {
-        let q = sm::load_quality(&i.quality, &name, &docs)?;
-        scored.push((name, docs, q));
-    }
+    let scored = scored_pools(&i.quality, families, &mut inputs)?;
     let latest = scored.last().map(|s| sm::version(&s.0).to_string());
     let rows = crate::filter::labels::read_sheet(&i.sheet)?;
     let second = match &i.second_pass {
@@ -931,24 +918,7 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
             a.id
         );
     }
-    let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
-    // the classifier file's agreement is copied into the summary: it must be the one fitted on
-    // this sheet and these annotations
-    for (key, path) in [
-        ("sheet_sha256", &i.sheet),
-        ("annotations_sha256", &i.annotations),
-    ] {
-        if file["trained_on"][key].as_str() != Some(crate::io::sha256_file(path)?.as_str()) {
-            bail!(
-                "{} was not fitted on the current {} (run `synthlm classify` again)",
-                i.classifier.display(),
-                path.display()
-            );
-        }
-    }
-    let classifier: crate::filter::classifier::Classifier =
-        serde_json::from_value(file["classifier"].clone())
-            .map_err(|e| anyhow::anyhow!("{}: no classifier ({e})", i.classifier.display()))?;
+    let (file, classifier) = fitted_classifier(i)?;
     let annotator_us = if i.time_annotator {
         Some(time_annotator(&rows)?)
     } else {
@@ -986,6 +956,68 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
         summary.rules.len(),
         summary.examples.len()
     ))
+}
+
+/// The classifier file and its classifier. Its agreement is copied into the summary, so it
+/// must be the one fitted on this sheet and these annotations (their SHA-256 as recorded).
+fn fitted_classifier(
+    i: &CorporaInputs,
+) -> Result<(serde_json::Value, crate::filter::classifier::Classifier)> {
+    let file: serde_json::Value = crate::io::read_json(&i.classifier)?;
+    for (key, path) in [
+        ("sheet_sha256", &i.sheet),
+        ("annotations_sha256", &i.annotations),
+    ] {
+        if file["trained_on"][key].as_str() != Some(crate::io::sha256_file(path)?.as_str()) {
+            bail!(
+                "{} was not fitted on the current {} (run `synthlm classify` again)",
+                i.classifier.display(),
+                path.display()
+            );
+        }
+    }
+    let classifier: crate::filter::classifier::Classifier =
+        serde_json::from_value(file["classifier"].clone())
+            .map_err(|e| anyhow::anyhow!("{}: no classifier ({e})", i.classifier.display()))?;
+    Ok((file, classifier))
+}
+
+/// What each family's generation manifest under `dirs` says; every manifest's SHA-256 goes
+/// into `inputs`.
+fn generation_facts(
+    dirs: &[PathBuf],
+    inputs: &mut BTreeMap<String, String>,
+) -> Result<Vec<crate::generate::summary::GenerationFacts>> {
+    let mut out = Vec::new();
+    for (name, dir) in dirs
+        .iter()
+        .flat_map(|d| crate::generate::stats::family_dirs(d))
+    {
+        let path = dir.join(crate::generate::shards::MANIFEST);
+        inputs.insert(path.display().to_string(), crate::io::sha256_file(&path)?);
+        let facts =
+            crate::generate::summary::generation_facts(&name, &crate::io::read_json(&path)?);
+        out.push(facts);
+    }
+    Ok(out)
+}
+
+/// Every corpus with its quality file (checked against its records); the quality files'
+/// SHA-256 go into `inputs`, since the summary's rules, scores and sheet facts come from them.
+fn scored_pools(
+    quality: &Path,
+    families: Vec<(String, Vec<crate::data::document::Document>)>,
+    inputs: &mut BTreeMap<String, String>,
+) -> Result<Vec<crate::generate::summary::ScoredPool>> {
+    use crate::generate::summary as sm;
+    let mut out = Vec::new();
+    for (name, docs) in families {
+        let q = sm::load_quality(quality, &name, &docs)?;
+        let path = sm::quality_path(quality, &name);
+        inputs.insert(path.display().to_string(), crate::io::sha256_file(&path)?);
+        out.push((name, docs, q));
+    }
+    Ok(out)
 }
 
 /// Every labelled sheet row's signals, higher = better (NLL and bits per byte enter negated),
@@ -1051,7 +1083,7 @@ fn sheet_record<'a>(
     (sheet, quality): (&Path, &Path),
 ) -> Result<&'a crate::filter::signals::RecordSignals> {
     let corpus = format!("{}/{family}", latest.unwrap_or(""));
-    let file = quality.join(format!("{corpus}.json"));
+    let file = crate::generate::summary::quality_path(quality, &corpus);
     let Some(s) = scored.iter().find(|s| s.0 == corpus) else {
         bail!(
             "{}: record {id} ({family}) is from {corpus}, which has no quality file among the corpora given ({} expected)",

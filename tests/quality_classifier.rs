@@ -234,6 +234,16 @@ fn corpora_refuses_a_classifier_not_fitted_on_this_sheet_and_these_annotations()
     synthlm::commands::corpora(&i, &out).unwrap();
     let s: synthlm::generate::summary::CorporaSummary = synthlm::io::read_json(&out).unwrap();
     assert_eq!(s.classifier.as_ref().unwrap().records, 60);
+    // the quality files the summary is computed from are among its inputs, with their hash
+    for g in FAMILIES {
+        let q = d.join("q").join("gen").join(format!("{}.json", g.name()));
+        assert_eq!(
+            s.inputs.get(&q.display().to_string()),
+            Some(&synthlm::io::sha256_file(&q).unwrap()),
+            "{:?}",
+            s.inputs.keys()
+        );
+    }
     // the same rows, one annotation's score changed after the classifier was fitted
     let ann = std::fs::read_to_string(d.join("ann.jsonl")).unwrap();
     let a: SheetAnnotation = serde_json::from_str(ann.lines().next().unwrap()).unwrap();

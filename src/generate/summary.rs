@@ -525,11 +525,16 @@ fn wall_times(
     (minhash, classifier)
 }
 
+/// Where `synthlm quality --out QUALITY` writes the quality file of `corpus` (`VERSION/FAMILY`).
+pub fn quality_path(quality: &Path, corpus: &str) -> PathBuf {
+    quality.join(format!("{corpus}.json"))
+}
+
 /// Read a quality file written by `synthlm quality` for `corpus` (`VERSION/FAMILY`) under
 /// `quality`, checked against the pool's records.
 pub fn load_quality(quality: &Path, corpus: &str, docs: &[Document]) -> Result<QualityFile> {
-    let path: PathBuf = quality.join(format!("{corpus}.json"));
-    signals::load_for(&path, docs).with_context(|| format!("the quality file of {corpus}"))
+    signals::load_for(&quality_path(quality, corpus), docs)
+        .with_context(|| format!("the quality file of {corpus}"))
 }
 
 /// A grader's verdict on one sheet record, with what the grader facts relate it to.
