@@ -28,7 +28,7 @@ if [ "$profile" = mini ]; then
   # the annotator's scores of the sheet are committed (resumable: only missing rows are scored)
   "$SYNTHLM_BIN" annotate data/labels/sheet-v2.jsonl data/quality/annotator-sheet-v2.jsonl
   "$SYNTHLM_BIN" classify data/labels/sheet-v2.jsonl data/quality/annotator-sheet-v2.jsonl
-  "$SYNTHLM_BIN" corpora --time-annotator
+  "$SYNTHLM_BIN" corpora --time-teacher --time-annotator
 else
   step "3/8 synthetic corpora: smoke uses the committed ones and their committed summary"
 fi

@@ -879,8 +879,10 @@ pub struct CorporaInputs {
     pub second_pass: Option<PathBuf>,
     pub annotations: PathBuf,
     pub classifier: PathBuf,
-    /// Time the annotator on a few sheet records (needs `setup.sh annotator`).
+    /// Time the annotator on [`TIMED_RECORDS`] sheet records (needs `setup.sh annotator`).
     pub time_annotator: bool,
+    /// Time the teacher's NLL (a forward pass) on the same records (needs the teacher).
+    pub time_teacher: bool,
 }
 
 /// `synthlm corpora`: the data chapter's numbers ([`crate::generate::summary`]) written to
@@ -919,11 +921,11 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
         );
     }
     let (file, classifier) = fitted_classifier(i)?;
-    let annotator_us = if i.time_annotator {
-        Some(time_annotator(&rows)?)
-    } else {
-        None
-    };
+    let annotator = i
+        .time_annotator
+        .then(|| time_annotator(&rows))
+        .transpose()?;
+    let teacher = i.time_teacher.then(|| time_teacher(&rows)).transpose()?;
     let files = (i.sheet.as_path(), i.quality.as_path());
     let summary = CorporaSummary {
         inputs,
@@ -936,7 +938,12 @@ pub fn corpora(i: &CorporaInputs, out: &Path) -> Result<String> {
             .filter(|s| Some(sm::version(&s.0)) == latest.as_deref())
             .flat_map(|s| sm::examples(&s.0, &s.1, &s.2))
             .collect(),
-        costs: sm::costs(&scored, Some(&classifier), annotator_us),
+        costs: sm::costs(
+            &scored,
+            Some(&classifier),
+            teacher.as_ref(),
+            annotator.as_ref(),
+        ),
         annotator: sm::annotator_facts(&rows, &ann, &|family, id| {
             let r = sheet_record(&scored, latest.as_deref(), (family, id), files)?;
             Ok(!r.signals.fails.is_empty())
@@ -1140,15 +1147,92 @@ fn classifier_facts(
     ))
 }
 
-/// Microseconds per record the annotator takes on the first few records of the sheet (model
-/// loading excluded), and how many were timed.
-fn time_annotator(rows: &[crate::filter::labels::LabelRow]) -> Result<(f64, usize)> {
+/// Sheet records each model signal is timed on.
+pub const TIMED_RECORDS: usize = 8;
+
+/// `n` rows spread evenly over the sheet (its families come in interleaved blocks, so the
+/// first few would be one family's): every `len / n`-th row from the first.
+fn timing_rows(
+    rows: &[crate::filter::labels::LabelRow],
+    n: usize,
+) -> Vec<&crate::filter::labels::LabelRow> {
+    let n = n.min(rows.len());
+    (0..n).map(|k| &rows[k * rows.len() / n]).collect()
+}
+
+/// Microseconds per record `score` takes on the [`timing_rows`] of the sheet (whatever it
+/// loaded before excluded), and the rows timed (`FAMILY/ID`).
+fn time_rows(
+    rows: &[crate::filter::labels::LabelRow],
+    mut score: impl FnMut(&str) -> Result<()>,
+) -> Result<crate::generate::summary::Timed> {
+    let sample = timing_rows(rows, TIMED_RECORDS);
+    let started = std::time::Instant::now();
+    for r in &sample {
+        score(&r.text)?;
+    }
+    Ok(crate::generate::summary::Timed {
+        us: 1e6 * started.elapsed().as_secs_f64() / sample.len().max(1) as f64,
+        sample: sample
+            .iter()
+            .map(|r| format!("{}/{}", r.family, r.id))
+            .collect(),
+    })
+}
+
+/// The annotator's time per sheet record (model loading excluded).
+fn time_annotator(
+    rows: &[crate::filter::labels::LabelRow],
+) -> Result<crate::generate::summary::Timed> {
     use crate::filter::annotator::{find_gguf, Annotator};
     let mut a = Annotator::load(&find_gguf()?)?;
-    let n = rows.len().min(4);
-    let started = std::time::Instant::now();
-    for r in &rows[..n] {
-        a.score(&r.text)?;
+    time_rows(rows, |text| a.score(text).map(drop))
+}
+
+/// The teacher's NLL of a sheet record's text, timed: tokenising and one forward pass (model
+/// loading excluded), what the signal costs on text the teacher did not write.
+fn time_teacher(
+    rows: &[crate::filter::labels::LabelRow],
+) -> Result<crate::generate::summary::Timed> {
+    let t = load_teacher(None)?;
+    time_rows(rows, |text| {
+        let mut ids = t.encode(text)?;
+        ids.truncate(t.engine.config().ctx);
+        let lp = t.engine.score(&ids)?;
+        let nll = -lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len().max(1) as f64;
+        std::hint::black_box(nll);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The timed rows are spread over the sheet, not its first rows: with families in
+    /// interleaved blocks of 5, eight of forty rows hold every family twice.
+    #[test]
+    fn timing_rows_spread_over_the_sheet_and_every_family() {
+        let rows: Vec<crate::filter::labels::LabelRow> = (0..40)
+            .map(|i| crate::filter::labels::LabelRow {
+                id: format!("r{i}"),
+                family: ["cosmo", "magpie", "instruct", "stories"][(i / 5) % 4].into(),
+                text: String::new(),
+                label: None,
+                labeller: None,
+                note: None,
+                blind: None,
+            })
+            .collect();
+        let picked = timing_rows(&rows, 8);
+        let ids: Vec<&str> = picked.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["r0", "r5", "r10", "r15", "r20", "r25", "r30", "r35"]);
+        let mut by = BTreeMap::new();
+        for r in &picked {
+            *by.entry(r.family.as_str()).or_insert(0) += 1;
+        }
+        assert_eq!(by.values().copied().collect::<Vec<_>>(), [2, 2, 2, 2]);
+        assert_eq!(timing_rows(&rows[..3], 8).len(), 3);
+        assert!(timing_rows(&[], 8).is_empty());
     }
-    Ok((1e6 * started.elapsed().as_secs_f64() / n.max(1) as f64, n))
 }

@@ -207,6 +207,7 @@ fn corpora_inputs(d: &Path, sheet: &Path) -> synthlm::commands::CorporaInputs {
         annotations: d.join("ann.jsonl"),
         classifier: d.join("classifier.json"),
         time_annotator: false,
+        time_teacher: false,
     }
 }
 
@@ -234,6 +235,18 @@ fn corpora_refuses_a_classifier_not_fitted_on_this_sheet_and_these_annotations()
     synthlm::commands::corpora(&i, &out).unwrap();
     let s: synthlm::generate::summary::CorporaSummary = synthlm::io::read_json(&out).unwrap();
     assert_eq!(s.classifier.as_ref().unwrap().records, 60);
+    // model signals not timed in this run say so, never a time of 0
+    for signal in ["teacher NLL", "LLM annotator (Gemma 3 270M)"] {
+        let c = s.costs.iter().find(|c| c.signal == signal).unwrap();
+        assert_eq!((c.us_per_record, c.records), (None, 0), "{c:?}");
+        assert!(c.note.starts_with("not timed in this run"), "{c:?}");
+    }
+    let c = s
+        .costs
+        .iter()
+        .find(|c| c.signal == "learned classifier")
+        .unwrap();
+    assert!(c.note.contains("computing them excluded"), "{c:?}");
     // the quality files the summary is computed from are among its inputs, with their hash
     for g in FAMILIES {
         let q = d.join("q").join("gen").join(format!("{}.json", g.name()));

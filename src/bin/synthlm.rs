@@ -196,9 +196,13 @@ enum Cmd {
         annotations: PathBuf,
         #[arg(long, default_value = "data/quality/classifier-v2.json")]
         classifier: PathBuf,
-        /// Time the annotator on four sheet records (needs `setup.sh annotator`).
+        /// Time the annotator on eight sheet records spread over the sheet (needs `setup.sh
+        /// annotator`).
         #[arg(long)]
         time_annotator: bool,
+        /// Time the teacher's NLL (a forward pass) on the same eight records (needs the teacher).
+        #[arg(long)]
+        time_teacher: bool,
         #[arg(long, default_value = synthlm::generate::summary::SUMMARY)]
         out: PathBuf,
     },
@@ -656,6 +660,7 @@ fn run() -> Result<()> {
             annotations,
             classifier,
             time_annotator,
+            time_teacher,
             out,
         } => {
             let i = synthlm::commands::CorporaInputs {
@@ -666,6 +671,7 @@ fn run() -> Result<()> {
                 annotations,
                 classifier,
                 time_annotator,
+                time_teacher,
             };
             print!("{}", synthlm::commands::corpora(&i, &out)?);
             Ok(())

@@ -157,6 +157,17 @@ pub struct SignalCost {
     pub threads: usize,
     pub records: usize,
     pub note: String,
+    /// The records timed (`FAMILY/ID` on the sheet), where a few were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<String>,
+}
+
+/// A model signal timed on a few sheet records: microseconds of wall time per record (model
+/// loading excluded), and the records (`FAMILY/ID`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timed {
+    pub us: f64,
+    pub sample: Vec<String>,
 }
 
 /// A grader of record quality (annotator or classifier) and what it agrees with.
@@ -405,99 +416,122 @@ pub fn examples(corpus: &str, docs: &[Document], q: &QualityFile) -> Vec<Example
 }
 
 /// The costs of the signals: the rules and the reference n-gram as timed when the pools were
-/// scored; MinHash near-duplicates timed here over `pools`; the classifier's dot products timed
-/// here; the teacher's NLL recorded at generation; the annotator as measured by the caller.
+/// scored; MinHash near-duplicates and the classifier's dot products timed here over `pools`;
+/// the teacher's NLL (a forward pass over text it did not write) and the annotator as timed by
+/// the caller on a few sheet records (`None`: not timed in this run, said in the row).
 pub fn costs(
     scored: &[ScoredPool],
     classifier: Option<&crate::filter::classifier::Classifier>,
-    annotator_us: Option<(f64, usize)>,
+    teacher: Option<&Timed>,
+    annotator: Option<&Timed>,
 ) -> Vec<SignalCost> {
     let records: usize = scored.iter().map(|p| p.2.records.len()).sum();
     let threads = rayon::current_num_threads();
-    // the rules and the n-gram were timed when the pools were scored, on their threads
-    let scored_threads = scored.first().map_or(threads, |p| p.2.threads);
-    let scored_load = scored
-        .iter()
-        .filter_map(|p| p.2.load_average)
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
     let load_now = crate::cpu::load_average();
-    let per = |secs: f64| Some(1e6 * secs / records.max(1) as f64);
-    let timed = |key: &str| -> Option<f64> {
+    let per = |secs: f64| 1e6 * secs / records.max(1) as f64;
+    // the rules and the n-gram were timed when the pools were scored, on their threads
+    let at_scoring = |signal: &str, key: &str, note: &str| {
         let s: Vec<f64> = scored
             .iter()
             .filter_map(|p| p.2.seconds.get(key).copied())
             .collect();
-        (s.len() == scored.len()).then(|| s.iter().sum())
+        SignalCost {
+            signal: signal.into(),
+            load_average: scored
+                .iter()
+                .filter_map(|p| p.2.load_average)
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
+            us_per_record: (s.len() == scored.len()).then(|| per(s.iter().sum())),
+            threads: scored.first().map_or(threads, |p| p.2.threads),
+            records,
+            note: note.into(),
+            sample: vec![],
+        }
     };
+    let here = |signal: &str, us: Option<f64>, threads: usize, note: String| SignalCost {
+        signal: signal.into(),
+        load_average: load_now,
+        us_per_record: us,
+        threads,
+        records,
+        note,
+        sample: vec![],
+    };
+    let rules = at_scoring("heuristic rules", "rules", "rules computed from the text");
+    let ngram = at_scoring(
+        "real-text reference n-gram",
+        "reference",
+        "KN 3-gram of the real text (fitting excluded)",
+    );
     let (minhash, classifier_secs) = wall_times(scored, classifier);
     let mut rows = vec![
-        (
-            "heuristic rules",
-            timed("rules").and_then(per),
-            scored_threads,
-            records,
-            "rules computed from the text",
-        ),
-        (
-            "teacher NLL",
-            Some(0.0),
-            threads,
-            scored
-                .iter()
-                .flat_map(|p| &p.2.records)
-                .filter(|r| r.teacher_nll.is_some())
-                .count(),
-            "recorded while the teacher wrote a v2 record; other text needs a forward pass",
-        ),
-        (
-            "real-text reference n-gram",
-            timed("reference").and_then(per),
-            scored_threads,
-            records,
-            "KN 3-gram of the real text (fitting excluded)",
-        ),
-        (
+        rules.clone(),
+        model_cost("teacher NLL", teacher, teacher_note(scored), load_now),
+        ngram.clone(),
+        here(
             "MinHash near-duplicates",
-            per(minhash),
+            Some(per(minhash)),
             threads,
-            records,
-            "within each pool, Jaccard >= 0.8",
+            "within each pool, Jaccard >= 0.8".into(),
         ),
     ];
     if let Some(secs) = classifier_secs {
-        rows.push((
+        let inputs = rules.us_per_record.zip(ngram.us_per_record);
+        rows.push(here(
             "learned classifier",
-            per(secs),
+            Some(per(secs)),
             1,
-            records,
-            "a dot product over the signals above",
+            classifier_note(inputs.map(|(a, b)| a + b + per(secs))),
         ));
     }
-    let (us, n) = annotator_us.map_or((None, 0), |(us, n)| (Some(us), n));
-    rows.push((
+    let note = format!(
+        "the guide's rubric and {} graded examples in the prompt, then the record; one forward pass",
+        crate::filter::annotator::EXAMPLES.len()
+    );
+    rows.push(model_cost(
         "LLM annotator (Gemma 3 270M)",
-        us,
-        threads,
-        n,
-        "six graded examples in the prompt, one forward pass",
+        annotator,
+        note,
+        load_now,
     ));
-    rows.into_iter()
-        .map(
-            |(signal, us_per_record, threads, records, note)| SignalCost {
-                load_average: if ["heuristic rules", "real-text reference n-gram"].contains(&signal)
-                {
-                    scored_load
-                } else {
-                    load_now
-                },
-                signal: signal.into(),
-                us_per_record,
-                threads,
-                records,
-                note: note.into(),
-            },
-        )
-        .collect()
+    rows
+}
+
+/// What the teacher-NLL row says: a forward pass is what other text costs, and how many
+/// records carry the NLL their generation recorded for nothing.
+fn teacher_note(scored: &[ScoredPool]) -> String {
+    let free = scored
+        .iter()
+        .flat_map(|p| &p.2.records)
+        .filter(|r| r.teacher_nll.is_some())
+        .count();
+    format!("a teacher (SmolLM2-135M) forward pass over a record's text, tokenising included: what text it did not write costs; the {} records it wrote in recipe 2 carry the NLL generation recorded, at no extra cost", crate::report::tables::int(free as u64))
+}
+
+/// What the classifier row says: the time is its dot product alone; `with_inputs` adds the
+/// rules' and the n-gram's time per record, which compute most of its inputs.
+fn classifier_note(with_inputs: Option<f64>) -> String {
+    let base = "a dot product over the signals above, timed alone (computing them excluded)";
+    match with_inputs {
+        Some(us) => format!("{base}; with the rules and the n-gram that compute its inputs, {us:.1} us per record (its teacher NLL input free on v2 records, a forward pass on others)"),
+        None => base.into(),
+    }
+}
+
+/// A model signal's row: timed on `t`'s sample records, or said not to be timed in this run.
+fn model_cost(signal: &str, t: Option<&Timed>, note: String, load: Option<f64>) -> SignalCost {
+    SignalCost {
+        signal: signal.into(),
+        load_average: t.and(load),
+        us_per_record: t.map(|t| t.us),
+        threads: rayon::current_num_threads(),
+        records: t.map_or(0, |t| t.sample.len()),
+        note: match t {
+            Some(_) => note,
+            None => format!("not timed in this run ({note})"),
+        },
+        sample: t.map_or(vec![], |t| t.sample.clone()),
+    }
 }
 
 /// Wall seconds of MinHash near-duplicate detection over every pool, and of the classifier

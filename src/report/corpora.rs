@@ -384,7 +384,20 @@ fn costs(s: &CorporaSummary) -> Result<Vec<Block>> {
         col("records timed", c.iter().map(|x| int(x.records as u64))),
         col("what it does", c.iter().map(|x| x.note.clone())),
     ])?;
-    Ok(vec![Block::Table { name: "costs".into(), caption: "What each quality signal costs on this machine (2 cores): the rules and the n-gram as timed when the pools were scored (`synthlm quality`), the rest when the summary was made, each with the 1-minute load average then (above 2, other work shared the cores and the time is an upper bound). The annotator is timed on four records, model loading excluded.".into(), frame }])
+    let mut caption = "What each quality signal costs on this machine (2 cores): the rules and the n-gram as timed when the pools were scored (`synthlm quality`), the rest when the summary was made, each with the 1-minute load average then (above 2, other work shared the cores and the time is an upper bound).".to_string();
+    for x in c.iter().filter(|x| !x.sample.is_empty()) {
+        caption += &format!(
+            " The {} is timed on {} sheet records spread evenly over the sheet (model loading excluded): {}.",
+            x.signal,
+            x.sample.len(),
+            md_escape(&x.sample.join(", "))
+        );
+    }
+    Ok(vec![Block::Table {
+        name: "costs".into(),
+        caption,
+        frame,
+    }])
 }
 
 /// One paragraph per grader.
