@@ -137,10 +137,13 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 /// Run (or resume) experiment `e` at scale `s`: prepare, train or reuse the grid, fit the
 /// baselines, analyse, and write `results.json`.
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
-    let (design, decontamination, p) = design_and_data(e, s, paths)?;
+    let mut design = e.design(s, paths)?;
+    let decontamination = decontaminate(&mut design, s)?;
+    // The sweep before the grid's data: it prepares its dev split in the same work folder.
     let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts(), progress)?;
     let chosen = sweep::with_best_rates(s, &sweep);
     let s = &chosen;
+    let p = prepare_data(e, &design, s, paths)?;
     // The baselines first: they are the bar every student must clear, cheap next to the grid,
     // and cached, so a design whose students cannot clear them shows it before the grid is
     // spent.
@@ -229,18 +232,12 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
     Ok(r)
 }
 
-/// The experiment's design, decontaminated, with its sets tokenized and packed (cached under
-/// `work`) and checked against the inputs its committed results record.
-fn design_and_data(
-    e: &dyn Experiment,
-    s: &Scale,
-    paths: &Paths,
-) -> Result<(Design, Vec<crate::eval::contamination::Removed>, Prepared)> {
-    let mut design = e.design(s, paths)?;
-    let decontamination = decontaminate(&mut design, s)?;
-    let p = prepare::prepare(&e.name(), &design, s.vocab_size, &paths.work)?;
+/// The design's sets tokenized and packed (cached under `work`), checked against the inputs its
+/// committed results record.
+fn prepare_data(e: &dyn Experiment, design: &Design, s: &Scale, paths: &Paths) -> Result<Prepared> {
+    let p = prepare::prepare(&e.name(), design, s.vocab_size, &paths.work)?;
     prepare::check_inputs(&paths.results, s.profile == "smoke", &p)?;
-    Ok((design, decontamination, p))
+    Ok(p)
 }
 
 /// Retrain every finished run of the grid and the learning curve whose kept weights are not
@@ -256,7 +253,9 @@ pub fn restore_weights(
     if !s.keep_weights {
         bail!("the {} scale of {} keeps no weights", s.profile, e.name());
     }
-    let (_, _, p) = design_and_data(e, s, paths)?;
+    let mut design = e.design(s, paths)?;
+    decontaminate(&mut design, s)?;
+    let p = prepare_data(e, &design, s, paths)?;
     let mut dirs = Vec::new();
     for sub in ["runs", "curve"] {
         let Ok(entries) = std::fs::read_dir(paths.results.join(sub)) else {
