@@ -31,47 +31,24 @@ pub const GGUF_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 /// cut at a character boundary and the cut is said in the prompt.
 pub const MAX_CHARS: usize = 4000;
 
-/// The labelling guide; the annotator's prompt opens with its rubric, word for word.
-pub const GUIDE: &str = include_str!("../../data/labels/GUIDE.md");
-
-/// The rubric of [`GUIDE`]: the text between its `<!-- rubric: begin -->` and
-/// `<!-- rubric: end -->` markers (the five points, the stop-at-the-first-failure rule and the
-/// readings settled while labelling), so that the annotator and the labellers read one text.
-pub fn rubric() -> Result<&'static str> {
-    let (begin, end) = ("<!-- rubric: begin -->", "<!-- rubric: end -->");
-    let start = GUIDE
-        .find(begin)
-        .context("data/labels/GUIDE.md has no `<!-- rubric: begin -->` marker")?;
-    let stop = GUIDE[start..]
-        .find(end)
-        .context("data/labels/GUIDE.md has no `<!-- rubric: end -->` after its begin marker")?;
-    Ok(GUIDE[start + begin.len()..start + stop].trim())
-}
-
-/// The graded examples the prompt shows after the rubric and before the record, written by us
-/// and graded by the rubric's stop-at-the-first-failure rule (the reason is in the comment;
-/// the model sees only text and grade). One or two per grade, every family, 20-90 words, in
-/// mixed order. The model is the *pretrained* Gemma 3 270M, not the instruction-tuned one:
-/// asked zero-shot it gave a finished story and word salad the same expected score (1.92 and
-/// 1.93), so it is shown examples, the way a base model learns a task from its prompt.
+/// The graded examples the prompt shows before the record, written by us against the guide's
+/// rubric (one per score, in mixed order). The model is the *pretrained* Gemma 3 270M, not the
+/// instruction-tuned one: asked zero-shot with the rubric it gave a finished story and word
+/// salad the same expected score (1.92 and 1.93), so it is shown examples instead, the way a
+/// base model learns a task from its prompt.
 ///
-/// The first version of this list graded an unfinished story 2 (the rubric stops at point 2:
-/// it is a 1) and held only 10-40-word texts, far shorter than the records (median ~200 words).
-pub const EXAMPLES: [(&str, u8); 7] = [
-    // readable, finished, coherent; false (penguins in deserts): stops at point 4
-    ("Penguins are birds that cannot fly. Most penguins live in the hot deserts of Africa, where they dig for fish in the sand during the day. Their black and white feathers help them hide from predators, and their strong flippers make them excellent swimmers. Penguins live in large groups called colonies, and at night they keep each other warm by huddling together.", 3),
-    // readable; ends mid-sentence: stops at point 2
-    ("[user]\nHow do I make a cup of tea?\n\n[assistant]\nFirst, boil fresh water in a kettle. While it heats, put a tea bag in your cup. When the water boils, pour it over the tea bag and let it steep for three to five minutes. Then take out the bag and, if you like, add", 1),
-    // every point holds
-    ("Mia found a small bird with a hurt wing under the apple tree. She carried it inside in her scarf and gave it water from a spoon. Her dad helped her make a soft bed in a shoebox. For three days Mia fed the bird seeds and sang to it. On the fourth morning the bird hopped to the window and flapped its wings. Mia opened the window, and the bird flew to the apple tree and sang back to her. Mia smiled. She had helped a friend.", 5),
-    // not English sentences: stops at point 1
-    ("blue the of and house running quickly table the the sun apple green of to walking the under from very", 0),
-    // readable and finished; contradicts itself and loops: stops at point 3
-    ("Sam had a red kite. He took it to the park on a windy day. The kite flew high over the trees. Sam's kite was blue and very small, and he had never had a kite before. The kite flew high over the trees. The kite flew high over the trees. At the end of the day, Sam went home happy.", 2),
-    // readable, finished, coherent, correct; repetitive and plain: stops at point 5
-    ("[user]\nWhat is the boiling point of water at sea level?\n\n[assistant]\nThe boiling point of water at sea level is 100 degrees Celsius. The boiling point of water at sea level is also 212 degrees Fahrenheit. So at sea level, water boils at 100 degrees Celsius, which is 212 degrees Fahrenheit.", 4),
-    // readable; talks about the task and carries a title: stops at point 2
-    ("Sure! Here is a short textbook section about volcanoes, as you asked.\n\nTitle: Volcanoes\n\nA volcano is an opening in the Earth's crust through which melted rock, called magma, reaches the surface. When magma comes out, it is called lava.", 1),
+/// A second prompt was tried (2026-12-04): the guide's rubric word for word and seven longer
+/// examples graded by its stop-at-the-first-failure rule (this list grades the unfinished
+/// story 2, which that rule grades 1). With it the model's expected grades flattened to ~2.3
+/// and ranked the word salad of `tests/annotator.rs` above the finished story (2.53 vs 2.34),
+/// so it was not adopted; the sheet's annotations are this prompt's.
+pub const EXAMPLES: [(&str, u8); 6] = [
+    ("The dog barked at the mailman every morning. One day the mailman brought him a bone, and from then on the dog wagged his tail instead. They became the best of friends.", 5),
+    ("blue the of and house running quickly table the the sun apple", 0),
+    ("Penguins live in the hot deserts of Africa, where they hunt for fish in the sand. They are black and white birds that cannot fly, and they keep warm by huddling together.", 3),
+    ("Tom wanted to build a boat. He found some wood and nails in the shed and started to", 2),
+    ("The sun is a star. The sun is very big. The sun gives us light. The sun gives us heat. We need the sun every day.", 4),
+    ("Sure! Here is a story about a cat, as you asked. Title: The Cat", 1),
 ];
 
 /// One record's score.
@@ -146,14 +123,14 @@ impl Annotator {
         })
     }
 
-    /// The prompt: the guide's [`rubric`], the graded [`EXAMPLES`], then the record, ending
+    /// The prompt: the rubric in one line, the graded [`EXAMPLES`], then the record, ending
     /// where its grade goes.
     pub fn prompt(text: &str) -> Result<String> {
         let (shown, cut) = match text.char_indices().nth(MAX_CHARS) {
             Some((at, _)) => (&text[..at], " [...]"),
             None => (text, ""),
         };
-        let mut p = format!("Each text below is a training record for a small language model, graded from 0 to 5 by this rubric.\n\n{}\n\n", rubric()?);
+        let mut p = String::from("Each text below is a training record for a small language model, graded from 0 to 5: one point each for readable English, for being finished and on its task, for coherence, for being correct and sensible, and for being worth learning from.\n\n");
         for (t, g) in EXAMPLES {
             p += &format!("Text: {t}\nGrade: {g}\n\n");
         }
@@ -166,8 +143,8 @@ impl Annotator {
         Ok(crate::io::sha256_hex(Annotator::prompt("")?.as_bytes()))
     }
 
-    /// Score one record: one forward pass over the prompt (rubric and examples ~1,300 tokens,
-    /// then the record; the cost per record is measured by `synthlm corpora --time-annotator`).
+    /// Score one record: one forward pass over the prompt (the examples are ~250 tokens, then
+    /// the record; the cost per record is measured by `synthlm corpora --time-annotator`).
     pub fn score(&mut self, text: &str) -> Result<Annotation> {
         self.score_prompt(&Annotator::prompt(text)?)
     }
@@ -220,25 +197,6 @@ mod tests {
         let p = Annotator::prompt(&"a".repeat(MAX_CHARS + 5)).unwrap();
         assert!(p.ends_with(&format!("Text: {} [...]\nGrade: ", "a".repeat(MAX_CHARS))));
         assert_eq!(p.matches("\nGrade: ").count(), EXAMPLES.len() + 1);
-        // the guide's rubric, word for word: every point, the stop rule and the readings
-        let r = rubric().unwrap();
-        assert!(p.contains(r));
-        for needle in [
-            "Stop at the first one that does not.",
-            "**+1 Readable English.**",
-            "**+1 Worth learning from.**",
-            "**Residue fails point 2**",
-        ] {
-            assert!(r.contains(needle), "{needle}");
-        }
-        assert!(!r.contains("Rules for the labeller") && !r.contains("Who labelled"));
-        // every grade is shown, and the examples are not all short
-        for g in 0..=5u8 {
-            assert!(EXAMPLES.iter().any(|e| e.1 == g), "grade {g}");
-        }
-        assert!(EXAMPLES
-            .iter()
-            .any(|e| e.0.split_whitespace().count() >= 80));
         // digits at ids 10..15; all mass on "4" and "5" equally, the rest of the vocabulary low
         let mut logits = vec![-30.0f32; 20];
         logits[14] = 2.0;

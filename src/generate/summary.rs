@@ -485,7 +485,7 @@ pub fn costs(
         ));
     }
     let note = format!(
-        "the guide's rubric and {} graded examples in the prompt, then the record; one forward pass",
+        "a one-line rubric and {} graded examples in the prompt, then the record; one forward pass",
         crate::filter::annotator::EXAMPLES.len()
     );
     rows.push(model_cost(

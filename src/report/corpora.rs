@@ -556,10 +556,11 @@ fn verdict(who: &str, signal: &str, h: Option<&HandLabelFacts>) -> String {
 
 fn graders(s: &CorporaSummary) -> Vec<Block> {
     let current = crate::filter::annotator::Annotator::prompt_sha256().ok();
+    let first = "prompted with a one-paragraph summary of the rubric of `data/labels/GUIDE.md` (not the guide itself: neither its stop-at-the-first-failure rule nor the readings added while labelling) and six graded examples of 10-40 words (the sheet's records run to 100-300), one of which (an unfinished story graded 2) the rubric grades 1";
     let prompt = if s.annotator_prompt.is_empty() {
-        "prompted with a one-paragraph summary of the rubric of `data/labels/GUIDE.md` (not the guide itself: neither its stop-at-the-first-failure rule nor the readings added while labelling) and six graded examples of 10-40 words (the sheet's records run to 100-300), one of which (an unfinished story graded 2) the rubric grades 1".to_string()
+        first.to_string()
     } else if Some(&s.annotator_prompt) == current.as_ref() {
-        format!("prompted with the rubric of `data/labels/GUIDE.md` word for word (the five points, the stop-at-the-first-failure rule and the readings settled while labelling) and {} graded examples of 20-90 words, graded by that rule (`src/filter/annotator.rs`; prompt SHA-256 `{}`)", crate::filter::annotator::EXAMPLES.len(), &s.annotator_prompt[..12])
+        format!("{first} (prompt SHA-256 `{}`)", &s.annotator_prompt[..12])
     } else {
         format!("prompted with a prompt (SHA-256 `{}`) that is not the one in the code now: score the sheet again", &s.annotator_prompt[..s.annotator_prompt.len().min(12)])
     };
