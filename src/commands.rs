@@ -1196,11 +1196,7 @@ fn time_teacher(
 ) -> Result<crate::generate::summary::Timed> {
     let t = load_teacher(None)?;
     time_rows(rows, |text| {
-        let mut ids = t.encode(text)?;
-        ids.truncate(t.engine.config().ctx);
-        let lp = t.engine.score(&ids)?;
-        let nll = -lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len().max(1) as f64;
-        std::hint::black_box(nll);
+        std::hint::black_box(crate::eval::quality::teacher_nll(&t, "", text)?);
         Ok(())
     })
 }

@@ -136,16 +136,7 @@ fn a_stale_quality_file_or_a_record_outside_the_pool_is_an_error_naming_the_file
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let sheet = fixture(d);
-    let run = |sheet: &Path| {
-        synthlm::commands::classify(
-            sheet,
-            &d.join("ann.jsonl"),
-            &d.join("gen"),
-            &d.join("quality"),
-            &d.join("classifier.json"),
-        )
-        .map_err(|e| format!("{e:#}"))
-    };
+    let run = |sheet: &Path| classify(d, sheet).map_err(|e| format!("{e:#}"));
     // an annotated record the pool does not have
     let mut rows = synthlm::filter::labels::read_sheet(&sheet).unwrap();
     rows[0].id = "part-99999:0".into();
@@ -211,7 +202,7 @@ fn corpora_inputs(d: &Path, sheet: &Path) -> synthlm::commands::CorporaInputs {
     }
 }
 
-fn classify(d: &Path, sheet: &Path) {
+fn classify(d: &Path, sheet: &Path) -> anyhow::Result<()> {
     synthlm::commands::classify(
         sheet,
         &d.join("ann.jsonl"),
@@ -219,7 +210,7 @@ fn classify(d: &Path, sheet: &Path) {
         &d.join("quality"),
         &d.join("classifier.json"),
     )
-    .unwrap();
+    .map(drop)
 }
 
 /// The summary copies the classifier file's agreement, so `corpora` refuses a classifier file
@@ -229,7 +220,7 @@ fn corpora_refuses_a_classifier_not_fitted_on_this_sheet_and_these_annotations()
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let sheet = fixture(d);
-    classify(d, &sheet);
+    classify(d, &sheet).unwrap();
     let i = corpora_inputs(d, &sheet);
     let out = d.join("summary.json");
     synthlm::commands::corpora(&i, &out).unwrap();
@@ -303,7 +294,7 @@ fn corpora_with_a_sheet_row_outside_its_pool_is_an_error_naming_the_files_and_th
     std::fs::remove_file(&sheet).unwrap();
     synthlm::filter::labels::write_sheet(&sheet, &rows).unwrap();
     // not annotated, not labelled: `classify` fits on the other rows
-    classify(d, &sheet);
+    classify(d, &sheet).unwrap();
     let i = corpora_inputs(d, &sheet);
     let e = format!(
         "{:#}",

@@ -161,6 +161,16 @@ pub fn run_config(
     Ok(c)
 }
 
+/// A finished training's summary, or the error an interrupted one ends the command with.
+fn trained(out: crate::train::TrainOutcome) -> Result<metrics::Summary> {
+    out.summary.with_context(|| {
+        format!(
+            "interrupted at step {} (checkpoint saved); run the same command to resume",
+            out.steps_done
+        )
+    })
+}
+
 /// Train the run if it is not finished, recording where and when: in this process, or as
 /// `ranks` data-parallel processes of the synthlm binary (`synthlm launch`).
 /// Ctrl-C or SIGTERM (when the command installed [`crate::train::interrupt`]) stops it at a
@@ -188,14 +198,7 @@ pub(crate) fn train_if_needed(
             interrupt: crate::train::interrupt::installed(),
             ..Default::default()
         };
-        let out = train(cfg, &opts)?;
-        match out.summary {
-            Some(s) => s,
-            None => anyhow::bail!(
-                "interrupted at step {} (checkpoint saved); run the same command to resume",
-                out.steps_done
-            ),
-        }
+        trained(train(cfg, &opts)?)?
     };
     let p = RunProvenance {
         environment: environment(),
@@ -343,13 +346,7 @@ pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: b
         interrupt: crate::train::interrupt::installed(),
         ..Default::default()
     };
-    let out = train(&cfg, &opts)?;
-    let again = out.summary.with_context(|| {
-        format!(
-            "interrupted at step {} (checkpoint saved); run the same command to resume",
-            out.steps_done
-        )
-    })?;
+    let again = trained(train(&cfg, &opts)?)?;
     use serde_json::to_value as v;
     let (c, a) = (&committed, &again);
     let differs = [
