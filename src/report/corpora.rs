@@ -385,12 +385,22 @@ fn costs(s: &CorporaSummary) -> Result<Vec<Block>> {
         col("what it does", c.iter().map(|x| x.note.clone())),
     ])?;
     let mut caption = "What each quality signal costs on this machine (2 cores): the rules and the n-gram as timed when the pools were scored (`synthlm quality`), the rest when the summary was made, each with the 1-minute load average then (above 2, other work shared the cores and the time is an upper bound).".to_string();
+    // Signals timed on the same records are named together, the records once.
+    let mut groups: Vec<(Vec<&str>, &Vec<String>)> = Vec::new();
     for x in c.iter().filter(|x| !x.sample.is_empty()) {
+        match groups.iter_mut().find(|g| *g.1 == x.sample) {
+            Some(g) => g.0.push(&x.signal),
+            None => groups.push((vec![&x.signal], &x.sample)),
+        }
+    }
+    for (signals, sample) in groups {
         caption += &format!(
-            " The {} is timed on {} sheet records spread evenly over the sheet (model loading excluded): {}.",
-            x.signal,
-            x.sample.len(),
-            md_escape(&x.sample.join(", "))
+            " The {} {} timed on {}{} sheet records spread evenly over the sheet (model loading excluded): {}.",
+            signals.join(" and the "),
+            if signals.len() == 1 { "is" } else { "are" },
+            if signals.len() == 1 { "" } else { "the same " },
+            sample.len(),
+            md_escape(&sample.join(", "))
         );
     }
     Ok(vec![Block::Table {
