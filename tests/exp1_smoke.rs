@@ -284,7 +284,7 @@ fn hub_corpora_feed_the_experiment() {
 #[test]
 fn scales_are_validated_with_the_key_named() {
     let root = synthlm::experiments::provenance::project_root();
-    for p in ["smoke", "mini", "paper"] {
+    for p in ["smoke", "mini", "mini-v2", "paper"] {
         let s = Scale::standard(&root, 1, p).unwrap();
         assert_eq!((s.experiment, s.profile.as_str()), (1, p));
     }
