@@ -84,6 +84,45 @@ pub struct Removed {
     pub rule: String,
 }
 
+/// Word n-gram length of the near-copy rule for the fixed neutral set. The 13-gram rule misses
+/// short quoted definitions: the neutral domain (Bierce's Devil's Dictionary) is a genre the
+/// fortunes in the real corpus quote, often a sentence or two with other punctuation. Measured on
+/// the v2 corpora: 43 of 1,003 neutral documents (13 KB) share a normalised 8-gram with the
+/// training sets that the 13-gram rule had already cleaned. Those documents stay in the fixed set
+/// (every experiment scores the same items) and are left out of its scores.
+pub const NEAR_NGRAM: usize = 8;
+
+/// Hashes of a text's word `NEAR_NGRAM`-grams, case and punctuation ignored.
+fn near_hashes(text: &str) -> Vec<u64> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        })
+        .filter(|w: &String| !w.is_empty())
+        .collect();
+    words
+        .windows(NEAR_NGRAM)
+        .map(|w| crate::hash::fnv1a(w.join(" ").into_bytes()))
+        .collect()
+}
+
+/// Which `eval` documents have a near-copy in `train`: a shared word [`NEAR_NGRAM`]-gram, case
+/// and punctuation ignored (documents shorter than that have none).
+pub fn near_copies(eval: &[Document], train: &[&[Document]]) -> Vec<bool> {
+    let set: HashSet<u64> = train
+        .iter()
+        .flat_map(|docs| docs.iter())
+        .flat_map(|d| near_hashes(&d.text))
+        .collect();
+    eval.iter()
+        .map(|d| near_hashes(&d.text).iter().any(|h| set.contains(h)))
+        .collect()
+}
+
 /// Remove from `docs` the documents `drop` says; the record of what went.
 fn remove(
     docs: &mut Vec<Document>,
@@ -199,5 +238,25 @@ mod tests {
         // Afterwards the held-out set shares nothing with training.
         let c = contamination("real", &ngram_set(&train[0].1), "real", &held[0].1);
         assert_eq!(c.ngram_overlap, 0.0);
+    }
+
+    #[test]
+    fn near_copies_ignore_case_and_punctuation_and_need_eight_words() {
+        let train = vec![doc(
+            "t",
+            "As Bierce said: A CYNIC is a blackguard whose faulty vision sees things as they are!",
+        )];
+        let eval = vec![
+            doc("copy", "Cynic, n. A blackguard whose faulty vision sees things as they are, not as they ought to be."),
+            doc("other", "Abscond, v.i. To move in a mysterious way, commonly with the property of another."),
+            doc("short", "a blackguard whose faulty vision"),
+        ];
+        assert_eq!(near_copies(&eval, &[&train]), [true, false, false]);
+        // Seven shared words are not a near-copy.
+        let seven = vec![doc(
+            "t7",
+            "zz a blackguard whose faulty vision sees things yy",
+        )];
+        assert_eq!(near_copies(&eval[..1], &[&seven]), [false]);
     }
 }

@@ -110,8 +110,13 @@ fn accuracy(metric: &str, set: &str, hits: Vec<f64>, chance: Option<f64>, cost: 
 pub fn neutral_bpb(s: &dyn Scorer, neutral: &TokenShards) -> Result<MetricRow> {
     let t = Instant::now();
     let d: DocScores = s.document_bits(neutral)?;
+    Ok(neutral_row(d, cpu_s(t)))
+}
+
+/// The `neutral_bpb` row of per-document scores, with its 95% bootstrap interval.
+pub fn neutral_row(d: DocScores, cost_cpu_s: f64) -> MetricRow {
     let (lo, hi) = stats::bpb_interval(&d, 0.95, 2000, 5);
-    Ok(MetricRow {
+    MetricRow {
         metric: "neutral_bpb".into(),
         eval_set: "neutral".into(),
         value: d.bpb(),
@@ -119,12 +124,39 @@ pub fn neutral_bpb(s: &dyn Scorer, neutral: &TokenShards) -> Result<MetricRow> {
         hi,
         interval: format!("95% bootstrap over {} documents", d.len()),
         chance: None,
-        cost_cpu_s: cpu_s(t),
+        cost_cpu_s,
         items: d.len(),
-        per_item: d.bits.clone(),
+        per_item: d.bits,
         bytes: d.bytes,
         item_index: vec![],
-    })
+    }
+}
+
+/// A `neutral_bpb` row without the documents `excluded` (indices into the neutral set; other
+/// rows unchanged). An index past the row's documents is an error: the row was scored on
+/// another neutral set.
+pub fn without_documents(m: &MetricRow, excluded: &[usize]) -> Result<MetricRow> {
+    if m.metric != "neutral_bpb" || excluded.is_empty() {
+        return Ok(m.clone());
+    }
+    if let Some(&i) = excluded.iter().find(|&&i| i >= m.per_item.len()) {
+        anyhow::bail!(
+            "neutral document {i} is to be left out, but the row scores {} documents",
+            m.per_item.len()
+        );
+    }
+    let gone: std::collections::HashSet<usize> = excluded.iter().copied().collect();
+    fn kept<T: Copy>(v: &[T], gone: &std::collections::HashSet<usize>) -> Vec<T> {
+        let all = v.iter().enumerate();
+        all.filter(|(i, _)| !gone.contains(i))
+            .map(|(_, x)| *x)
+            .collect()
+    }
+    let d = DocScores {
+        bits: kept(&m.per_item, &gone),
+        bytes: kept(&m.bytes, &gone),
+    };
+    Ok(neutral_row(d, m.cost_cpu_s))
 }
 
 /// The pairs a scorer's tokenizer lets us score fairly: both members the same number of tokens,
@@ -589,4 +621,31 @@ pub fn headline(
             chance: r.chance,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutral_rows_leave_out_the_excluded_documents_only() {
+        let d = DocScores {
+            bits: vec![10.0, 1000.0, 30.0],
+            bytes: vec![10, 100, 10],
+        };
+        let row = neutral_row(d, 1.5);
+        assert_eq!(row.items, 3);
+        let kept = without_documents(&row, &[1]).unwrap();
+        assert_eq!((kept.items, kept.per_item.clone()), (2, vec![10.0, 30.0]));
+        assert_eq!(kept.bytes, [10, 10]);
+        assert!((kept.value - 40.0 / 20.0).abs() < 1e-12, "{}", kept.value);
+        assert_eq!(kept.cost_cpu_s, 1.5);
+        // Other metrics and empty exclusions are untouched; an index past the row is an error.
+        assert_eq!(without_documents(&row, &[]).unwrap(), row);
+        let mut acc = row.clone();
+        acc.metric = "minimal_pairs_acc".into();
+        assert_eq!(without_documents(&acc, &[0]).unwrap(), acc);
+        let e = without_documents(&row, &[3]).unwrap_err().to_string();
+        assert!(e.contains("document 3") && e.contains("3 documents"), "{e}");
+    }
 }

@@ -225,7 +225,7 @@ fn cell(a: &Analysis, student: &str, c: &str, e: &str) -> Result<Option<Cell>> {
         .iter()
         .filter(|r| r.key.student == student && r.key.condition == c)
     {
-        let Some((own, base)) = suite_neutral(&r.dir)? else {
+        let Some((own, base)) = suite_neutral(&r.dir, a.neutral_excluded)? else {
             return Ok(None);
         };
         scores.push(SetScore::Documents(own));

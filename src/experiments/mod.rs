@@ -73,6 +73,8 @@ pub struct Analysis<'a> {
     pub prepared: &'a Prepared,
     pub runs: &'a [RunOutcome],
     pub baselines: &'a [BaselineScores],
+    /// Neutral documents left out of every neutral score ([`Results::neutral_excluded`]).
+    pub neutral_excluded: &'a [usize],
 }
 
 /// One experiment of the book.
@@ -138,7 +140,7 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 /// baselines, analyse, and write `results.json`.
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
     let mut design = e.design(s, paths)?;
-    let decontamination = decontaminate(&mut design, s)?;
+    let (decontamination, neutral_excluded) = decontaminate(&mut design, s)?;
     // The sweep before the grid's data: it prepares its dev split in the same work folder.
     let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts(), progress)?;
     let chosen = sweep::with_best_rates(s, &sweep);
@@ -171,7 +173,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         }
     }
     let (suite_headline, suite_baselines) = if s.suite {
-        results::suite_rows(&e.name(), &runs)?
+        results::suite_rows(&e.name(), &runs, &neutral_excluded)?
     } else {
         (vec![], vec![])
     };
@@ -181,6 +183,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         prepared: &p,
         runs: &runs,
         baselines: &base,
+        neutral_excluded: &neutral_excluded,
     })?;
     results::holm_all(&mut comparisons);
     let mut inputs = design.inputs;
@@ -223,6 +226,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
         tokenizer_sha256: p.tokenizer.sha256().into(),
         inputs,
         decontamination,
+        neutral_excluded,
         curve,
         sweep,
         aggregated_by: provenance::environment(),
@@ -289,11 +293,14 @@ pub fn restore_weights(
 
 /// The harness's decontamination of a design (see
 /// [`crate::eval::contamination::decontaminate`]): against the neutral domain when the scale
-/// runs the evaluation suite, and between its training and held-out sets always.
+/// runs the evaluation suite, and between its training and held-out sets always. Returns what
+/// was removed and the neutral documents to leave out of neutral scores (near-copies of the
+/// cleaned training sets, [`crate::eval::contamination::near_copies`]).
 fn decontaminate(
     design: &mut Design,
     s: &Scale,
-) -> Result<Vec<crate::eval::contamination::Removed>> {
+) -> Result<(Vec<crate::eval::contamination::Removed>, Vec<usize>)> {
+    use crate::eval::contamination as c;
     let neutral = if s.suite {
         let dir = provenance::project_root().join("data/eval");
         crate::eval::neutral::load(&dir.join(crate::eval::items::NEUTRAL))?
@@ -305,11 +312,7 @@ fn decontaminate(
     } else {
         vec![]
     };
-    let removed = crate::eval::contamination::decontaminate(
-        &mut design.conditions,
-        &mut design.eval_sets,
-        &fixed,
-    );
+    let mut removed = c::decontaminate(&mut design.conditions, &mut design.eval_sets, &fixed);
     // A set that decontamination empties cannot be trained on or scored: say which and why
     // here, not later as a packing error about zero tokens.
     let sets = design.conditions.iter().map(|(n, d)| ("train", n, d));
@@ -323,7 +326,27 @@ fn decontaminate(
             bail!("decontamination left the {role} set `{name}` empty{why}; its sources repeat the other sets' text");
         }
     }
-    Ok(removed)
+    let train: Vec<&[crate::data::document::Document]> = design
+        .conditions
+        .iter()
+        .map(|(_, d)| d.as_slice())
+        .collect();
+    let near = c::near_copies(&neutral, &train);
+    let excluded: Vec<usize> = (0..near.len()).filter(|&i| near[i]).collect();
+    if s.suite {
+        removed.push(c::Removed {
+            role: "eval".into(),
+            set: "neutral".into(),
+            against: "training sets".into(),
+            documents: excluded.len(),
+            text_bytes: excluded.iter().map(|&i| neutral[i].text.len() as u64).sum(),
+            rule: format!(
+                "a word {}-gram in them (case, punctuation ignored): left out of neutral scores",
+                c::NEAR_NGRAM
+            ),
+        });
+    }
+    Ok((removed, excluded))
 }
 
 fn run_record(r: &RunOutcome) -> results::RunRecord {

@@ -115,6 +115,10 @@ pub struct Results {
     /// What the harness's decontamination removed, per set.
     #[serde(default)]
     pub decontamination: Vec<crate::eval::contamination::Removed>,
+    /// Neutral documents (indices into the fixed neutral set) left out of every neutral score:
+    /// near-copies of training text ([`crate::eval::contamination::near_copies`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neutral_excluded: Vec<usize>,
     /// The learning curve's points, when the scale asks for one ([`super::curve`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve: Vec<super::curve::CurvePoint>,
@@ -348,18 +352,43 @@ pub fn compare(
     )
 }
 
+/// A run's `suite.json`, its neutral rows (every step's and every baseline's) without the
+/// neutral documents `excluded` (near-copies of training text: [`Results::neutral_excluded`]).
+pub fn load_suite(
+    dir: &Path,
+    excluded: &[usize],
+) -> anyhow::Result<crate::eval::suite_run::SuiteReport> {
+    use crate::eval::suite::without_documents;
+    let path = dir.join(crate::eval::suite_run::SUITE);
+    let mut rep: crate::eval::suite_run::SuiteReport =
+        crate::io::read_json(&path).with_context(|| {
+            format!(
+                "the suite's results of {} (run the experiment again to make them)",
+                dir.display()
+            )
+        })?;
+    let rows = rep.evaluated.iter_mut().map(|(_, r)| r);
+    for r in rows.chain(rep.baselines.iter_mut().map(|(_, r)| r)) {
+        *r = r
+            .iter()
+            .map(|m| without_documents(m, excluded))
+            .collect::<anyhow::Result<_>>()
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(rep)
+}
+
 /// A run's per-document scores on the suite's neutral set (its final weights) and those of the
-/// n-gram models counted on the positions it saw, from `RUN/suite.json`; `None` when the run
-/// has no suite results.
+/// n-gram models counted on the positions it saw, from `RUN/suite.json`, without the documents
+/// `excluded`; `None` when the run has no suite results.
 pub fn suite_neutral(
     dir: &Path,
+    excluded: &[usize],
 ) -> anyhow::Result<Option<(DocScores, BTreeMap<String, DocScores>)>> {
-    use crate::eval::suite_run::{SuiteReport, SUITE};
-    let path = dir.join(SUITE);
-    if !path.exists() {
+    if !dir.join(crate::eval::suite_run::SUITE).exists() {
         return Ok(None);
     }
-    let rep: SuiteReport = crate::io::read_json(&path)?;
+    let rep = load_suite(dir, excluded)?;
     let neutral = |rows: &[crate::eval::suite::MetricRow]| {
         rows.iter()
             .find(|m| m.metric == "neutral_bpb")
@@ -393,22 +422,17 @@ pub fn holm_all(rows: &mut [ComparisonRow]) {
 }
 
 /// The evaluation suite's rows of every student and condition (each seed's `RUN/suite.json`,
-/// final weights): the mean over seeds with the seeds' min-max (one seed: that run's own
+/// final weights, without the neutral documents `neutral_excluded`): the mean over seeds with the seeds' min-max (one seed: that run's own
 /// interval over items), and the n-gram baselines of each condition (mean over its runs).
 pub fn suite_rows(
     exp: &str,
     runs: &[RunOutcome],
+    neutral_excluded: &[usize],
 ) -> anyhow::Result<(Vec<HeadlineRow>, Vec<BaselineRow>)> {
-    use crate::eval::suite_run::{SuiteReport, SUITE};
+    use crate::eval::suite_run::SuiteReport;
     let mut per: BTreeMap<(String, String), Vec<SuiteReport>> = BTreeMap::new();
     for r in runs {
-        let path = r.dir.join(SUITE);
-        let rep: SuiteReport = crate::io::read_json(&path).with_context(|| {
-            format!(
-                "the suite's results of {} (run the experiment again to make them)",
-                r.dir.display()
-            )
-        })?;
+        let rep = load_suite(&r.dir, neutral_excluded)?;
         per.entry((r.key.student.clone(), r.key.condition.clone()))
             .or_default()
             .push(rep);
