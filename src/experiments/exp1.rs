@@ -11,12 +11,17 @@
 use crate::data::document::Document;
 use crate::data::read::LoadOptions;
 use crate::eval::contamination::{contamination, ngram_set, Contamination};
+use crate::eval::grammar::{Pair, PHENOMENA};
+use crate::eval::items::load_pairs;
+use crate::eval::suite::MetricRow;
+use crate::eval::suite_run::SuiteReport;
 use crate::experiments::corpora;
 use crate::experiments::grid::SetScore;
 use crate::experiments::prepare::Design;
 use crate::experiments::provenance::{local_inputs, InputRecord};
 use crate::experiments::results::{
-    compare, seed_scores, suite_neutral, vs_ngram_label, ComparisonRow, Results,
+    compare, compare_items, load_suite, seed_scores, suite_neutral, vs_ngram_label, ComparisonRow,
+    Results,
 };
 use crate::experiments::scale::{Corpora, Scale};
 use crate::experiments::{Analysis, Experiment, Paths};
@@ -56,9 +61,29 @@ fn half() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Exp1Analysis {
     pub contamination: Vec<Contamination>,
+    /// Minimal-pair accuracy per phenomenon and frame (students and the unigram model), when
+    /// the scale runs the suite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<FrameRow>,
     /// Per source, training splits (at most 20,000 documents each).
     pub first_look: Vec<FirstLook>,
     pub examples: Vec<Example>,
+}
+
+/// One model's minimal-pair accuracy on one frame of one phenomenon. Each phenomenon has two
+/// frames (half its pairs each) built so that a model preferring one of the two words always
+/// scores 1 on one frame and 0 on the other: a phenomenon learned shows on both.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameRow {
+    pub student: String,
+    pub condition: String,
+    /// The student's name, or the n-gram model's (counted on the student's tokens).
+    pub model: String,
+    pub phenomenon: String,
+    pub frame: u8,
+    /// Mean over the runs (seeds) of the accuracy on the frame's pairs.
+    pub accuracy: f64,
+    pub pairs: usize,
 }
 
 /// The start of a held-out document, for the data chapter.
@@ -287,6 +312,135 @@ fn comparisons(a: &Analysis) -> Result<Vec<ComparisonRow>> {
     Ok(out)
 }
 
+/// The suite metrics compared between training sets, paired over items.
+pub const SUITE_COMPARED: [&str; 3] = ["minimal_pairs_acc", "proxy_acc", "proxy_acc_norm"];
+
+/// Every run's suite report (final weights and baselines, neutral near-copies left out), by
+/// (student, condition), in seed order; empty when the scale runs no suite.
+type Reports = BTreeMap<(String, String), Vec<SuiteReport>>;
+
+fn suite_reports(a: &Analysis) -> Result<Reports> {
+    let mut out = Reports::new();
+    if !a.scale.suite {
+        return Ok(out);
+    }
+    for r in a.runs {
+        let rep = load_suite(&r.dir, a.neutral_excluded)?;
+        let key = (r.key.student.clone(), r.key.condition.clone());
+        out.entry(key).or_default().push(rep);
+    }
+    Ok(out)
+}
+
+/// The items a metric's part covers (indices into the suite's items) and each item's score
+/// averaged over `rows` (one per seed); `None` unless every row is there, on the same items.
+fn item_means(rows: &[Option<&MetricRow>]) -> Option<(Vec<usize>, Vec<f64>)> {
+    let rows: Vec<&MetricRow> = rows.iter().copied().collect::<Option<_>>()?;
+    let first = rows.first()?;
+    let n = first.per_item.len();
+    let same = |r: &&MetricRow| r.item_index == first.item_index && r.per_item.len() == n;
+    if !rows.iter().all(same) {
+        return None;
+    }
+    let k = rows.len() as f64;
+    let mean = (0..n)
+        .map(|i| rows.iter().map(|r| r.per_item[i]).sum::<f64>() / k)
+        .collect();
+    let index = match first.item_index.is_empty() {
+        true => (0..n).collect(),
+        false => first.item_index.clone(),
+    };
+    Some((index, mean))
+}
+
+/// A metric's part in each report's final rows, or in its n-gram model `ngram`'s rows.
+fn rows_of<'a>(
+    reps: &'a [SuiteReport],
+    ngram: Option<&str>,
+    metric: &str,
+    part: &str,
+) -> Vec<Option<&'a MetricRow>> {
+    reps.iter()
+        .map(|rep| {
+            let rows = match ngram {
+                None => rep.last(),
+                Some(n) => rep
+                    .baselines
+                    .iter()
+                    .find(|(name, _)| name == n)
+                    .map_or(&[][..], |(_, r)| r.as_slice()),
+            };
+            rows.iter()
+                .find(|m| m.metric == metric && m.eval_set == part)
+        })
+        .collect()
+}
+
+/// The conditions compared on the suite's accuracy metrics, per student, metric and part
+/// (phenomenon, task, `all`): each item's score averaged over seeds, paired over items.
+fn suite_comparisons(students: &[String], reports: &Reports) -> Vec<ComparisonRow> {
+    let mut out = Vec::new();
+    for st in students {
+        let reps = |c: &str| reports.get(&(st.clone(), c.to_string()));
+        let Some(first) = CONDITIONS.iter().find_map(|c| reps(c)) else {
+            continue;
+        };
+        for metric in SUITE_COMPARED {
+            let parts = first[0].last().iter().filter(|m| m.metric == metric);
+            for part in parts.map(|m| m.eval_set.as_str()) {
+                for (x, y) in CONDITION_PAIRS {
+                    let means =
+                        |c: &str| reps(c).and_then(|r| item_means(&rows_of(r, None, metric, part)));
+                    let (Some(ix), Some(iy)) = (means(x), means(y)) else {
+                        continue;
+                    };
+                    if ix.0 == iy.0 {
+                        let label = format!("{st}: {x} - {y}");
+                        out.push(compare_items("exp1", &label, (part, metric), &ix.1, &iy.1));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The model whose frames the table sets beside the students': the unigram model prefers the
+/// more frequent word, which is what a phenomenon decided by a word preference looks like.
+const FRAME_NGRAM: &str = "unigram";
+
+/// Minimal-pair accuracy per phenomenon and frame of every student and condition, and of the
+/// unigram model counted on the same tokens.
+fn frames(reports: &Reports, pairs: &[Pair]) -> Vec<FrameRow> {
+    let mut out = Vec::new();
+    for ((student, condition), reps) in reports {
+        for model in [None, Some(FRAME_NGRAM)] {
+            for ph in PHENOMENA {
+                let rows = rows_of(reps, model, "minimal_pairs_acc", ph);
+                let Some((index, mean)) = item_means(&rows) else {
+                    continue;
+                };
+                for frame in [0, 1] {
+                    let at: Vec<f64> = (0..index.len())
+                        .filter(|&k| pairs.get(index[k]).is_some_and(|p| p.frame == frame))
+                        .map(|k| mean[k])
+                        .collect();
+                    out.push(FrameRow {
+                        student: student.clone(),
+                        condition: condition.clone(),
+                        model: model.unwrap_or(student).to_string(),
+                        phenomenon: ph.to_string(),
+                        frame,
+                        accuracy: crate::stats::mean(&at),
+                        pairs: at.len(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The first `chars` characters of a text, cut at a word boundary, whitespace collapsed.
 fn excerpt(text: &str, chars: usize) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -337,15 +491,123 @@ fn analyse(a: &Analysis) -> Result<(Vec<ComparisonRow>, serde_json::Value)> {
             excerpt: excerpt(&docs[0].text, 400),
         })
         .collect();
+    let reports = suite_reports(a)?;
+    let pairs = match reports.is_empty() {
+        true => vec![],
+        false => load_pairs(&crate::experiments::provenance::project_root().join("data/eval"))?,
+    };
     let analysis = Exp1Analysis {
         contamination: contam,
+        frames: frames(&reports, &pairs),
         first_look: first_look_rows(&groups),
         examples,
     };
-    Ok((comparisons(a)?, serde_json::to_value(analysis)?))
+    let mut rows = comparisons(a)?;
+    let students: Vec<String> = a.scale.students.iter().map(|s| s.name.clone()).collect();
+    rows.extend(suite_comparisons(&students, &reports));
+    Ok((rows, serde_json::to_value(analysis)?))
 }
 
 /// Experiment 1's analysis out of a results file.
 pub fn analysis(r: &Results) -> Result<Exp1Analysis> {
     Ok(serde_json::from_value(r.analysis.clone())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(part: &str, per_item: Vec<f64>, item_index: Vec<usize>) -> MetricRow {
+        MetricRow {
+            metric: "minimal_pairs_acc".into(),
+            eval_set: part.into(),
+            value: crate::stats::mean(&per_item),
+            lo: 0.0,
+            hi: 1.0,
+            interval: String::new(),
+            chance: Some(0.5),
+            cost_cpu_s: 0.0,
+            items: per_item.len(),
+            per_item,
+            bytes: vec![],
+            item_index,
+        }
+    }
+
+    fn report(own: Vec<f64>, unigram: Vec<f64>) -> SuiteReport {
+        let index: Vec<usize> = (10..10 + own.len()).collect();
+        SuiteReport {
+            run: String::new(),
+            evaluated: vec![(1, vec![acc("anaphor_agreement", own, index.clone())])],
+            separation: vec![],
+            headline: vec![],
+            baselines: vec![(
+                "unigram".into(),
+                vec![acc("anaphor_agreement", unigram, index)],
+            )],
+            baseline_rows: vec![],
+        }
+    }
+
+    fn pair(frame: u8) -> Pair {
+        Pair {
+            phenomenon: "anaphor_agreement".into(),
+            good: String::new(),
+            bad: String::new(),
+            frame,
+        }
+    }
+
+    #[test]
+    fn suite_comparisons_pair_items_averaged_over_seeds_and_frames_split_them() {
+        // 40 items, pairs 10..50: even items frame 0, odd frame 1. Synthetic-trained students
+        // get every item right on both seeds; real-trained ones only frame 0 (a word
+        // preference), like their unigram.
+        let n = 40;
+        let frame_only = |f: usize| (0..n).map(|i| f64::from(u8::from(i % 2 == f))).collect();
+        let mut reports = Reports::new();
+        let key = |c: &str| ("s".to_string(), c.to_string());
+        reports.insert(
+            key("synthetic"),
+            vec![
+                report(vec![1.0; n], frame_only(0)),
+                report(vec![1.0; n], frame_only(0)),
+            ],
+        );
+        reports.insert(
+            key("real"),
+            vec![
+                report(frame_only(0), frame_only(0)),
+                report(frame_only(0), frame_only(0)),
+            ],
+        );
+        let rows = suite_comparisons(&["s".to_string()], &reports);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        assert_eq!(r.label, "s: synthetic - real");
+        assert_eq!(
+            (r.eval_set.as_str(), r.metric.as_str()),
+            ("anaphor_agreement", "minimal_pairs_acc")
+        );
+        assert!(
+            (r.diff - 0.5).abs() < 1e-12 && r.lo > 0.0 && r.p_value < 0.001,
+            "{r:?}"
+        );
+        let pairs: Vec<Pair> = (0..60).map(|i| pair((i % 2) as u8)).collect();
+        let f = frames(&reports, &pairs);
+        let get = |c: &str, model: &str, frame: u8| {
+            f.iter()
+                .find(|x| x.condition == c && x.model == model && x.frame == frame)
+                .map(|x| (x.accuracy, x.pairs))
+                .unwrap()
+        };
+        assert_eq!(get("synthetic", "s", 0), (1.0, 20));
+        assert_eq!(get("synthetic", "s", 1), (1.0, 20));
+        assert_eq!(get("real", "s", 0), (1.0, 20));
+        assert_eq!(get("real", "s", 1), (0.0, 20));
+        assert_eq!(get("real", "unigram", 1), (0.0, 20));
+        // Seeds scored on other items are not paired.
+        reports.get_mut(&key("real")).unwrap()[1].evaluated[0].1[0].item_index[0] = 99;
+        assert!(suite_comparisons(&["s".to_string()], &reports).is_empty());
+    }
 }

@@ -297,39 +297,38 @@ pub fn compare(
     a: &[&SetScore],
     b: &[&SetScore],
 ) -> ComparisonRow {
-    let base =
-        |diff: f64, lo: f64, hi: f64, interval: String, test: String, p_floor: f64, p: f64| {
-            ComparisonRow {
-                experiment: exp.into(),
-                label: label.into(),
-                eval_set: set.into(),
-                metric: "bpb".into(),
-                diff,
-                lo,
-                hi,
-                interval,
-                test,
-                p_floor,
-                p_value: p,
-                p_holm: p,
-            }
-        };
+    let row = |diff: f64, lo: f64, hi: f64, interval: String, test: &str, floor: f64, p: f64| {
+        ComparisonRow {
+            experiment: exp.into(),
+            label: label.into(),
+            eval_set: set.into(),
+            metric: "bpb".into(),
+            diff,
+            lo,
+            hi,
+            interval,
+            test: test.into(),
+            p_floor: floor,
+            p_value: p,
+            p_holm: p,
+        }
+    };
     if let (Some(da), Some(db)) = (documents(a), documents(b)) {
-        let trials = 20_000;
         let t = stats::paired_docs(
             &stats::mean_over_seeds(&da),
             &stats::mean_over_seeds(&db),
             LEVEL,
-            trials,
+            TRIALS,
             11,
         );
-        let floor = 1.0 / (trials + 1) as f64;
-        return base(
-            t.diff.mean,
-            t.diff.lo,
-            t.diff.hi,
-            t.diff.interval.label(),
-            "paired sign-flip over documents".into(),
+        let (d, floor) = (&t.diff, 1.0 / (TRIALS + 1) as f64);
+        let test = "paired sign-flip over documents";
+        return row(
+            d.mean,
+            d.lo,
+            d.hi,
+            d.interval.label(),
+            test,
             floor,
             t.p_value,
         );
@@ -341,15 +340,57 @@ pub fn compare(
     let (lo, hi) = d
         .iter()
         .fold((f64::MAX, f64::MIN), |m, &x| (m.0.min(x), m.1.max(x)));
-    base(
+    row(
         t.mean_diff,
         lo,
         hi,
         format!("min-max of the {} per-seed differences", d.len()),
-        format!("exact sign-flip over {} seeds", d.len()),
+        &format!("exact sign-flip over {} seeds", d.len()),
         2.0 / 2f64.powi(d.len() as i32),
         t.p_value,
     )
+}
+
+/// Sign flips of every paired test over documents or items.
+const TRIALS: usize = 20_000;
+
+/// Compare two models on the items of a suite metric (`a[i]`, `b[i]`: each one's score on item
+/// `i`, averaged over its seeds): the mean difference a - b with a 95% bootstrap interval over
+/// items and a paired sign-flip test over items (the test of [`compare`] over documents, with
+/// every item weighing the same).
+pub fn compare_items(
+    exp: &str,
+    label: &str,
+    (set, metric): (&str, &str),
+    a: &[f64],
+    b: &[f64],
+) -> ComparisonRow {
+    let ones = vec![1; a.len()];
+    let (da, db) = (
+        DocScores {
+            bits: a.to_vec(),
+            bytes: ones.clone(),
+        },
+        DocScores {
+            bits: b.to_vec(),
+            bytes: ones,
+        },
+    );
+    let t = stats::paired_docs(&da, &db, LEVEL, TRIALS, 11);
+    ComparisonRow {
+        experiment: exp.into(),
+        label: label.into(),
+        eval_set: set.into(),
+        metric: metric.into(),
+        diff: t.diff.mean,
+        lo: t.diff.lo,
+        hi: t.diff.hi,
+        interval: format!("{:.0}% bootstrap over {} items", LEVEL * 100.0, a.len()),
+        test: "paired sign-flip over items".into(),
+        p_floor: 1.0 / (TRIALS + 1) as f64,
+        p_value: t.p_value,
+        p_holm: t.p_value,
+    }
 }
 
 /// A run's `suite.json`, its neutral rows (every step's and every baseline's) without the
@@ -413,11 +454,18 @@ pub fn vs_ngram_label(student: &str, condition: &str, ngram: &str) -> String {
     format!("{student} on {condition} - {ngram} on {condition}")
 }
 
-/// Holm-adjust the p-values of all rows together.
+/// Holm-adjust the p-values within each metric (a family of tests: bits per byte, or one suite
+/// metric), so that adding comparisons of one kind does not move the verdicts of another.
 pub fn holm_all(rows: &mut [ComparisonRow]) {
-    let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
-    for (r, adj) in rows.iter_mut().zip(stats::holm(&p)) {
-        r.p_holm = adj;
+    let mut metrics: Vec<String> = rows.iter().map(|r| r.metric.clone()).collect();
+    metrics.sort();
+    metrics.dedup();
+    for m in metrics {
+        let at: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].metric == m).collect();
+        let p: Vec<f64> = at.iter().map(|&i| rows[i].p_value).collect();
+        for (&i, adj) in at.iter().zip(stats::holm(&p)) {
+            rows[i].p_holm = adj;
+        }
     }
 }
 

@@ -70,7 +70,7 @@ pub fn cells<'a>(r: &'a Results, conditions: &[&str], sets: &[&str]) -> Vec<BarC
                 let find = |label: &dyn Fn(&str) -> bool| {
                     r.comparisons
                         .iter()
-                        .find(|x| x.eval_set == *e && label(&x.label))
+                        .find(|x| x.eval_set == *e && x.metric == "bpb" && label(&x.label))
                 };
                 let bigram_label = vs_ngram_label(&st.name, c, "bigram");
                 let bigram = find(&|l| l == bigram_label);

@@ -129,7 +129,11 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         caption: comparison_caption(r),
         frame: comparison_table(r)?,
     });
-    b.extend(crate::report::suite::blocks(r, &CONDITIONS)?);
+    b.extend(crate::report::suite::blocks(
+        r,
+        &CONDITIONS,
+        &analysis(r)?.frames,
+    )?);
     b.extend(crate::report::harness::decontamination(r)?);
     b.push(heading("Contamination"));
     b.push(Block::Table {
@@ -263,7 +267,8 @@ pub fn results_table(r: &Results) -> Result<DataFrame> {
 }
 
 pub fn comparison_table(r: &Results) -> Result<DataFrame> {
-    let c = &r.comparisons;
+    let c: Vec<&crate::experiments::results::ComparisonRow> =
+        r.comparisons.iter().filter(|x| x.metric == "bpb").collect();
     Ok(DataFrame::new(vec![
         Column::new(
             "comparison (a - b)".into(),
@@ -295,6 +300,7 @@ fn comparison_caption(r: &Results) -> String {
     let mut kinds: Vec<String> = r
         .comparisons
         .iter()
+        .filter(|c| c.metric == "bpb")
         .map(|c| {
             format!(
                 "{} (interval: {}; smallest attainable p: {})",
@@ -307,7 +313,7 @@ fn comparison_caption(r: &Results) -> String {
     kinds.sort();
     kinds.dedup();
     format!(
-        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table.",
+        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table (the suite's comparisons are adjusted in families of their own).",
         kinds.join("; ")
     )
 }
@@ -716,7 +722,7 @@ pub fn findings(r: &Results) -> Vec<String> {
                 let label = format!("{}: {x} - {y}", st.name);
                 r.comparisons
                     .iter()
-                    .find(|c| c.label == label && c.eval_set == e)
+                    .find(|c| c.label == label && c.eval_set == e && c.metric == "bpb")
             });
             let verdict = match cmp {
                 Some(c) => {

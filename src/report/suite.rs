@@ -3,8 +3,9 @@
 //! metrics (minimal pairs, proxy tasks) in one table, the generation metrics in another. The
 //! neutral set's bits per byte is in the bar's table ([`crate::report::bar`]).
 
+use crate::experiments::exp1::{FrameRow, SUITE_COMPARED};
 use crate::experiments::results::Results;
-use crate::report::tables::{col, mean_ci, num};
+use crate::report::tables::{col, mean_ci, num, pval};
 use crate::report::Block;
 use anyhow::Result;
 use polars::prelude::*;
@@ -123,8 +124,87 @@ fn generation_table(r: &Results, conditions: &[&str]) -> Result<DataFrame> {
     Ok(DataFrame::new(cols)?)
 }
 
-/// The suite's section, or nothing when the results hold no suite metrics.
-pub fn blocks(r: &Results, conditions: &[&str]) -> Result<Vec<Block>> {
+/// The training sets compared on the accuracy metrics (paired over items), per part.
+fn comparison_table(r: &Results) -> Result<DataFrame> {
+    let c: Vec<_> = SUITE_COMPARED
+        .iter()
+        .flat_map(|m| r.comparisons.iter().filter(move |x| x.metric == *m))
+        .collect();
+    let name = |m: &str| {
+        let known = ACCURACY.iter().find(|x| x.0 == m);
+        known.map_or(m.to_string(), |x| x.1.to_string())
+    };
+    Ok(DataFrame::new(vec![
+        col("comparison (a - b)", c.iter().map(|x| x.label.clone())),
+        col("metric", c.iter().map(|x| name(&x.metric))),
+        col("part", c.iter().map(|x| x.eval_set.clone())),
+        col(
+            "difference, accuracy [interval]",
+            c.iter().map(|x| mean_ci(x.diff, x.lo, x.hi)),
+        ),
+        col("p", c.iter().map(|x| pval(x.p_value))),
+        col("p (Holm)", c.iter().map(|x| pval(x.p_holm))),
+    ])?)
+}
+
+/// Minimal-pair accuracy per phenomenon and frame: a column per model (each student on each
+/// training set, then the unigram model of each training set).
+fn frame_table(frames: &[FrameRow], conditions: &[&str]) -> Result<DataFrame> {
+    let mut keys: Vec<(String, u8)> = Vec::new();
+    for f in frames {
+        if !keys.contains(&(f.phenomenon.clone(), f.frame)) {
+            keys.push((f.phenomenon.clone(), f.frame));
+        }
+    }
+    let mut models: Vec<(String, String, String)> = Vec::new();
+    for ngram in [false, true] {
+        for c in conditions {
+            for f in frames.iter().filter(|f| f.condition == *c) {
+                let key = (f.student.clone(), c.to_string(), f.model.clone());
+                if (f.model != f.student) == ngram && !models.contains(&key) {
+                    models.push(key);
+                }
+            }
+        }
+    }
+    let mut cols = vec![
+        col("phenomenon", keys.iter().map(|k| k.0.clone())),
+        col("frame", keys.iter().map(|k| k.1.to_string())),
+        col(
+            "pairs",
+            keys.iter().map(|k| {
+                let f = frames
+                    .iter()
+                    .find(|f| (&f.phenomenon, f.frame) == (&k.0, k.1));
+                f.map_or("-".into(), |f| f.pairs.to_string())
+            }),
+        ),
+    ];
+    for (student, c, model) in &models {
+        let head = match model == student {
+            true => format!("{student} on {c}"),
+            false => format!("{model} on {c}"),
+        };
+        cols.push(col(
+            &head,
+            keys.iter().map(|k| {
+                let at = |f: &&FrameRow| {
+                    (&f.student, &f.condition, &f.model) == (student, &c.to_string(), model)
+                        && (&f.phenomenon, f.frame) == (&k.0, k.1)
+                };
+                frames
+                    .iter()
+                    .find(at)
+                    .map_or("-".into(), |f| num(f.accuracy))
+            }),
+        ));
+    }
+    Ok(DataFrame::new(cols)?)
+}
+
+/// The suite's section, or nothing when the results hold no suite metrics. `frames`: the
+/// minimal pairs per frame (empty: no frame table).
+pub fn blocks(r: &Results, conditions: &[&str], frames: &[FrameRow]) -> Result<Vec<Block>> {
     if !r.headline.iter().any(|h| h.metric == "minimal_pairs_acc") {
         return Ok(vec![]);
     }
@@ -133,7 +213,7 @@ pub fn blocks(r: &Results, conditions: &[&str]) -> Result<Vec<Block>> {
         .iter()
         .find(|h| h.metric == "minimal_pairs_acc")
         .map_or(String::new(), |h| h.interval.clone());
-    Ok(vec![
+    let mut b = vec![
         Block::Heading(3, "The evaluation suite".into()),
         Block::Text("Minimal pairs (the grammatical sentence of each pair is to be the likelier one) and proxy tasks (the right choice is to win by log-likelihood, summed or per byte), scored on the final weights of every run; items are fixed and committed (`data/eval`). The n-gram column is the best of the six n-gram models counted on the same tokens, for each part separately: a choice after the fact that favours the n-grams. The generation metrics are measured on samples from fixed prompts; n-grams do not generate here.".into()),
         Block::Table {
@@ -146,5 +226,24 @@ pub fn blocks(r: &Results, conditions: &[&str]) -> Result<Vec<Block>> {
             caption: "Generation quality of samples from fixed prompts (mean [min, max] over seeds).".into(),
             frame: generation_table(r, conditions)?,
         },
-    ])
+    ];
+    let floor = r
+        .comparisons
+        .iter()
+        .find(|x| SUITE_COMPARED.contains(&x.metric.as_str()));
+    if let Some(floor) = floor.map(|x| x.p_floor) {
+        b.push(Block::Table {
+            name: "suite-comparisons".into(),
+            caption: format!("The training sets compared on the suite: differences in accuracy (a - b; positive: a is better), each item's accuracy averaged over seeds, paired over items (95% bootstrap interval; sign-flip test over items, smallest attainable p {}), Holm-adjusted within each metric.", pval(floor)),
+            frame: comparison_table(r)?,
+        });
+    }
+    if !frames.is_empty() {
+        b.push(Block::Table {
+            name: "suite-frames".into(),
+            caption: "Minimal-pair accuracy per phenomenon and frame (mean over seeds). Each phenomenon's two frames hold half its pairs, built so that a model preferring one of the two contrasted words scores 1 on one frame and 0 on the other: a phenomenon is learned only where both frames are above 0.5. The unigram model of each training set shows what a word preference alone scores.".into(),
+            frame: frame_table(frames, conditions)?,
+        });
+    }
+    Ok(b)
 }
