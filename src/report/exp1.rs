@@ -313,8 +313,12 @@ fn comparison_caption(r: &Results) -> String {
     kinds.sort();
     kinds.dedup();
     format!(
-        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table (the suite's comparisons are adjusted in families of their own).",
-        kinds.join("; ")
+        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table{}.",
+        kinds.join("; "),
+        match r.comparisons.iter().any(|c| c.metric != "bpb") {
+            true => " (the suite's comparisons are adjusted in families of their own)",
+            false => "",
+        }
     )
 }
 
