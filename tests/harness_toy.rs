@@ -228,7 +228,7 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         .find(|h| h.metric == "minimal_pairs_acc" && h.eval_set == "all")
         .unwrap();
     assert_eq!(mp.chance, Some(0.5));
-    let blocks = synthlm::report::suite::blocks(&r, &[mp.condition.as_str()]).unwrap();
+    let blocks = synthlm::report::suite::blocks(&r, &[mp.condition.as_str()], &[]).unwrap();
     let frame = blocks
         .iter()
         .find_map(|b| match b {
