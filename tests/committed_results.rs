@@ -93,9 +93,11 @@ fn assert_committed(rep: &synthlm::report::Report, experiment: &str) {
 fn committed_pages_are_regenerated_from_committed_results() {
     let results = root().join("data/results/exp1/mini");
     let r = ex::load_results(&results).expect("committed mini results");
+    // As configured, with the learning rates its sweep chose (none without a sweep).
+    let configured = ex::scale::Scale::standard(&root(), 1, "mini").unwrap();
     assert_eq!(
         r.scale,
-        ex::scale::Scale::standard(&root(), 1, "mini").unwrap(),
+        ex::sweep::with_best_rates(&configured, &r.sweep),
         "results of the mini scale as configured"
     );
     let grid = r.scale.students.len() * 3 * r.scale.seeds.len();

@@ -187,3 +187,20 @@ fn paired_documents_detect_a_consistent_difference_and_not_noise() {
         "{t2:?}"
     );
 }
+
+#[test]
+fn effective_documents_weigh_documents_by_their_bytes() {
+    let set = |bytes: Vec<u64>| DocScores {
+        bits: vec![0.0; bytes.len()],
+        bytes,
+    };
+    assert!((set(vec![50; 8]).effective_documents() - 8.0).abs() < 1e-12);
+    // One document with nearly all the bytes: a set of 101 documents counts as about one.
+    let skewed = set([vec![100_000], vec![10; 100]].concat());
+    let n = skewed.effective_documents();
+    assert!(n > 1.0 && n < 1.03, "{n}");
+    // Two long and two short: (2a + 2b)^2 / (2a^2 + 2b^2).
+    let n = set(vec![300, 300, 100, 100]).effective_documents();
+    assert!((n - 64.0 / 20.0).abs() < 1e-12, "{n}");
+    assert_eq!(set(vec![]).effective_documents(), 0.0);
+}

@@ -9,7 +9,7 @@ use crate::experiments::scale::Scale;
 use crate::experiments::{plan, PlanRow};
 use crate::model::ModelConfig;
 use crate::report::plots::{BarSeries, Figure, Series};
-use crate::report::tables::{int, md_escape, mean_ci, num, pval};
+use crate::report::tables::{col, int, md_escape, mean_ci, num, pval};
 use crate::report::{Block, Page, Report};
 use crate::train::metrics::{read_metrics, MetricLine};
 use anyhow::{Context, Result};
@@ -101,9 +101,16 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     b.push(heading("Data"));
     b.push(Block::Table {
         name: "corpora".into(),
-        caption: "Training and held-out sets (tokens of the experiment's tokenizer).".into(),
+        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens (above 1: documents seen more than once; below 1: part of the set never seen).".into(),
         frame: corpus_table(r)?,
     });
+    if let Some(frame) = held_out_table(r, dir)? {
+        b.push(Block::Table {
+            name: "held-out".into(),
+            caption: "What each held-out set's bits per byte rest on. Bits per byte weighs every document by its bytes, so a set whose text sits in a few long documents has few effective documents (Kish: (sum of bytes)^2 / sum of squared bytes), and intervals that resample its documents are correspondingly rough.".into(),
+            frame,
+        });
+    }
     b.push(Block::Table {
         name: "hyperparameters".into(),
         caption: "Every hyperparameter of the grid's runs, from their committed configs (the runs of a student differ only in seed and training set; the learning curve's runs only in their steps and the settings scaled with them: warmup, logging and evaluation intervals).".into(),
@@ -187,11 +194,28 @@ fn samples(r: &Results) -> Vec<String> {
         .collect()
 }
 
+/// What the intervals of the bits-per-byte rows are: one label when every held-out set has
+/// the same kind, otherwise one per set ("on neutral: ...").
 fn intervals(r: &Results) -> String {
-    let mut labels: Vec<&str> = r.headline.iter().map(|h| h.interval.as_str()).collect();
+    let mut by_set: Vec<(&str, &str)> = r
+        .headline
+        .iter()
+        .filter(|h| h.metric == "bpb" || h.metric == "neutral_bpb")
+        .map(|h| (h.eval_set.as_str(), h.interval.as_str()))
+        .collect();
+    by_set.sort();
+    by_set.dedup();
+    let mut labels: Vec<&str> = by_set.iter().map(|x| x.1).collect();
     labels.sort();
     labels.dedup();
-    labels.join("; ")
+    if labels.len() <= 1 {
+        return labels.join("");
+    }
+    by_set
+        .iter()
+        .map(|(set, label)| format!("on {set}: {label}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What the paired intervals of the comparisons with n-grams are.
@@ -349,6 +373,11 @@ pub fn contamination_table(r: &Results) -> Result<DataFrame> {
 pub fn corpus_table(r: &Results) -> Result<DataFrame> {
     let s = &r.sets;
     let role = |x: &str| if x == "train" { "train" } else { "held-out" };
+    // How often a run went over its training set: above 1 it saw documents again (a blend
+    // saw each half of its sources' text), below 1 part of the set was never seen.
+    let passes = |x: &crate::experiments::results::SetRecord| {
+        (x.role == "train").then(|| r.scale.tokens_per_run() as f64 / x.size.tokens.max(1) as f64)
+    };
     Ok(DataFrame::new(vec![
         Column::new(
             "set".into(),
@@ -370,7 +399,76 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
                 .map(|x| x.size.text_bytes as f64 / 1e6)
                 .collect::<Vec<_>>(),
         ),
+        Column::new(
+            "passes per run".into(),
+            s.iter().map(passes).collect::<Vec<_>>(),
+        ),
     ])?)
+}
+
+/// The bytes of each document of every held-out set as the first run scored it (neutral:
+/// the suite's set without its near-copies), in the report's set order.
+fn held_out_bytes(r: &Results, dir: &Path) -> Result<Vec<(String, Vec<u64>)>> {
+    use crate::experiments::grid::SCORES;
+    let Some(run) = r.runs.first() else {
+        return Ok(vec![]);
+    };
+    let run_dir = dir.join(&run.dir);
+    let mut out = vec![];
+    if run_dir.join(SCORES).exists() {
+        let scores: BTreeMap<String, crate::stats::DocScores> =
+            crate::io::read_json(&run_dir.join(SCORES))?;
+        for set in r.sets.iter().filter(|x| x.role != "train") {
+            if let Some(d) = scores.get(&set.name) {
+                out.push((set.name.clone(), d.bytes.clone()));
+            }
+        }
+    }
+    if let Some((own, _)) =
+        crate::experiments::results::suite_neutral(&run_dir, &r.neutral_excluded)?
+    {
+        out.push(("neutral".into(), own.bytes));
+    }
+    Ok(out)
+}
+
+/// How many documents each held-out set's bits per byte rest on: its documents, and Kish's
+/// effective number when each counts by its bytes (as bits per byte counts them).
+pub fn held_out_table(r: &Results, dir: &Path) -> Result<Option<DataFrame>> {
+    let sets = held_out_bytes(r, dir)?;
+    if sets.is_empty() {
+        return Ok(None);
+    }
+    let docs = |b: &Vec<u64>| crate::stats::DocScores {
+        bits: vec![0.0; b.len()],
+        bytes: b.clone(),
+    };
+    let largest = |b: &Vec<u64>| {
+        b.iter().copied().max().unwrap_or(0) as f64 / b.iter().sum::<u64>().max(1) as f64
+    };
+    Ok(Some(DataFrame::new(vec![
+        col("held-out set", sets.iter().map(|x| x.0.clone())),
+        Column::new(
+            "documents".into(),
+            sets.iter().map(|x| x.1.len() as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "text (MB)".into(),
+            sets.iter()
+                .map(|x| x.1.iter().sum::<u64>() as f64 / 1e6)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "effective documents (by bytes)".into(),
+            sets.iter()
+                .map(|x| docs(&x.1).effective_documents().round() as u64)
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "largest document (% of bytes)",
+            sets.iter().map(|x| format!("{:.1}", 100.0 * largest(&x.1))),
+        ),
+    ])?))
 }
 
 /// The config every grid run of `student` was trained with, checked to be one config but for
@@ -707,6 +805,12 @@ pub fn headline(r: &Results) -> String {
 /// p < 0.05); then the bar against the n-grams of the students' own training tokens.
 pub fn findings(r: &Results) -> Vec<String> {
     let mut out = Vec::new();
+    let cells = crate::report::bar::cells(r, &CONDITIONS, &BAR_SETS);
+    let clears = |st: &str, c: &str, e: &str| {
+        cells
+            .iter()
+            .any(|x| x.student == st && x.condition == c && x.set == e && x.misses().is_empty())
+    };
     for st in &r.scale.students {
         let mut parts = Vec::new();
         for e in BAR_SETS {
@@ -743,8 +847,20 @@ pub fn findings(r: &Results) -> Vec<String> {
                 }
                 None => "not compared".into(),
             };
+            // A student no better than an n-gram model of its own tokens has not shown that it
+            // learned more than those counts: its lead over the other is then a difference
+            // between the corpora (which the n-gram rows show as well), not between students.
+            let short: Vec<&str> = [best, next]
+                .into_iter()
+                .filter(|c| !clears(&st.name, c, e))
+                .collect();
+            let caveat = match short.as_slice() {
+                [] => String::new(),
+                [c] => format!("; the student trained on {c} misses the bar here, so this is a difference between corpora rather than between learned models"),
+                _ => "; both students miss the bar here, so this is a difference between corpora rather than between learned models".into(),
+            };
             parts.push(format!(
-                "on {e} text, training on {best} gives the lowest bits per byte ({}; next: {next}, {}; {verdict})",
+                "on {e} text, training on {best} gives the lowest bits per byte ({}; next: {next}, {}; {verdict}{caveat})",
                 num(ranked[0].1.mean),
                 num(ranked[1].1.mean)
             ));
@@ -753,7 +869,6 @@ pub fn findings(r: &Results) -> Vec<String> {
             out.push(format!("`{}`: {}.", st.name, parts.join("; ")));
         }
     }
-    let cells = crate::report::bar::cells(r, &CONDITIONS, &BAR_SETS);
     out.push(crate::report::bar::summary(&cells));
     out
 }

@@ -43,9 +43,39 @@ pub fn sweep(r: &Results) -> Result<Vec<Block>> {
     ])?;
     Ok(vec![
         Block::Heading(3, "Learning rate".into()),
-        Block::Text(format!("Each student's peak learning rate was chosen before the grid ran, by training it at each rate on `{}` for the full token budget (first seed) and scoring a dev split of that condition's training documents (5%, by hash; never a held-out set). The lowest dev bits per byte wins.", first.condition)),
+        Block::Text(format!("Each student's peak learning rate was chosen before the grid ran, by training it at each rate on `{}` for the full token budget (first seed) and scoring a dev split of that condition's training documents (5%, by hash; never a held-out set). The lowest dev bits per byte wins.{}", first.condition, sweep_edges(&p))),
         Block::Table { name: "sweep".into(), caption: "The learning-rate sweep on the dev split.".into(), frame },
     ])
+}
+
+/// A sentence for each student whose best rate is the lowest or highest it was swept at: the
+/// sweep then bounds the optimum on one side only, and the reader should know by how much the
+/// edge beat its neighbour. `p`: sorted by student, then rate.
+fn sweep_edges(p: &[&crate::experiments::sweep::SweepPoint]) -> String {
+    let mut students: Vec<&str> = p.iter().map(|x| x.student.as_str()).collect();
+    students.dedup();
+    let mut out = String::new();
+    for st in students {
+        let same: Vec<_> = p.iter().filter(|y| y.student == st).collect();
+        let Some(best) =
+            (0..same.len()).min_by(|&a, &b| same[a].dev_bpb.total_cmp(&same[b].dev_bpb))
+        else {
+            continue;
+        };
+        let (edge, next) = match best {
+            _ if same.len() < 2 => continue,
+            0 => ("lowest", same[1]),
+            b if b + 1 == same.len() => ("highest", same[b - 1]),
+            _ => continue,
+        };
+        out += &format!(
+            " For `{st}` the best rate is the {edge} swept ({:e}), {} bits per byte below the next ({:e}); rates beyond it were not tried.",
+            same[best].lr,
+            num(next.dev_bpb - same[best].dev_bpb),
+            next.lr
+        );
+    }
+    out
 }
 
 /// The learning curve: a table of every point with its n-gram baselines, the "trained enough"
@@ -185,4 +215,42 @@ pub fn decontamination(r: &Results) -> Result<Vec<Block>> {
         Block::Heading(3, "Decontamination".into()),
         Block::Table { name: "decontamination".into(), caption: "What the harness removed before training: training documents sharing a word 13-gram with a fixed evaluation set, and held-out documents with over 5% of their 13-grams in the training sets.".into(), frame },
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::sweep::SweepPoint;
+
+    #[test]
+    fn a_best_rate_at_the_edge_of_the_sweep_is_said_and_an_inner_one_is_not() {
+        let point = |student: &str, lr: f64, dev_bpb: f64| SweepPoint {
+            student: student.into(),
+            lr,
+            condition: "blend".into(),
+            dev_bpb,
+            tokens: 0,
+        };
+        // The second design's sweep: best at the top, 0.002 below 4e-3.
+        let top = [
+            point("a", 2e-3, 1.701),
+            point("a", 4e-3, 1.678),
+            point("a", 8e-3, 1.676),
+        ];
+        let inner = [
+            point("b", 1e-3, 1.9),
+            point("b", 2e-3, 1.8),
+            point("b", 4e-3, 1.85),
+        ];
+        let low = [point("c", 1e-3, 1.7), point("c", 2e-3, 1.8)];
+        let all: Vec<&SweepPoint> = top.iter().chain(&inner).chain(&low).collect();
+        let s = sweep_edges(&all);
+        assert!(s.contains("For `a` the best rate is the highest swept (8e-3), 0.002 bits per byte below the next (4e-3)"), "{s}");
+        assert!(!s.contains("`b`"), "{s}");
+        assert!(
+            s.contains("For `c` the best rate is the lowest swept (1e-3)"),
+            "{s}"
+        );
+        assert!(sweep_edges(&top[..1].iter().collect::<Vec<_>>()).is_empty());
+    }
 }
