@@ -355,3 +355,119 @@ fn bar_follows_its_comparisons(r: &synthlm::experiments::results::Results) {
     let text = bar::summary(&bar::cells(&r, &[cond], &["real"]));
     assert!(text.contains("Missed") && text.contains(&st), "{text}");
 }
+
+/// With the evaluation suite (as the mini-v2 design runs it): neutral bits per byte, minimal
+/// pairs and proxy tasks in the headline, the neutral set in the bar, suite comparisons in
+/// Holm families of their own, the frames, a neutral document that a training set quotes left
+/// out of every neutral score, and the report's tables for all of it.
+#[test]
+fn the_suite_runs_through_experiment_one_and_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, paths, mut real) = fixture(dir.path());
+    s.suite = true;
+    s.students.truncate(1);
+    // One seed: the suite scores every run twice (10% and final) and dominates the test's time.
+    s.seeds = vec![0];
+    // A real training document quotes ten words of a neutral entry: fewer than the 13 that
+    // would remove it from training, enough for the 8-word near-copy rule.
+    let root = synthlm::experiments::provenance::project_root();
+    let neutral =
+        synthlm::eval::neutral::load(&root.join("data/eval").join(synthlm::eval::items::NEUTRAL))
+            .unwrap();
+    let (quoted, entry) = neutral
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.text.split_whitespace().count() >= 30)
+        .unwrap();
+    let words: Vec<&str> = entry.text.split_whitespace().skip(10).take(10).collect();
+    let doc = real
+        .iter_mut()
+        .find(|d| !synthlm::experiments::corpora::is_held_out(d))
+        .unwrap();
+    doc.text = format!("{} {}", doc.text, words.join(" "));
+    synthlm::data::read::write_documents(&paths.real, &real).unwrap();
+
+    let r = ex::run(&Exp1, &s, &paths, false).unwrap();
+    assert!(
+        r.neutral_excluded.contains(&quoted),
+        "{:?}",
+        r.neutral_excluded
+    );
+    let removed = r
+        .decontamination
+        .iter()
+        .find(|x| x.set == "neutral")
+        .unwrap();
+    assert_eq!(removed.documents, r.neutral_excluded.len());
+    for c in exp1::CONDITIONS {
+        for metric in ["neutral_bpb", "minimal_pairs_acc", "proxy_acc"] {
+            assert!(
+                r.headline
+                    .iter()
+                    .any(|h| h.condition == c && h.metric == metric && h.n_seeds == 1),
+                "{c} {metric}"
+            );
+        }
+    }
+    // The neutral set is in the bar, compared with the n-grams of the same tokens.
+    let cells = synthlm::report::bar::cells(&r, &exp1::CONDITIONS, &exp1::BAR_SETS);
+    assert!(cells
+        .iter()
+        .filter(|x| x.set == "neutral")
+        .all(|x| x.value.is_some() && x.bigram.is_some() && x.kn.is_some()));
+    // Suite comparisons: Holm within each metric, apart from the bits-per-byte family.
+    let family = |m: &str| -> Vec<f64> {
+        let mut p: Vec<f64> = r
+            .comparisons
+            .iter()
+            .filter(|c| c.metric == m)
+            .map(|c| c.p_value)
+            .collect();
+        p.sort_by(f64::total_cmp);
+        p
+    };
+    let suite: Vec<_> = r
+        .comparisons
+        .iter()
+        .filter(|c| c.metric == "minimal_pairs_acc")
+        .collect();
+    assert!(!suite.is_empty());
+    let p = family("minimal_pairs_acc");
+    let holm = synthlm::stats::holm(&p);
+    for c in &suite {
+        let i = p.iter().position(|x| *x == c.p_value).unwrap();
+        assert!((c.p_holm - holm[i]).abs() < 1e-12, "{c:?}");
+    }
+    let frames = exp1::analysis(&r).unwrap().frames;
+    assert!(frames.iter().any(|f| f.model == "unigram"));
+    assert!(frames
+        .iter()
+        .all(|f| (0.0..=1.0).contains(&f.accuracy) && f.pairs > 0));
+
+    // The report: the held-out table counts the neutral set without the quoted entry, and the
+    // suite's tables are there.
+    let rep = Exp1.report(&r, &paths.results).unwrap();
+    for name in [
+        "held-out",
+        "suite-accuracy",
+        "suite-comparisons",
+        "suite-frames",
+    ] {
+        assert!(rep.names().contains(&name.to_string()), "{name}");
+    }
+    let held = rep.table("held-out").unwrap();
+    let sets: Vec<String> = held
+        .column("held-out set")
+        .unwrap()
+        .str()
+        .unwrap()
+        .into_no_null_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(sets, ["synthetic", "real", "neutral"]);
+    let docs = held.column("documents").unwrap().u64().unwrap().get(2);
+    assert_eq!(
+        docs,
+        Some((neutral.len() - r.neutral_excluded.len()) as u64)
+    );
+}
