@@ -256,20 +256,25 @@ impl DocScores {
     pub fn is_empty(&self) -> bool {
         self.bits.is_empty()
     }
-    /// Kish's effective number of documents when each is weighted by its bytes, as bits per
-    /// byte weights them: (sum b)^2 / sum b^2. Documents of equal length give their count; a
-    /// set whose bytes sit in a few long documents gives about that few, and a bootstrap over
-    /// its documents is then as noisy as one over those few, however many the set holds.
+    /// Kish's effective number of its documents, weighted by bytes ([`effective_documents`]).
     pub fn effective_documents(&self) -> f64 {
-        let (s, s2) = self.bytes.iter().fold((0.0, 0.0), |(s, s2), &b| {
-            let b = b as f64;
-            (s + b, s2 + b * b)
-        });
-        if s2 == 0.0 {
-            0.0
-        } else {
-            s * s / s2
-        }
+        effective_documents(&self.bytes)
+    }
+}
+
+/// Kish's effective number of documents when each is weighted by its bytes, as bits per byte
+/// weights them: (sum b)^2 / sum b^2. Documents of equal length give their count; a set whose
+/// bytes sit in a few long documents gives about that few, and a bootstrap over its documents
+/// is then as noisy as one over those few, however many the set holds.
+pub fn effective_documents(bytes: &[u64]) -> f64 {
+    let (s, s2) = bytes.iter().fold((0.0, 0.0), |(s, s2), &b| {
+        let b = b as f64;
+        (s + b, s2 + b * b)
+    });
+    if s2 == 0.0 {
+        0.0
+    } else {
+        s * s / s2
     }
 }
 

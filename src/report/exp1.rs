@@ -439,10 +439,6 @@ pub fn held_out_table(r: &Results, dir: &Path) -> Result<Option<DataFrame>> {
     if sets.is_empty() {
         return Ok(None);
     }
-    let docs = |b: &Vec<u64>| crate::stats::DocScores {
-        bits: vec![0.0; b.len()],
-        bytes: b.clone(),
-    };
     let largest = |b: &Vec<u64>| {
         b.iter().copied().max().unwrap_or(0) as f64 / b.iter().sum::<u64>().max(1) as f64
     };
@@ -461,7 +457,7 @@ pub fn held_out_table(r: &Results, dir: &Path) -> Result<Option<DataFrame>> {
         Column::new(
             "effective documents (by bytes)".into(),
             sets.iter()
-                .map(|x| docs(&x.1).effective_documents().round() as u64)
+                .map(|x| crate::stats::effective_documents(&x.1).round() as u64)
                 .collect::<Vec<_>>(),
         ),
         col(
