@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use synthlm::data::document::Document;
 use synthlm::experiments::prepare::Design;
-use synthlm::experiments::results::{compare, seed_scores, ComparisonRow, Results};
+use synthlm::experiments::results::{compare, seed_scores, ComparisonRow, Pairing, Results};
 use synthlm::experiments::scale::Scale;
 use synthlm::experiments::{Analysis, Experiment, Paths};
 use synthlm::report::plots::{Figure, Series};
@@ -52,7 +52,7 @@ impl Experiment for Toy {
             seed_scores(a.runs, st, "b", "held"),
         );
         Ok((
-            vec![compare("exp99", "a - b", "held", &x, &y)],
+            vec![compare("exp99", "a - b", "held", (&x, &y), Pairing::Every)],
             serde_json::json!({"note": "toy"}),
         ))
     }

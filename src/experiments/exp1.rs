@@ -21,7 +21,7 @@ use crate::experiments::prepare::Design;
 use crate::experiments::provenance::{local_inputs, InputRecord};
 use crate::experiments::results::{
     compare, compare_items, load_suite, seed_scores, suite_neutral, vs_ngram_label, ComparisonRow,
-    Results,
+    Pairing, Results,
 };
 use crate::experiments::scale::{Corpora, Scale};
 use crate::experiments::{Analysis, Experiment, Paths};
@@ -288,8 +288,8 @@ fn comparisons(a: &Analysis) -> Result<Vec<ComparisonRow>> {
                             "exp1",
                             &label,
                             e,
-                            &refs(&cx.student),
-                            &refs(&cy.student),
+                            (&refs(&cx.student), &refs(&cy.student)),
+                            Pairing::Every,
                         ));
                     }
                 }
@@ -304,7 +304,13 @@ fn comparisons(a: &Analysis) -> Result<Vec<ComparisonRow>> {
                 let bigram = x.ngrams.get_key_value("bigram");
                 for (name, base) in bigram.into_iter().chain(best) {
                     let label = vs_ngram_label(&st.name, c, name);
-                    out.push(compare("exp1", &label, e, &refs(&x.student), &refs(base)));
+                    out.push(compare(
+                        "exp1",
+                        &label,
+                        e,
+                        (&refs(&x.student), &refs(base)),
+                        Pairing::BySeed,
+                    ));
                 }
             }
         }

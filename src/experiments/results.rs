@@ -75,6 +75,67 @@ pub struct ComparisonRow {
     pub p_value: f64,
     /// Holm-adjusted over every comparison of the experiment.
     pub p_holm: f64,
+    /// The whole-set difference a - b for each pairing of the two sides' seeds. The interval
+    /// and test above resample documents with the trained weights held fixed, so they do not
+    /// see how much a difference moves between training seeds; this range does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<SeedSpread>,
+}
+
+/// The smallest and largest whole-set difference over seed pairings ([`Pairing`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedSpread {
+    pub lo: f64,
+    pub hi: f64,
+    pub pairs: usize,
+}
+
+/// Which seeds of two sides a comparison pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pairing {
+    /// Seed i with seed i: a student and an n-gram model counted on the tokens that seed saw.
+    BySeed,
+    /// Every seed of one side with every seed of the other: students of two training sets,
+    /// whose seeds have nothing in common but the number.
+    Every,
+}
+
+impl ComparisonRow {
+    /// Whether a and b are apart: the interval excludes 0, the Holm-adjusted p-value is below
+    /// `alpha`, and every seed pairing (when recorded) has the sign of the difference, so the
+    /// verdict does not hang on which training seeds were drawn.
+    pub fn separated(&self, alpha: f64) -> bool {
+        let seeds_agree = self
+            .seeds
+            .as_ref()
+            .is_none_or(|s| (s.hi < 0.0 && self.diff < 0.0) || (s.lo > 0.0 && self.diff > 0.0));
+        (self.hi < 0.0 || self.lo > 0.0) && self.p_holm < alpha && seeds_agree
+    }
+
+    /// Whether a is below b (bits per byte: better) in the sense of [`Self::separated`].
+    pub fn below(&self, alpha: f64) -> bool {
+        self.diff < 0.0 && self.separated(alpha)
+    }
+}
+
+/// [`SeedSpread`] of whole-set bits per byte (None when a side has no seeds, or
+/// [`Pairing::BySeed`] meets sides of different lengths).
+pub fn seed_spread(a: &[&SetScore], b: &[&SetScore], pairing: Pairing) -> Option<SeedSpread> {
+    let d: Vec<f64> = match pairing {
+        Pairing::BySeed if a.len() != b.len() => return None,
+        Pairing::BySeed => a.iter().zip(b).map(|(x, y)| x.bpb() - y.bpb()).collect(),
+        Pairing::Every => a
+            .iter()
+            .flat_map(|x| b.iter().map(move |y| x.bpb() - y.bpb()))
+            .collect(),
+    };
+    let lo = d.iter().copied().reduce(f64::min)?;
+    let hi = d.iter().copied().reduce(f64::max)?;
+    Some(SeedSpread {
+        lo,
+        hi,
+        pairs: d.len(),
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -289,13 +350,14 @@ pub fn baseline_rows(b: &[BaselineScores]) -> Vec<BaselineRow> {
 
 /// Compare two models on one set: over documents when both have per-document scores (bits
 /// averaged over each one's seeds; sign-flip test, 20,000 flips), else over seeds paired by
-/// seed (exact sign-flip test, whose floor is 2 / 2^seeds).
+/// seed (exact sign-flip test, whose floor is 2 / 2^seeds). Either way the row records the
+/// spread of the whole-set difference over the seeds `pairing` pairs.
 pub fn compare(
     exp: &str,
     label: &str,
     set: &str,
-    a: &[&SetScore],
-    b: &[&SetScore],
+    (a, b): (&[&SetScore], &[&SetScore]),
+    pairing: Pairing,
 ) -> ComparisonRow {
     let row = |diff: f64, lo: f64, hi: f64, interval: String, test: &str, floor: f64, p: f64| {
         ComparisonRow {
@@ -311,6 +373,7 @@ pub fn compare(
             p_floor: floor,
             p_value: p,
             p_holm: p,
+            seeds: seed_spread(a, b, pairing),
         }
     };
     if let (Some(da), Some(db)) = (documents(a), documents(b)) {
@@ -390,6 +453,7 @@ pub fn compare_items(
         p_floor: 1.0 / (TRIALS + 1) as f64,
         p_value: t.p_value,
         p_holm: t.p_value,
+        seeds: None,
     }
 }
 
@@ -551,4 +615,71 @@ pub fn suite_rows(
         })
         .collect();
     Ok((head, base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(bits: &[f64]) -> SetScore {
+        SetScore::Documents(DocScores {
+            bits: bits.to_vec(),
+            bytes: vec![10; bits.len()],
+        })
+    }
+
+    /// Three seeds of a over 40 documents, each seed lower than b's on every document but one
+    /// seed by far less: the document interval excludes 0 whatever the seeds do, so only the
+    /// seed pairings tell a small, seed-bound difference from one every seed keeps.
+    #[test]
+    fn a_difference_is_separated_only_when_every_seed_pairing_has_its_sign() {
+        let docs = |base: f64, k: f64| -> Vec<f64> {
+            (0..40).map(|i| base + k * (i % 7) as f64).collect()
+        };
+        let b = [
+            set(&docs(20.0, 0.3)),
+            set(&docs(20.1, 0.3)),
+            set(&docs(19.9, 0.3)),
+        ];
+        let keep = [
+            set(&docs(15.0, 0.3)),
+            set(&docs(15.2, 0.3)),
+            set(&docs(14.9, 0.3)),
+        ];
+        let flip = [
+            set(&docs(15.0, 0.3)),
+            set(&docs(15.2, 0.3)),
+            set(&docs(20.5, 0.3)),
+        ];
+        fn refs(v: &[SetScore]) -> Vec<&SetScore> {
+            v.iter().collect()
+        }
+        let row = |a: &[SetScore], pairing| {
+            let mut r = compare("t", "a - b", "held", (&refs(a), &refs(&b)), pairing);
+            r.p_holm = r.p_value;
+            r
+        };
+        let kept = row(&keep, Pairing::Every);
+        let s = kept.seeds.clone().unwrap();
+        assert_eq!(s.pairs, 9);
+        // Seed pairings: 15.0-20.1 .. 15.2-19.9 in bits per 10 bytes.
+        assert!((s.lo - (14.9 - 20.1) / 10.0).abs() < 1e-9, "{s:?}");
+        assert!((s.hi - (15.2 - 19.9) / 10.0).abs() < 1e-9, "{s:?}");
+        assert!(kept.separated(0.05) && kept.below(0.05));
+        let flipped = row(&flip, Pairing::Every);
+        assert!(flipped.hi < 0.0 && flipped.p_value < 0.05, "{flipped:?}");
+        assert!(flipped.seeds.as_ref().unwrap().hi > 0.0);
+        assert!(!flipped.separated(0.05) && !flipped.below(0.05));
+        // Seed with seed: only 3 pairings, and the flipped seed's own is above 0.
+        let by_seed = row(&flip, Pairing::BySeed);
+        assert_eq!(by_seed.seeds.as_ref().unwrap().pairs, 3);
+        assert!(!by_seed.separated(0.05));
+        // A row from before seed pairings were recorded is judged on its interval and test.
+        let old = ComparisonRow {
+            seeds: None,
+            ..flipped.clone()
+        };
+        assert!(old.separated(0.05));
+        assert!(seed_spread(&refs(&keep[..2]), &refs(&b), Pairing::BySeed).is_none());
+    }
 }

@@ -101,7 +101,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     b.push(heading("Data"));
     b.push(Block::Table {
         name: "corpora".into(),
-        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens (above 1: documents seen more than once; below 1: part of the set never seen).".into(),
+        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen), whatever the passes. Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
         frame: corpus_table(r)?,
     });
     if let Some(frame) = held_out_table(r, dir)? {
@@ -309,6 +309,16 @@ pub fn comparison_table(r: &Results) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         ),
         Column::new(
+            "per seed pairing".into(),
+            c.iter()
+                .map(|x| {
+                    x.seeds.as_ref().map_or("-".into(), |s| {
+                        format!("{} to {} ({})", num(s.lo), num(s.hi), s.pairs)
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
             "p".into(),
             c.iter().map(|x| pval(x.p_value)).collect::<Vec<_>>(),
         ),
@@ -337,7 +347,7 @@ fn comparison_caption(r: &Results) -> String {
     kinds.sort();
     kinds.dedup();
     format!(
-        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table{}.",
+        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table{}. The interval and the test resample documents with the trained weights held fixed: they say how sure the difference is for these weights, not for another draw of training seeds. Per seed pairing: the smallest and largest whole-set difference over the pairings of the two sides' seeds (a student and its n-gram model: seed with seed; two training sets: every seed with every seed); a difference counts as separated only when every pairing has its sign.",
         kinds.join("; "),
         match r.comparisons.iter().any(|c| c.metric != "bpb") {
             true => " (the suite's comparisons are adjusted in families of their own)",
@@ -373,10 +383,16 @@ pub fn contamination_table(r: &Results) -> Result<DataFrame> {
 pub fn corpus_table(r: &Results) -> Result<DataFrame> {
     let s = &r.sets;
     let role = |x: &str| if x == "train" { "train" } else { "held-out" };
-    // How often a run went over its training set: above 1 it saw documents again (a blend
-    // saw each half of its sources' text), below 1 part of the set was never seen.
+    // How often a run went over its training set. Training windows start at uniformly random
+    // offsets, drawn with replacement (`TokenShards::random_windows`), so a run of `passes`
+    // times its set's tokens covers each position with probability ~1 - e^-passes: 2.6 passes
+    // still leave ~7% of the set unseen, and equal tokens are not equal distinct text.
+    let train = |x: &crate::experiments::results::SetRecord| x.role == "train";
     let passes = |x: &crate::experiments::results::SetRecord| {
-        (x.role == "train").then(|| r.scale.tokens_per_run() as f64 / x.size.tokens.max(1) as f64)
+        train(x).then(|| r.scale.tokens_per_run() as f64 / x.size.tokens.max(1) as f64)
+    };
+    let bytes_per_token = |x: &crate::experiments::results::SetRecord| {
+        x.size.text_bytes as f64 / x.size.tokens.max(1) as f64
     };
     Ok(DataFrame::new(vec![
         Column::new(
@@ -400,8 +416,26 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
                 .collect::<Vec<_>>(),
         ),
         Column::new(
+            "bytes/token".into(),
+            s.iter().map(bytes_per_token).collect::<Vec<_>>(),
+        ),
+        Column::new(
             "passes per run".into(),
             s.iter().map(passes).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "share seen".into(),
+            s.iter()
+                .map(|x| passes(x).map(|p| 1.0 - (-p).exp()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "text per run (MB)".into(),
+            s.iter()
+                .map(|x| {
+                    train(x).then(|| r.scale.tokens_per_run() as f64 * bytes_per_token(x) / 1e6)
+                })
+                .collect::<Vec<_>>(),
         ),
     ])?)
 }
@@ -468,7 +502,7 @@ pub fn held_out_table(r: &Results, dir: &Path) -> Result<Option<DataFrame>> {
 }
 
 /// The config every grid run of `student` was trained with, checked to be one config but for
-/// the seed, the training set and the run's folder.
+/// the seed, the training set, the run's folder and its checkpoint interval.
 fn student_config(r: &Results, dir: &Path, student: &str) -> Result<crate::config::RunConfig> {
     let mut first: Option<(serde_json::Value, &str)> = None;
     for run in r.runs.iter().filter(|x| x.student == student) {
@@ -477,9 +511,13 @@ fn student_config(r: &Results, dir: &Path, student: &str) -> Result<crate::confi
         let o = v.as_object_mut().context("a run config")?;
         o.remove("out_dir");
         o.remove("data");
-        o.get_mut("train")
-            .and_then(|t| t.as_object_mut())
-            .map(|t| t.remove("seed"));
+        // How often a run saves a checkpoint changes where it can resume, not what it learns
+        // (resume is bit-identical): grid runs made before checkpoints every tenth of a run
+        // saved only at the end.
+        if let Some(t) = o.get_mut("train").and_then(|t| t.as_object_mut()) {
+            t.remove("seed");
+            t.remove("ckpt_interval");
+        }
         match &first {
             None => first = Some((v, &run.dir)),
             Some((f, name)) if *f != v => anyhow::bail!(
@@ -830,15 +868,21 @@ pub fn findings(r: &Results) -> Vec<String> {
             });
             let verdict = match cmp {
                 Some(c) => {
-                    let apart = (c.hi < 0.0 || c.lo > 0.0) && c.p_holm < 0.05;
+                    let apart = c.separated(0.05);
                     format!(
-                        "{}: {} {} [{}, {}], Holm p = {}",
+                        "{}: {} {} [{}, {}], Holm p = {}{}",
                         if apart { "separated" } else { "not separated" },
                         c.label.split(": ").nth(1).unwrap_or(""),
                         num(c.diff),
                         num(c.lo),
                         num(c.hi),
-                        pval(c.p_holm)
+                        pval(c.p_holm),
+                        c.seeds.as_ref().map_or(String::new(), |s| format!(
+                            ", {} to {} over the {} seed pairings",
+                            num(s.lo),
+                            num(s.hi),
+                            s.pairs
+                        ))
                     )
                 }
                 None => "not compared".into(),
