@@ -27,7 +27,7 @@ use crate::experiments::scale::{Corpora, Scale};
 use crate::experiments::{Analysis, Experiment, Paths};
 use crate::generate::jobs::Generator;
 use crate::generate::stats::{first_look_rows, FirstLook};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -68,6 +68,26 @@ pub struct Exp1Analysis {
     /// Per source, training splits (at most 20,000 documents each).
     pub first_look: Vec<FirstLook>,
     pub examples: Vec<Example>,
+    /// Bits per byte per source of each held-out set (students and the n-grams of the bar),
+    /// so a set whose bytes sit in one source can be read with every source weighing the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceRow>,
+}
+
+/// One model's bits per byte on the documents of one source of a held-out set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceRow {
+    pub set: String,
+    pub source: String,
+    pub documents: usize,
+    pub bytes: u64,
+    pub student: String,
+    pub condition: String,
+    /// The student's name, `bigram`, or the best Kneser-Ney model of the condition on the set
+    /// (lowest whole-set bits per byte, as in the bar).
+    pub model: String,
+    /// Mean over seeds (students) or over the seeds' token counts (n-grams).
+    pub bpb: f64,
 }
 
 /// One model's minimal-pair accuracy on one frame of one phenomenon. Each phenomenon has two
@@ -460,6 +480,93 @@ fn excerpt(text: &str, chars: usize) -> String {
     }
 }
 
+/// Each source's (name, documents, bytes, bits per byte averaged over `scores`), sources in
+/// name order; `sources[i]` is document i's source.
+fn source_bpb<'a>(
+    sources: &[&'a str],
+    scores: &[&crate::stats::DocScores],
+) -> Result<Vec<(&'a str, usize, u64, f64)>> {
+    for d in scores {
+        anyhow::ensure!(
+            d.len() == sources.len(),
+            "{} scores for {} documents",
+            d.len(),
+            sources.len()
+        );
+    }
+    let names: std::collections::BTreeSet<&str> = sources.iter().copied().collect();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let idx: Vec<usize> = (0..sources.len()).filter(|&i| sources[i] == name).collect();
+            let bytes: u64 = idx.iter().map(|&i| scores[0].bytes[i]).sum();
+            let bpb = scores
+                .iter()
+                .map(|d| idx.iter().map(|&i| d.bits[i]).sum::<f64>() / bytes.max(1) as f64)
+                .sum::<f64>()
+                / scores.len() as f64;
+            (name, idx.len(), bytes, bpb)
+        })
+        .collect())
+}
+
+/// [`SourceRow`]s of every design held-out set (whole-document scores only), for every
+/// student and condition, and the bigram and best Kneser-Ney model of the condition.
+fn per_source(a: &Analysis) -> Result<Vec<SourceRow>> {
+    use crate::stats::DocScores;
+    let mut out = Vec::new();
+    for e in &a.prepared.eval {
+        let sources: Vec<&str> = e.docs.iter().map(|d| d.source.as_str()).collect();
+        for st in &a.scale.students {
+            for c in CONDITIONS {
+                let student: Vec<&DocScores> = seed_scores(a.runs, &st.name, c, &e.name)
+                    .into_iter()
+                    .filter_map(|s| match s {
+                        SetScore::Documents(d) => Some(d),
+                        SetScore::Windows { .. } => None,
+                    })
+                    .collect();
+                let base = |name: &str| -> Vec<&DocScores> {
+                    a.baselines
+                        .iter()
+                        .filter(|b| b.trained_on == c && b.eval_set == e.name && b.name == name)
+                        .map(|b| &b.scores)
+                        .collect()
+                };
+                let whole = |v: &[&DocScores]| {
+                    v.iter().map(|d| d.bpb()).sum::<f64>() / v.len().max(1) as f64
+                };
+                let best = ["kn-2", "kn-3", "kn-4", "kn-5"]
+                    .into_iter()
+                    .filter(|n| !base(n).is_empty())
+                    .min_by(|x, y| whole(&base(x)).total_cmp(&whole(&base(y))));
+                let models = [(st.name.as_str(), student)]
+                    .into_iter()
+                    .chain(["bigram"].into_iter().chain(best).map(|n| (n, base(n))))
+                    .filter(|m| !m.1.is_empty());
+                for (model, scores) in models {
+                    let rows = source_bpb(&sources, &scores)
+                        .with_context(|| format!("held-out {}, {model} on {c}", e.name))?;
+                    out.extend(
+                        rows.into_iter()
+                            .map(|(source, documents, bytes, bpb)| SourceRow {
+                                set: e.name.clone(),
+                                source: source.into(),
+                                documents,
+                                bytes,
+                                student: st.name.clone(),
+                                condition: c.into(),
+                                model: model.into(),
+                                bpb,
+                            }),
+                    );
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Documents grouped by source, sources sorted.
 fn by_source<'a>(docs: impl IntoIterator<Item = &'a Document>) -> Vec<(String, Vec<Document>)> {
     let mut groups: std::collections::BTreeMap<String, Vec<Document>> = Default::default();
@@ -507,6 +614,7 @@ fn analyse(a: &Analysis) -> Result<(Vec<ComparisonRow>, serde_json::Value)> {
         frames: frames(&reports, &pairs),
         first_look: first_look_rows(&groups),
         examples,
+        sources: per_source(a)?,
     };
     let mut rows = comparisons(a)?;
     let students: Vec<String> = a.scale.students.iter().map(|s| s.name.clone()).collect();

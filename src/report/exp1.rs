@@ -111,6 +111,20 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
             frame,
         });
     }
+    let sources = analysis(r)?.sources;
+    for e in EVAL_SETS {
+        if let Some(frame) = crate::report::sources::table(&sources, e)? {
+            let mut caption = format!("Held-out {e} text by source: bits per byte of each training set's student (mean over seeds) and of its best Kneser-Ney model, per source and as the mean over sources (every source weighing the same, whatever its bytes). Descriptive: no interval.");
+            if let Some(s) = crate::report::sources::sentence(&sources, e) {
+                caption = format!("{caption} {s}");
+            }
+            b.push(Block::Table {
+                name: format!("sources-{e}"),
+                caption,
+                frame,
+            });
+        }
+    }
     b.push(Block::Table {
         name: "hyperparameters".into(),
         caption: "Every hyperparameter of the grid's runs, from their committed configs (the runs of a student differ only in seed and training set; the learning curve's runs only in their steps and the settings scaled with them: warmup, logging and evaluation intervals).".into(),

@@ -17,6 +17,7 @@ pub mod exp1;
 pub mod gpu;
 pub mod harness;
 pub mod plots;
+pub mod sources;
 pub mod suite;
 pub mod tables;
 
