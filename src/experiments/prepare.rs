@@ -32,6 +32,9 @@ pub struct CorpusSize {
     pub text_bytes: u64,
     /// Documents per source.
     pub sources: BTreeMap<String, u64>,
+    /// Text bytes per source (results written before it was recorded lack it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_bytes: BTreeMap<String, u64>,
 }
 
 /// A packed set and the documents in it.
@@ -82,6 +85,11 @@ fn size(dir: &Path) -> Result<CorpusSize> {
             .sources
             .iter()
             .map(|(k, v)| (k.clone(), v.documents))
+            .collect(),
+        source_bytes: m
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.text_bytes))
             .collect(),
     })
 }

@@ -104,6 +104,13 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen), whatever the passes. Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
         frame: corpus_table(r)?,
     });
+    if let Some(frame) = crate::report::sources::composition_table(&r.sets)? {
+        b.push(Block::Table {
+            name: "composition".into(),
+            caption: "What each set is made of: share of its text bytes per source (documents in brackets). The blend takes each half as a prefix of its side's training set in a fixed pseudo-random order of documents; a byte prefix is decided by a few long documents, so a half need not have its side's composition.".into(),
+            frame,
+        });
+    }
     if let Some(frame) = held_out_table(r, dir)? {
         b.push(Block::Table {
             name: "held-out".into(),

@@ -129,6 +129,45 @@ pub fn sentence(rows: &[SourceRow], set: &str) -> Option<String> {
     ))
 }
 
+/// Each set's share of its text bytes per source (documents in brackets), one column per set
+/// of `sets` (role, name, size): what "real" and each half of a blend are made of. None when
+/// the results did not record bytes per source.
+pub fn composition_table(
+    sets: &[crate::experiments::results::SetRecord],
+) -> Result<Option<DataFrame>> {
+    if sets.iter().all(|s| s.size.source_bytes.is_empty()) {
+        return Ok(None);
+    }
+    let mut sources: Vec<&String> = sets
+        .iter()
+        .flat_map(|s| s.size.source_bytes.keys())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    let mut frame = vec![col("source", sources.iter().map(|s| s.to_string()))];
+    for set in sets {
+        let total: u64 = set.size.source_bytes.values().sum();
+        let cell = |src: &String| match set.size.source_bytes.get(src) {
+            Some(b) => format!(
+                "{} ({})",
+                pct(*b as f64 / total.max(1) as f64),
+                set.size.sources.get(src).copied().unwrap_or(0)
+            ),
+            None => "-".into(),
+        };
+        let role = if set.role == "train" {
+            "train"
+        } else {
+            "held-out"
+        };
+        frame.push(col(
+            &format!("{role}: {}", set.name),
+            sources.iter().map(|s| cell(s)),
+        ));
+    }
+    Ok(Some(DataFrame::new(frame)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +226,41 @@ mod tests {
             table(&rows[..4], "real").unwrap().is_none(),
             "one source: no table"
         );
+    }
+
+    #[test]
+    fn composition_gives_each_sets_byte_shares_and_is_absent_for_old_results() {
+        use crate::experiments::prepare::CorpusSize;
+        use crate::experiments::results::SetRecord;
+        let set = |name: &str, bytes: &[(&str, u64)]| SetRecord {
+            role: "train".into(),
+            name: name.into(),
+            size: CorpusSize {
+                documents: 0,
+                tokens: 0,
+                text_bytes: 0,
+                sources: bytes.iter().map(|(s, _)| (s.to_string(), 3)).collect(),
+                source_bytes: bytes.iter().map(|(s, b)| (s.to_string(), *b)).collect(),
+            },
+        };
+        let sets = [
+            set("real", &[("a", 600), ("b", 400)]),
+            set("blend", &[("b", 100)]),
+        ];
+        let t = composition_table(&sets).unwrap().unwrap();
+        let cells = |c: &str| -> Vec<String> {
+            t.column(c)
+                .unwrap()
+                .str()
+                .unwrap()
+                .into_no_null_iter()
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(cells("source"), ["a", "b"]);
+        assert_eq!(cells("train: real"), ["60.0% (3)", "40.0% (3)"]);
+        assert_eq!(cells("train: blend"), ["-", "100.0% (3)"]);
+        let old = [set("real", &[])];
+        assert!(composition_table(&old).unwrap().is_none());
     }
 }

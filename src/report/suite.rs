@@ -215,7 +215,7 @@ pub fn blocks(r: &Results, conditions: &[&str], frames: &[FrameRow]) -> Result<V
         .map_or(String::new(), |h| h.interval.clone());
     let mut b = vec![
         Block::Heading(3, "The evaluation suite".into()),
-        Block::Text("Minimal pairs (the grammatical sentence of each pair is to be the likelier one) and proxy tasks (the right choice is to win by log-likelihood, summed or per byte), scored on the final weights of every run; items are fixed and committed (`data/eval`). The n-gram column is the best of the six n-gram models counted on the same tokens, for each part separately: a choice after the fact that favours the n-grams. The generation metrics are measured on samples from fixed prompts; n-grams do not generate here.".into()),
+        Block::Text("Minimal pairs (the grammatical sentence of each pair is to be the likelier one) and proxy tasks (the right choice is to win by log-likelihood, summed or per byte), scored on the final weights of every run; items are fixed and committed (`data/eval`). The n-gram column is the best of the six n-gram models counted on the same tokens, for each part separately: a choice after the fact that favours the n-grams. Chance is one over the number of choices, but some items can be won or lost on surface features (a choice that repeats the context, a frequent word): where the n-gram models of the same tokens sit above chance, they are the floor to read a student against, and a student at or below them has shown nothing the counts do not. The generation metrics are measured on samples from fixed prompts; n-grams do not generate here.".into()),
         Block::Table {
             name: "suite-accuracy".into(),
             caption: format!("Accuracy on the suite's minimal pairs and proxy tasks: students as mean [min, max] over seeds ({interval}), the best n-gram of each training set, and chance."),
@@ -223,7 +223,7 @@ pub fn blocks(r: &Results, conditions: &[&str], frames: &[FrameRow]) -> Result<V
         },
         Block::Table {
             name: "suite-generation".into(),
-            caption: "Generation quality of samples from fixed prompts (mean [min, max] over seeds).".into(),
+            caption: "Generation quality of samples from fixed prompts (mean [min, max] over seeds). These metrics are in the synthetic corpora's domain, not neutral: the prompts are stories, explanations and ChatML chats (the genres of the synthetic families), and the teacher that scores fluency wrote the synthetic corpora. A student trained on synthetic text is favoured by construction; read them as how well each student continues synthetic-style text.".into(),
             frame: generation_table(r, conditions)?,
         },
     ];
