@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use synthlm::data::document::Document;
 use synthlm::experiments::exp1::{self, Exp1};
+use synthlm::experiments::results::SeedSpread;
 use synthlm::experiments::scale::{Corpora, Scale};
 use synthlm::experiments::{self as ex, Experiment, Paths};
 use synthlm::generate::seeds::Seeds;
@@ -318,7 +319,8 @@ fn scales_are_validated_with_the_key_named() {
 }
 
 /// The bar reads each cell's comparisons: it is met exactly when the bigram difference is at
-/// most -0.10 and the best KN's interval is below 0, and a missing comparison never passes.
+/// most -0.10 and the best KN's interval and every seed's own difference are below 0, and a
+/// missing comparison never passes.
 fn bar_follows_its_comparisons(r: &synthlm::experiments::results::Results) {
     use synthlm::report::bar;
     let cells = bar::cells(r, &exp1::CONDITIONS, &exp1::BAR_SETS);
@@ -335,6 +337,11 @@ fn bar_follows_its_comparisons(r: &synthlm::experiments::results::Results) {
             x.eval_set == "real" && x.label.starts_with(&format!("{st} on {cond} - {ngram}"))
         }) {
             (x.diff, x.lo, x.hi) = (diff, diff - 0.01, hi);
+            x.seeds = Some(SeedSpread {
+                lo: diff - 0.02,
+                hi: diff + 0.02,
+                pairs: 2,
+            });
         }
     };
     let misses = |r: &synthlm::experiments::results::Results| {
@@ -350,6 +357,17 @@ fn bar_follows_its_comparisons(r: &synthlm::experiments::results::Results) {
     set(&mut r, "kn-", -0.05, 0.01);
     assert!(misses(&r)[0].contains("kn-"), "{:?}", misses(&r));
     set(&mut r, "kn-", -0.05, -0.01);
+    // Below on documents, but one seed above its own n-gram model: not met.
+    for x in r
+        .comparisons
+        .iter_mut()
+        .filter(|x| x.eval_set == "real" && x.label.starts_with(&format!("{st} on {cond} - kn-")))
+    {
+        x.seeds.as_mut().unwrap().hi = 0.01;
+    }
+    assert!(misses(&r)[0].contains("per seed"), "{:?}", misses(&r));
+    set(&mut r, "kn-", -0.05, -0.01);
+    assert!(misses(&r).is_empty(), "{:?}", misses(&r));
     set(&mut r, "bigram", -0.05, -0.04);
     assert!(misses(&r)[0].contains("bigram"), "{:?}", misses(&r));
     let text = bar::summary(&bar::cells(&r, &[cond], &["real"]));

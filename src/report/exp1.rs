@@ -148,7 +148,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     b.push(text(crate::report::bar::count(&cells)));
     b.push(Block::Table {
         name: "bar".into(),
-        caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0.", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
+        caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0 with a Holm-adjusted p below 0.05 and every seed below it (per seed: each seed's whole-set difference from the Kneser-Ney model counted on that seed's tokens).", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
         frame: crate::report::bar::table(&cells)?,
     });
     b.push(heading("Comparisons"));
