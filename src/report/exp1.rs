@@ -101,7 +101,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     b.push(heading("Data"));
     b.push(Block::Table {
         name: "corpora".into(),
-        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen), whatever the passes. Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
+        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the expected share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen: computed, not counted), and the distinct text a run reads is about that share of the set's text. Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
         frame: corpus_table(r)?,
     });
     if let Some(frame) = crate::report::sources::composition_table(&r.sets)? {
