@@ -69,9 +69,9 @@ fn sweep_edges(p: &[&crate::experiments::sweep::SweepPoint]) -> String {
             _ => continue,
         };
         out += &format!(
-            " For `{st}` the best rate is the {edge} swept ({:e}), {} bits per byte below the next ({:e}); rates beyond it were not tried.",
+            " For `{st}` the best rate is the {edge} swept ({:e}), {:.4} bits per byte below the next ({:e}) on one seed; rates beyond it were not tried.",
             same[best].lr,
-            num(next.dev_bpb - same[best].dev_bpb),
+            next.dev_bpb - same[best].dev_bpb,
             next.lr
         );
     }
@@ -245,7 +245,7 @@ mod tests {
         let low = [point("c", 1e-3, 1.7), point("c", 2e-3, 1.8)];
         let all: Vec<&SweepPoint> = top.iter().chain(&inner).chain(&low).collect();
         let s = sweep_edges(&all);
-        assert!(s.contains("For `a` the best rate is the highest swept (8e-3), 0.002 bits per byte below the next (4e-3)"), "{s}");
+        assert!(s.contains("For `a` the best rate is the highest swept (8e-3), 0.0020 bits per byte below the next (4e-3) on one seed"), "{s}");
         assert!(!s.contains("`b`"), "{s}");
         assert!(
             s.contains("For `c` the best rate is the lowest swept (1e-3)"),
