@@ -284,6 +284,15 @@ fn cell(a: &Analysis, student: &str, c: &str, e: &str) -> Result<Option<Cell>> {
     }))
 }
 
+/// The Kneser-Ney model of a cell with the lowest mean whole-set bits per byte over seeds.
+fn best_kn(ngrams: &BTreeMap<String, Vec<SetScore>>) -> Option<(&String, &Vec<SetScore>)> {
+    let mean = |v: &[SetScore]| v.iter().map(|s| s.bpb()).sum::<f64>() / v.len() as f64;
+    ngrams
+        .iter()
+        .filter(|(n, _)| n.starts_with("kn-"))
+        .min_by(|p, q| mean(p.1).total_cmp(&mean(q.1)))
+}
+
 /// Paired comparisons over documents: the conditions against each other on every set, and
 /// every student against the bigram and the best Kneser-Ney model (lowest mean bits per byte)
 /// of its own training tokens: the bar of the design.
@@ -315,12 +324,7 @@ fn comparisons(a: &Analysis) -> Result<Vec<ComparisonRow>> {
                 }
             }
             for (c, x) in &cells {
-                let mean = |v: &[SetScore]| v.iter().map(|s| s.bpb()).sum::<f64>() / v.len() as f64;
-                let best = x
-                    .ngrams
-                    .iter()
-                    .filter(|(n, _)| n.starts_with("kn-"))
-                    .min_by(|p, q| mean(p.1).total_cmp(&mean(q.1)));
+                let best = best_kn(&x.ngrams);
                 let bigram = x.ngrams.get_key_value("bigram");
                 for (name, base) in bigram.into_iter().chain(best) {
                     let label = vs_ngram_label(&st.name, c, name);
@@ -511,41 +515,36 @@ fn source_bpb<'a>(
 }
 
 /// [`SourceRow`]s of every design held-out set (whole-document scores only), for every
-/// student and condition, and the bigram and best Kneser-Ney model of the condition.
+/// student and condition, and the bigram and best Kneser-Ney model of the condition (the
+/// models of the bar, from the same [`cell`]).
 fn per_source(a: &Analysis) -> Result<Vec<SourceRow>> {
-    use crate::stats::DocScores;
     let mut out = Vec::new();
     for e in &a.prepared.eval {
         let sources: Vec<&str> = e.docs.iter().map(|d| d.source.as_str()).collect();
         for st in &a.scale.students {
             for c in CONDITIONS {
-                let student: Vec<&DocScores> = seed_scores(a.runs, &st.name, c, &e.name)
-                    .into_iter()
-                    .filter_map(|s| match s {
-                        SetScore::Documents(d) => Some(d),
-                        SetScore::Windows { .. } => None,
-                    })
-                    .collect();
-                let base = |name: &str| -> Vec<&DocScores> {
-                    a.baselines
-                        .iter()
-                        .filter(|b| b.trained_on == c && b.eval_set == e.name && b.name == name)
-                        .map(|b| &b.scores)
-                        .collect()
+                let Some(x) = cell(a, &st.name, c, &e.name)? else {
+                    continue;
                 };
-                let whole = |v: &[&DocScores]| {
-                    v.iter().map(|d| d.bpb()).sum::<f64>() / v.len().max(1) as f64
-                };
-                let best = ["kn-2", "kn-3", "kn-4", "kn-5"]
-                    .into_iter()
-                    .filter(|n| !base(n).is_empty())
-                    .min_by(|x, y| whole(&base(x)).total_cmp(&whole(&base(y))));
-                let models = [(st.name.as_str(), student)]
-                    .into_iter()
-                    .chain(["bigram"].into_iter().chain(best).map(|n| (n, base(n))))
-                    .filter(|m| !m.1.is_empty());
+                let models = [(st.name.as_str(), &x.student)].into_iter().chain(
+                    x.ngrams
+                        .get_key_value("bigram")
+                        .into_iter()
+                        .chain(best_kn(&x.ngrams))
+                        .map(|(n, v)| (n.as_str(), v)),
+                );
                 for (model, scores) in models {
-                    let rows = source_bpb(&sources, &scores)
+                    let Some(docs) = scores
+                        .iter()
+                        .map(|s| match s {
+                            SetScore::Documents(d) => Some(d),
+                            SetScore::Windows { .. } => None,
+                        })
+                        .collect::<Option<Vec<_>>>()
+                    else {
+                        continue;
+                    };
+                    let rows = source_bpb(&sources, &docs)
                         .with_context(|| format!("held-out {}, {model} on {c}", e.name))?;
                     out.extend(
                         rows.into_iter()
