@@ -101,7 +101,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     b.push(heading("Data"));
     b.push(Block::Table {
         name: "corpora".into(),
-        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the expected share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen: computed, not counted), and the distinct text a run reads is about that share of the set's text. Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
+        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the expected share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen: computed, not counted), and the distinct text a run reads is about that share of the set's text (distinct text seen). Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
         frame: corpus_table(r)?,
     });
     if let Some(frame) = crate::report::sources::composition_table(&r.sets)? {
@@ -215,41 +215,57 @@ fn samples(r: &Results) -> Vec<String> {
         .collect()
 }
 
-/// What the intervals of the bits-per-byte rows are: one label when every held-out set has
-/// the same kind, otherwise one per set ("on neutral: ...").
+/// What the intervals of the bits-per-byte rows are: their kind ("min-max over 3 seeds"),
+/// then what each held-out set's rows add to it ("whole set, 331 documents"), set by set.
 fn intervals(r: &Results) -> String {
-    let mut by_set: Vec<(&str, &str)> = r
+    let rows: Vec<(&str, &str)> = r
         .headline
         .iter()
         .filter(|h| h.metric == "bpb" || h.metric == "neutral_bpb")
         .map(|h| (h.eval_set.as_str(), h.interval.as_str()))
         .collect();
-    by_set.sort();
-    by_set.dedup();
-    let mut labels: Vec<&str> = by_set.iter().map(|x| x.1).collect();
-    labels.sort();
-    labels.dedup();
-    if labels.len() <= 1 {
-        return labels.join("");
-    }
-    by_set
+    let kinds = per_set(
+        rows.iter()
+            .map(|(e, l)| (*e, l.split("; ").next().unwrap_or(l).to_string())),
+    );
+    let notes: Vec<(&str, String)> = rows
         .iter()
-        .map(|(set, label)| format!("on {set}: {label}"))
+        .filter_map(|(e, l)| l.split_once("; ").map(|x| (*e, x.1.to_string())))
+        .collect();
+    match notes.is_empty() {
+        true => kinds,
+        false => format!("{kinds} ({})", labelled(notes)),
+    }
+}
+
+/// One label per held-out set, said once when every set has the same one, otherwise set by
+/// set in the order of the bar's sets (`synthetic: ..; real: ..`).
+fn per_set<'a>(labels: impl Iterator<Item = (&'a str, String)>) -> String {
+    let v: Vec<(&str, String)> = labels.collect();
+    let distinct: std::collections::BTreeSet<&String> = v.iter().map(|x| &x.1).collect();
+    match distinct.len() {
+        1 => v[0].1.clone(),
+        _ => labelled(v),
+    }
+}
+
+/// `set: label; set: label`, in the order of the bar's sets, each pair once.
+fn labelled(mut v: Vec<(&str, String)>) -> String {
+    v.sort_by_key(|(e, l)| (BAR_SETS.iter().position(|b| b == e), *e, l.clone()));
+    v.dedup();
+    v.iter()
+        .map(|(e, l)| format!("{e}: {l}"))
         .collect::<Vec<_>>()
         .join("; ")
 }
 
-/// What the paired intervals of the comparisons with n-grams are.
 fn kn_interval(r: &Results) -> String {
-    let mut labels: Vec<&str> = r
-        .comparisons
-        .iter()
-        .filter(|c| c.label.contains(" - kn-") || c.label.contains(" - bigram"))
-        .map(|c| c.interval.as_str())
-        .collect();
-    labels.sort();
-    labels.dedup();
-    labels.join("; ")
+    per_set(
+        r.comparisons
+            .iter()
+            .filter(|c| c.label.contains(" - kn-") || c.label.contains(" - bigram"))
+            .map(|c| (c.eval_set.as_str(), c.interval.clone())),
+    )
 }
 
 fn results_caption(r: &Results) -> String {
@@ -352,24 +368,17 @@ pub fn comparison_table(r: &Results) -> Result<DataFrame> {
 
 /// What the comparisons' intervals and tests are, and the smallest p-value each can reach.
 fn comparison_caption(r: &Results) -> String {
-    let mut kinds: Vec<String> = r
-        .comparisons
-        .iter()
-        .filter(|c| c.metric == "bpb")
-        .map(|c| {
-            format!(
-                "{} (interval: {}; smallest attainable p: {})",
-                c.test,
-                c.interval,
-                pval(c.p_floor)
-            )
-        })
-        .collect();
-    kinds.sort();
-    kinds.dedup();
+    let bpb = || r.comparisons.iter().filter(|c| c.metric == "bpb");
+    let tests = per_set(bpb().map(|c| {
+        let floor = pval(c.p_floor);
+        (
+            c.eval_set.as_str(),
+            format!("{}, smallest attainable p {floor}", c.test),
+        )
+    }));
+    let intervals = per_set(bpb().map(|c| (c.eval_set.as_str(), c.interval.clone())));
     format!(
-        "Paired differences in bits per byte (a - b; negative: a is better). Test: {}. p-values Holm-adjusted over every comparison in this table{}. The interval and the test resample documents with the trained weights held fixed: they say how sure the difference is for these weights, not for another draw of training seeds. Per seed pairing: the smallest and largest whole-set difference over the pairings of the two sides' seeds (a student and its n-gram model: seed with seed; two training sets: every seed with every seed); a difference counts as separated only when every pairing has its sign.",
-        kinds.join("; "),
+        "Paired differences in bits per byte (a - b; negative: a is better). Test: {tests}; interval: {intervals}. p-values Holm-adjusted over every comparison in this table{}. The interval and the test resample documents with the trained weights held fixed: they say how sure the difference is for these weights, not for another draw of training seeds. Per seed pairing: the smallest and largest whole-set difference over the pairings of the two sides' seeds (a student and its n-gram model: seed with seed; two training sets: every seed with every seed); a difference counts as separated only when every pairing has its sign.",
         match r.comparisons.iter().any(|c| c.metric != "bpb") {
             true => " (the suite's comparisons are adjusted in families of their own)",
             false => "",
@@ -448,6 +457,12 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
             "share seen".into(),
             s.iter()
                 .map(|x| passes(x).map(|p| 1.0 - (-p).exp()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "distinct text seen (MB)".into(),
+            s.iter()
+                .map(|x| passes(x).map(|p| (1.0 - (-p).exp()) * x.size.text_bytes as f64 / 1e6))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -596,6 +611,13 @@ fn hyperparameter_table(r: &Results, dir: &Path) -> Result<DataFrame> {
             (
                 "tokens per parameter",
                 format!("{:.2}", tokens_per_param(r, &st.name)),
+            ),
+            (
+                "tokens per non-embedding parameter",
+                format!(
+                    "{:.2}",
+                    r.scale.tokens_per_run() as f64 / m.non_embedding_params() as f64
+                ),
             ),
             ("peak learning rate", format!("{} ({rate})", t.lr)),
             (
@@ -827,6 +849,10 @@ fn macros(r: &Results, paper: &Scale, gpu: &Gpu) -> Result<Vec<Block>> {
         m("ExpOneHeadline", headline(r)),
         m("ExpOneFindings", findings(r).join(" ")),
         m("ExpOnePlanText", plan_text(paper, gpu, ORIGINAL_GPU_HOURS)?),
+        m(
+            "ExpOneCurveText",
+            crate::report::harness::curve_sentence(&r.curve),
+        ),
         // The figure the paper shows: the largest student's curve on real text.
         m(
             "ExpOneMainFigure",

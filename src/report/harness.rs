@@ -1,7 +1,7 @@
 //! Report sections every experiment of the harness can show, each only when its results hold
 //! it: the learning-rate sweep, the learning curve and what decontamination removed.
 
-use crate::experiments::curve::{trained_enough, ENOUGH};
+use crate::experiments::curve::{trained_enough, CurvePoint, ENOUGH};
 use crate::experiments::results::Results;
 use crate::report::plots::{Figure, Series};
 use crate::report::tables::{col, int, num};
@@ -90,12 +90,6 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
             .partial_cmp(&(&b.student, &b.condition, &b.eval_set, b.multiple))
             .expect("finite multiples")
     });
-    let best_kn = |b: &std::collections::BTreeMap<String, f64>| {
-        b.iter()
-            .filter(|(k, _)| k.starts_with("kn-"))
-            .map(|(_, v)| *v)
-            .fold(f64::INFINITY, f64::min)
-    };
     let frame = DataFrame::new(vec![
         col("student", c.iter().map(|x| x.student.clone())),
         col("trained on", c.iter().map(|x| x.condition.clone())),
@@ -142,6 +136,83 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
         }
     }
     Ok(b)
+}
+
+/// A multiple of the token budget in words: `1/4 of the budget`, `the budget`, `2x the budget`.
+fn of_budget(m: f64) -> String {
+    let inv = 1.0 / m;
+    if m == 1.0 {
+        "the budget".into()
+    } else if m < 1.0 && (inv - inv.round()).abs() < 1e-9 {
+        format!("1/{} of the budget", inv.round())
+    } else {
+        format!("{m}x the budget")
+    }
+}
+
+/// The lowest Kneser-Ney baseline of a curve point (infinite when it has none).
+fn best_kn(b: &std::collections::BTreeMap<String, f64>) -> f64 {
+    b.iter()
+        .filter(|(k, _)| k.starts_with("kn-"))
+        .map(|(_, v)| *v)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The learning curve in two sentences, for the paper's text: per multiple of the budget, the
+/// range of the student's distance from its best Kneser-Ney model over training and held-out
+/// sets; then the range of what the 2x runs gained and the "trained enough" verdict. Empty
+/// without a curve.
+pub fn curve_sentence(points: &[CurvePoint]) -> String {
+    let mut multiples: Vec<f64> = points.iter().map(|x| x.multiple).collect();
+    multiples.sort_by(f64::total_cmp);
+    multiples.dedup();
+    let gaps: Vec<String> = multiples
+        .iter()
+        .filter_map(|m| {
+            let d = points
+                .iter()
+                .filter(|x| x.multiple == *m && best_kn(&x.baselines).is_finite())
+                .map(|x| x.bpb - best_kn(&x.baselines));
+            span(d).map(|range| format!("{}, {range}", of_budget(*m)))
+        })
+        .collect();
+    if gaps.is_empty() {
+        return String::new();
+    }
+    let sets: std::collections::BTreeSet<&str> =
+        points.iter().map(|x| x.eval_set.as_str()).collect();
+    let mut out = format!(
+        "On the learning curve (seed {}), the student's bits per byte minus its best Kneser-Ney model's, over training sets and the held-out sets {}: at {}.",
+        points[0].seed,
+        sets.into_iter().collect::<Vec<_>>().join(" and "),
+        gaps.join("; at ")
+    );
+    let v = trained_enough(points);
+    if let Some(gained) = span(v.iter().map(|x| x.3)) {
+        let enough = v.iter().filter(|x| x.4).count();
+        let verdict = match enough {
+            0 => "the students were still learning".to_string(),
+            n if n == v.len() => "the students were trained enough".to_string(),
+            n => format!("still learning in the other {}", v.len() - n),
+        };
+        out += &format!(
+            " Twice the tokens gained {gained} bits per byte ({enough} of {} cells under the {ENOUGH} that counts as trained enough): {verdict}.",
+            v.len()
+        );
+    }
+    out
+}
+
+/// `lo to hi` of some numbers (one number when they are all equal); `None` when there are none.
+fn span(v: impl Iterator<Item = f64>) -> Option<String> {
+    let (lo, hi) = v.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    match (lo.is_finite(), lo == hi) {
+        (false, _) => None,
+        (true, true) => Some(num(lo)),
+        (true, false) => Some(format!("{} to {}", num(lo), num(hi))),
+    }
 }
 
 fn curve_figure(r: &Results, student: &str, eval: &str, color: fn(&str) -> usize) -> Figure {
@@ -252,5 +323,35 @@ mod tests {
             "{s}"
         );
         assert!(sweep_edges(&top[..1].iter().collect::<Vec<_>>()).is_empty());
+    }
+
+    #[test]
+    fn the_curve_sentence_gives_each_multiples_distance_from_kn_and_the_2x_verdict() {
+        let point = |condition: &str, multiple: f64, bpb: f64, kn: f64| CurvePoint {
+            student: "s".into(),
+            condition: condition.into(),
+            seed: 0,
+            multiple,
+            steps: 0,
+            tokens: 0,
+            eval_set: "real".into(),
+            bpb,
+            baselines: [("bigram".to_string(), 9.0), ("kn-3".to_string(), kn)].into(),
+        };
+        let mut p = vec![
+            point("a", 0.25, 2.3, 2.1),
+            point("b", 0.25, 2.25, 2.1),
+            point("a", 1.0, 1.9, 1.95),
+            point("b", 1.0, 2.0, 1.95),
+            point("a", 2.0, 1.85, 1.9),
+        ];
+        let s = curve_sentence(&p);
+        assert!(s.contains("seed 0"), "{s}");
+        assert!(s.contains("at 1/4 of the budget, 0.150 to 0.200; at the budget, -0.050 to 0.050; at 2x the budget, -0.050."), "{s}");
+        assert!(s.contains("Twice the tokens gained 0.050 bits per byte (0 of 1 cells under the 0.02 that counts as trained enough): the students were still learning."), "{s}");
+        p.push(point("b", 2.0, 1.995, 1.9));
+        let s = curve_sentence(&p);
+        assert!(s.contains("(1 of 2 cells under the 0.02 that counts as trained enough): still learning in the other 1."), "{s}");
+        assert!(curve_sentence(&[]).is_empty());
     }
 }
