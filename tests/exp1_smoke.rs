@@ -285,7 +285,7 @@ fn hub_corpora_feed_the_experiment() {
 #[test]
 fn scales_are_validated_with_the_key_named() {
     let root = synthlm::experiments::provenance::project_root();
-    for p in ["smoke", "mini", "mini-v2", "paper"] {
+    for p in ["smoke", "mini", "mini-v1", "paper"] {
         let s = Scale::standard(&root, 1, p).unwrap();
         assert_eq!((s.experiment, s.profile.as_str()), (1, p));
     }
@@ -374,7 +374,7 @@ fn bar_follows_its_comparisons(r: &synthlm::experiments::results::Results) {
     assert!(text.contains("Missed") && text.contains(&st), "{text}");
 }
 
-/// With the evaluation suite (as the mini-v2 design runs it): neutral bits per byte, minimal
+/// With the evaluation suite (as the mini design runs it): neutral bits per byte, minimal
 /// pairs and proxy tasks in the headline, the neutral set in the bar, suite comparisons in
 /// Holm families of their own, the frames, a neutral document that a training set quotes left
 /// out of every neutral score, and the report's tables for all of it.
