@@ -836,6 +836,10 @@ fn macros(r: &Results, paper: &Scale, gpu: &Gpu) -> Result<Vec<Block>> {
     };
     let s = &r.scale;
     let big = &s.students[s.students.len() - 1].name;
+    let main = match r.curve.is_empty() {
+        true => "curves",
+        false => "budget",
+    };
     Ok(vec![
         m("ExpOneProfile", s.profile.clone()),
         m("ExpOneTokens", int(s.tokens_per_run())),
@@ -853,14 +857,15 @@ fn macros(r: &Results, paper: &Scale, gpu: &Gpu) -> Result<Vec<Block>> {
             "ExpOneCurveText",
             crate::report::harness::curve_sentence(&r.curve),
         ),
-        // The figure the paper shows: the largest student's curve on real text.
+        // The figure the paper shows: the largest student on real text, against the tokens of
+        // finished runs where there is a learning curve, else during training.
         m(
             "ExpOneMainFigure",
-            format!("generated/exp1-fig-curves-{big}-real.tex"),
+            format!("generated/exp1-fig-{main}-{big}-real.tex"),
         ),
         m(
             "ExpOneMainFigureLabel",
-            format!("fig:exp1-curves-{big}-real"),
+            format!("fig:exp1-{main}-{big}-real"),
         ),
     ])
 }
@@ -874,8 +879,12 @@ pub fn headline(r: &Results) -> String {
             .map(|h| num(h.mean))
             .unwrap_or_default()
     };
+    let who = match r.scale.students.len() {
+        1 => "The student",
+        _ => "Our largest student",
+    };
     format!(
-        "Our largest student (`{big}`, profile `{}`) trained on synthetic data reaches {} bits per byte on held-out real text, against {} when trained on real text; on held-out synthetic text, {} against {}.",
+        "{who} (`{big}`, profile `{}`) trained on synthetic data reaches {} bits per byte on held-out real text, against {} when trained on real text; on held-out synthetic text, {} against {}.",
         r.scale.profile, b("synthetic", "real"), b("real", "real"), b("synthetic", "synthetic"), b("real", "synthetic")
     )
 }
