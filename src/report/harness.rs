@@ -237,13 +237,6 @@ fn curve_figure(r: &Results, student: &str, eval: &str, color: fn(&str) -> usize
                 .map(|x| (x.tokens as f64 / unit, f(x), f(x), f(x)))
                 .collect::<Vec<_>>()
         };
-        let kn = |x: &crate::experiments::curve::CurvePoint| {
-            x.baselines
-                .iter()
-                .filter(|(k, _)| k.starts_with("kn-"))
-                .map(|(_, v)| *v)
-                .fold(f64::INFINITY, f64::min)
-        };
         series.push(Series {
             label: format!("trained on {cond}"),
             points: line(&|x| x.bpb),
@@ -252,7 +245,7 @@ fn curve_figure(r: &Results, student: &str, eval: &str, color: fn(&str) -> usize
         });
         series.push(Series {
             label: format!("best KN on {cond}"),
-            points: line(&kn),
+            points: line(&|x| best_kn(&x.baselines)),
             color: color(cond),
             dashed: true,
         });

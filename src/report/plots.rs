@@ -82,7 +82,16 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
         y1 = y1.max(hi);
     }
     let pad = ((y1 - y0) * 0.08).max(1e-3);
-    (x0, x1.max(x0 + 1e-9), y0 - pad, y1 + pad)
+    // Room at the top for the legend (upper right, a line per series) above the data, and at
+    // the sides for the first and last points' markers.
+    let legend = (y1 - y0) * 0.055 * series.len() as f64;
+    let x_pad = (x1 - x0) * 0.02;
+    let left = if x0 >= 0.0 {
+        (x0 - x_pad).max(0.0)
+    } else {
+        x0 - x_pad
+    };
+    (left, x1.max(x0 + 1e-9) + x_pad, y0 - pad, y1 + pad + legend)
 }
 
 /// Line chart of several series (e.g. validation loss against training tokens).
@@ -155,6 +164,17 @@ where
                 )
             }))
             .map_err(e)?;
+        // A model's curve marks its measured points: a learning curve over finished runs has
+        // only a few, and the line between them is not measured.
+        if !s.dashed {
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|p| Circle::new((p.0, p.1), (3.0 * scale) as u32, c.filled())),
+                )
+                .map_err(e)?;
+        }
     }
     chart
         .configure_series_labels()
