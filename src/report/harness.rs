@@ -223,8 +223,11 @@ fn curve_figure(r: &Results, student: &str, eval: &str, color: fn(&str) -> usize
         (1e3, "training tokens (thousands)")
     };
     let mut series = Vec::new();
-    let conds: std::collections::BTreeSet<&str> =
-        r.curve.iter().map(|x| x.condition.as_str()).collect();
+    // In colour order, which is the report's order of training sets (the legend of every
+    // figure lists them the same way).
+    let mut conds: Vec<&str> = r.curve.iter().map(|x| x.condition.as_str()).collect();
+    conds.sort_by_key(|c| (color(c), c.to_string()));
+    conds.dedup();
     for cond in conds {
         let mut pts: Vec<_> = r
             .curve
