@@ -146,22 +146,30 @@ pub fn latex(df: &DataFrame) -> Result<String> {
         .iter()
         .map(|s| tex_escape(s))
         .collect();
+    let rows = cells(df)?;
+    // A text column with long cells (a sentence saying what a signal does) wraps in a
+    // paragraph column: left on one line it widened the table until the scaling to the text
+    // width made every column unreadable.
+    let longest = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
     let align: String = df
         .get_columns()
         .iter()
-        .map(|c| {
-            if c.dtype().is_primitive_numeric() {
-                'r'
-            } else {
-                'l'
-            }
-        })
+        .enumerate()
+        .map(
+            |(i, c)| match (c.dtype().is_primitive_numeric(), longest(i)) {
+                (true, _) => "r".to_string(),
+                (false, n) if n > WRAP_CHARS => {
+                    ">{\\raggedright\\arraybackslash}p{6cm}".to_string()
+                }
+                _ => "l".to_string(),
+            },
+        )
         .collect();
     let mut out = format!(
         "\\begin{{adjustbox}}{{max width=\\linewidth}}\n\\begin{{tabular}}{{{align}}}\n\\toprule\n{} \\\\\n\\midrule\n",
         names.join(" & ")
     );
-    for r in cells(df)? {
+    for r in rows {
         out.push_str(&format!(
             "{} \\\\\n",
             r.iter()
@@ -174,6 +182,9 @@ pub fn latex(df: &DataFrame) -> Result<String> {
     Ok(out)
 }
 
+/// Cells longer than this make their column wrap in the paper ([`latex`]).
+const WRAP_CHARS: usize = 80;
+
 /// Write a frame as a JSON array of row objects, atomically.
 pub fn write_json(path: &std::path::Path, df: &mut DataFrame) -> Result<()> {
     let mut buf = Vec::new();
@@ -181,4 +192,28 @@ pub fn write_json(path: &std::path::Path, df: &mut DataFrame) -> Result<()> {
         .with_json_format(JsonFormat::Json)
         .finish(df)?;
     crate::io::write_bytes(path, &buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_column_of_long_cells_wraps_in_latex_and_short_ones_do_not() {
+        let long = "x ".repeat(WRAP_CHARS);
+        let df = DataFrame::new(vec![
+            col("name", ["a", "b"].map(String::from)),
+            col("what it does", [long.clone(), "short".into()]),
+            Column::new("n".into(), [1u64, 2]),
+        ])
+        .unwrap();
+        let t = latex(&df).unwrap();
+        let wrap = ">{\\raggedright\\arraybackslash}p{6cm}";
+        assert!(
+            t.contains(&format!("\\begin{{tabular}}{{l{wrap}r}}")),
+            "{t}"
+        );
+        let df = DataFrame::new(vec![col("what it does", ["short".to_string()])]).unwrap();
+        assert!(latex(&df).unwrap().contains("\\begin{tabular}{l}"));
+    }
 }
