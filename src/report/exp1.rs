@@ -421,6 +421,7 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
     let passes = |x: &crate::experiments::results::SetRecord| {
         train(x).then(|| r.scale.tokens_per_run() as f64 / x.size.tokens.max(1) as f64)
     };
+    let seen = |x: &crate::experiments::results::SetRecord| passes(x).map(|p| 1.0 - (-p).exp());
     let bytes_per_token = |x: &crate::experiments::results::SetRecord| {
         x.size.text_bytes as f64 / x.size.tokens.max(1) as f64
     };
@@ -453,16 +454,11 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
             "passes per run".into(),
             s.iter().map(passes).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "share seen".into(),
-            s.iter()
-                .map(|x| passes(x).map(|p| 1.0 - (-p).exp()))
-                .collect::<Vec<_>>(),
-        ),
+        Column::new("share seen".into(), s.iter().map(seen).collect::<Vec<_>>()),
         Column::new(
             "distinct text seen (MB)".into(),
             s.iter()
-                .map(|x| passes(x).map(|p| (1.0 - (-p).exp()) * x.size.text_bytes as f64 / 1e6))
+                .map(|x| seen(x).map(|f| f * x.size.text_bytes as f64 / 1e6))
                 .collect::<Vec<_>>(),
         ),
         Column::new(

@@ -171,8 +171,9 @@ pub fn curve_sentence(points: &[CurvePoint]) -> String {
         .filter_map(|m| {
             let d = points
                 .iter()
-                .filter(|x| x.multiple == *m && best_kn(&x.baselines).is_finite())
-                .map(|x| x.bpb - best_kn(&x.baselines));
+                .filter(|x| x.multiple == *m)
+                .map(|x| x.bpb - best_kn(&x.baselines))
+                .filter(|d| d.is_finite());
             span(d).map(|range| format!("{}, {range}", of_budget(*m)))
         })
         .collect();
