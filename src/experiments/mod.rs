@@ -140,9 +140,9 @@ pub fn all() -> Vec<&'static dyn Experiment> {
 /// baselines, analyse, and write `results.json`.
 pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Result<Results> {
     let mut design = e.design(s, paths)?;
-    let (decontamination, neutral_excluded) = decontaminate(&mut design, s)?;
+    let (decontamination, neutral_excluded, neutral) = decontaminate(&mut design, s)?;
     // The sweep before the grid's data: it prepares its dev split in the same work folder.
-    let sweep = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts(), progress)?;
+    let (sweep, dev) = sweep::run_sweep(&e.name(), &design, s, paths, &e.prompts(), progress)?;
     let chosen = sweep::with_best_rates(s, &sweep);
     let s = &chosen;
     let p = prepare_data(e, &design, s, paths)?;
@@ -221,6 +221,8 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
                 name: t.name.clone(),
                 size: t.size.clone(),
             })
+            .chain(neutral_set(&neutral, &p, &neutral_excluded)?)
+            .chain(dev)
             .collect(),
         samples: runs.iter().flat_map(|r| r.samples.clone()).collect(),
         tokenizer_sha256: p.tokenizer.sha256().into(),
@@ -291,15 +293,43 @@ pub fn restore_weights(
     Ok(done)
 }
 
+/// The neutral domain as it is scored (its near-copies of training text left out), sized with
+/// the design's tokenizer; None when the scale has no suite.
+fn neutral_set(
+    neutral: &[crate::data::document::Document],
+    p: &Prepared,
+    excluded: &[usize],
+) -> Result<Option<results::SetRecord>> {
+    if neutral.is_empty() {
+        return Ok(None);
+    }
+    let kept: Vec<&crate::data::document::Document> = neutral
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !excluded.contains(i))
+        .map(|(_, d)| d)
+        .collect();
+    Ok(Some(results::SetRecord {
+        role: "eval".into(),
+        name: "neutral".into(),
+        size: prepare::CorpusSize::of_documents(&kept, &p.tokenizer)?,
+    }))
+}
+
 /// The harness's decontamination of a design (see
 /// [`crate::eval::contamination::decontaminate`]): against the neutral domain when the scale
 /// runs the evaluation suite, and between its training and held-out sets always. Returns what
-/// was removed and the neutral documents to leave out of neutral scores (near-copies of the
-/// cleaned training sets, [`crate::eval::contamination::near_copies`]).
+/// was removed, the neutral documents to leave out of neutral scores (near-copies of the
+/// cleaned training sets, [`crate::eval::contamination::near_copies`]) and the neutral domain
+/// (empty without the suite).
 fn decontaminate(
     design: &mut Design,
     s: &Scale,
-) -> Result<(Vec<crate::eval::contamination::Removed>, Vec<usize>)> {
+) -> Result<(
+    Vec<crate::eval::contamination::Removed>,
+    Vec<usize>,
+    Vec<crate::data::document::Document>,
+)> {
     use crate::eval::contamination as c;
     let neutral = if s.suite {
         let dir = provenance::project_root().join("data/eval");
@@ -346,7 +376,7 @@ fn decontaminate(
             ),
         });
     }
-    Ok((removed, excluded))
+    Ok((removed, excluded, neutral))
 }
 
 fn run_record(r: &RunOutcome) -> results::RunRecord {

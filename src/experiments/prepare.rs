@@ -35,6 +35,37 @@ pub struct CorpusSize {
     /// Text bytes per source (results written before it was recorded lack it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_bytes: BTreeMap<String, u64>,
+    /// Tokens per source, each document's end-of-text token included (results written before
+    /// it was recorded lack it). A set balanced by bytes is not balanced by tokens when its
+    /// sources differ in bytes per token.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_tokens: BTreeMap<String, u64>,
+}
+
+impl CorpusSize {
+    /// The size of documents that are scored without being packed (the neutral domain),
+    /// counted as packing counts them: each document's tokens plus its end-of-text token.
+    pub fn of_documents(docs: &[&Document], tokenizer: &TextTokenizer) -> Result<Self> {
+        let mut s = CorpusSize {
+            documents: 0,
+            tokens: 0,
+            text_bytes: 0,
+            sources: BTreeMap::new(),
+            source_bytes: BTreeMap::new(),
+            source_tokens: BTreeMap::new(),
+        };
+        for d in docs {
+            let tokens = tokenizer.encode(&d.text)?.len() as u64 + 1;
+            let bytes = d.text.len() as u64;
+            s.documents += 1;
+            s.tokens += tokens;
+            s.text_bytes += bytes;
+            *s.sources.entry(d.source.clone()).or_default() += 1;
+            *s.source_bytes.entry(d.source.clone()).or_default() += bytes;
+            *s.source_tokens.entry(d.source.clone()).or_default() += tokens;
+        }
+        Ok(s)
+    }
 }
 
 /// A packed set and the documents in it.
@@ -90,6 +121,11 @@ fn size(dir: &Path) -> Result<CorpusSize> {
             .sources
             .iter()
             .map(|(k, v)| (k.clone(), v.text_bytes))
+            .collect(),
+        source_tokens: m
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.tokens))
             .collect(),
     })
 }

@@ -192,6 +192,18 @@ pub struct Results {
     pub analysis: serde_json::Value,
 }
 
+impl SetRecord {
+    /// How tables name the set: `train: real`, `held-out: neutral`, `sweep dev: blend`.
+    pub fn label(&self) -> String {
+        let role = match self.role.as_str() {
+            "train" => "train",
+            "dev" => "sweep dev",
+            _ => "held-out",
+        };
+        format!("{role}: {}", self.name)
+    }
+}
+
 impl Results {
     pub fn set(&self, role: &str, name: &str) -> Option<&CorpusSize> {
         self.sets

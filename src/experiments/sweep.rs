@@ -14,6 +14,7 @@ use crate::data::document::Document;
 use crate::experiments::corpora::is_dev;
 use crate::experiments::grid;
 use crate::experiments::prepare::{self, Design};
+use crate::experiments::results::SetRecord;
 use crate::experiments::scale::{Scale, Student};
 use crate::experiments::Paths;
 use anyhow::{bail, Context, Result};
@@ -32,6 +33,8 @@ pub struct SweepPoint {
 
 /// Train every student at every rate of `s.sweep` (or reuse the runs) and score the dev split;
 /// empty when the scale has no sweep. `design` is the experiment's decontaminated design.
+/// Also gives the dev split's size and make-up (role `dev`, named by its condition): the rate
+/// is chosen on it, so a reader should see what it is made of.
 pub fn run_sweep(
     name: &str,
     design: &Design,
@@ -39,9 +42,9 @@ pub fn run_sweep(
     paths: &Paths,
     prompts: &[&str],
     progress: bool,
-) -> Result<Vec<SweepPoint>> {
+) -> Result<(Vec<SweepPoint>, Option<SetRecord>)> {
     let Some(w) = &s.sweep else {
-        return Ok(vec![]);
+        return Ok((vec![], None));
     };
     let Some((_, docs)) = design.conditions.iter().find(|(c, _)| c == &w.condition) else {
         bail!(
@@ -68,6 +71,17 @@ pub fn run_sweep(
         inputs: vec![],
     };
     let p = prepare::prepare(&format!("{name}-sweep"), &d, s.vocab_size, &paths.work)?;
+    let dev = SetRecord {
+        role: "dev".into(),
+        name: w.condition.clone(),
+        size: p
+            .eval
+            .iter()
+            .find(|e| e.name == "dev")
+            .context("the sweep's dev split")?
+            .size
+            .clone(),
+    };
     let mut out = Vec::new();
     for &lr in &w.lrs {
         let at = Scale {
@@ -99,7 +113,7 @@ pub fn run_sweep(
             });
         }
     }
-    Ok(out)
+    Ok((out, Some(dev)))
 }
 
 /// The scale with each student's rate set to its best of the sweep (lowest dev bits per byte,

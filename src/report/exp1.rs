@@ -101,13 +101,13 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     b.push(heading("Data"));
     b.push(Block::Table {
         name: "corpora".into(),
-        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the expected share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen: computed, not counted), and the distinct text a run reads is about that share of the set's text (distinct text seen). Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare.".into(),
+        caption: "Training and held-out sets (tokens of the experiment's tokenizer). Passes per run: the tokens a run trains on over its training set's tokens. Runs train on windows at uniformly random offsets, drawn with replacement, so the expected share of a set's tokens a run sees at least once is about 1 - e^-passes (share seen: computed, not counted), and the distinct text a run reads is about that share of the set's text (distinct text seen). Every run trains on the same number of tokens, but a tokenizer fitted to all training sets packs a different number of bytes into a token for each, so the text a run reads (text per run: its tokens times the set's bytes per token) differs between sets; bits per byte, not per token, is what the tables compare. The neutral row is the neutral domain as it is scored (its near-copies of training text left out); the sweep dev row is the split of the blend's training documents that the learning rate was chosen on.".into(),
         frame: corpus_table(r)?,
     });
     if let Some(frame) = crate::report::sources::composition_table(&r.sets)? {
         b.push(Block::Table {
             name: "composition".into(),
-            caption: "What each set is made of: share of its text bytes per source (documents in brackets). The blend takes each half as a prefix of its side's training set in a fixed pseudo-random order of documents; a byte prefix is decided by a few long documents, so a half need not have its side's composition.".into(),
+            caption: format!("What each set is made of: share of its text bytes / share of its tokens per source (documents in brackets). The blend takes each half as a prefix of its side's training set in a fixed pseudo-random order of documents; a byte prefix is decided by a few long documents, so a half need not have its side's composition.{}", mix_by_tokens(r)),
             frame,
         });
     }
@@ -410,9 +410,38 @@ pub fn contamination_table(r: &Results) -> Result<DataFrame> {
     ])?)
 }
 
+/// What share of each mixed training set (one with both generated and real sources) is real
+/// text, by bytes and by tokens: a mix balanced by bytes is not balanced by tokens when the
+/// two sides differ in bytes per token. Empty when no set mixes or tokens were not recorded.
+fn mix_by_tokens(r: &Results) -> String {
+    let real = |m: &BTreeMap<String, u64>| {
+        let all: u64 = m.values().sum();
+        let real: u64 = m
+            .iter()
+            .filter(|(k, _)| k.starts_with("real/"))
+            .map(|(_, v)| v)
+            .sum();
+        (all > 0).then(|| real as f64 / all as f64)
+    };
+    let mut out = String::new();
+    for set in r.sets.iter().filter(|x| x.role == "train") {
+        let z = &set.size;
+        let mixed = z.source_bytes.keys().any(|k| k.starts_with("real/"))
+            && z.source_bytes.keys().any(|k| !k.starts_with("real/"));
+        if let (true, Some(b), Some(t)) = (mixed, real(&z.source_bytes), real(&z.source_tokens)) {
+            out += &format!(
+                " Training set {} is {} real text by bytes and {} by tokens (a real token covers fewer bytes).",
+                set.name,
+                crate::report::tables::pct(b),
+                crate::report::tables::pct(t)
+            );
+        }
+    }
+    out
+}
+
 pub fn corpus_table(r: &Results) -> Result<DataFrame> {
     let s = &r.sets;
-    let role = |x: &str| if x == "train" { "train" } else { "held-out" };
     // How often a run went over its training set. Training windows start at uniformly random
     // offsets, drawn with replacement (`TokenShards::random_windows`), so a run of `passes`
     // times its set's tokens covers each position with probability ~1 - e^-passes: 2.6 passes
@@ -428,9 +457,7 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
     Ok(DataFrame::new(vec![
         Column::new(
             "set".into(),
-            s.iter()
-                .map(|x| format!("{}: {}", role(&x.role), x.name))
-                .collect::<Vec<_>>(),
+            s.iter().map(|x| x.label()).collect::<Vec<_>>(),
         ),
         Column::new(
             "documents".into(),

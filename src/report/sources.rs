@@ -137,9 +137,11 @@ pub fn sentence(rows: &[SourceRow], set: &str) -> Option<String> {
     ))
 }
 
-/// Each set's share of its text bytes per source (documents in brackets), one column per set
-/// of `sets` (role, name, size): what "real" and each half of a blend are made of. None when
-/// the results did not record bytes per source.
+/// Each set's share of its text bytes and of its tokens per source (documents in brackets),
+/// one column per set of `sets`: what "real" and each half of a blend are made of. A half
+/// taken by bytes is not a half by tokens when its sources differ in bytes per token, so both
+/// shares are given where the results recorded tokens per source. None when the results did
+/// not record bytes per source.
 pub fn composition_table(
     sets: &[crate::experiments::results::SetRecord],
 ) -> Result<Option<DataFrame>> {
@@ -152,26 +154,24 @@ pub fn composition_table(
         .collect();
     sources.sort();
     sources.dedup();
+    let share = |part: Option<&u64>, whole: &BTreeMap<String, u64>| {
+        let total: u64 = whole.values().sum();
+        part.map(|b| pct(*b as f64 / total.max(1) as f64))
+    };
     let mut frame = vec![col("source", sources.iter().map(|s| s.to_string()))];
     for set in sets {
-        let total: u64 = set.size.source_bytes.values().sum();
-        let cell = |src: &String| match set.size.source_bytes.get(src) {
-            Some(b) => format!(
-                "{} ({})",
-                pct(*b as f64 / total.max(1) as f64),
-                set.size.sources.get(src).copied().unwrap_or(0)
-            ),
+        let z = &set.size;
+        let cell = |src: &String| match share(z.source_bytes.get(src), &z.source_bytes) {
+            Some(bytes) => {
+                let docs = z.sources.get(src).copied().unwrap_or(0);
+                match share(z.source_tokens.get(src), &z.source_tokens) {
+                    Some(tokens) => format!("{bytes} / {tokens} ({docs})"),
+                    None => format!("{bytes} ({docs})"),
+                }
+            }
             None => "-".into(),
         };
-        let role = if set.role == "train" {
-            "train"
-        } else {
-            "held-out"
-        };
-        frame.push(col(
-            &format!("{role}: {}", set.name),
-            sources.iter().map(|s| cell(s)),
-        ));
+        frame.push(col(&set.label(), sources.iter().map(|s| cell(s))));
     }
     Ok(Some(DataFrame::new(frame)?))
 }
@@ -238,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn composition_gives_each_sets_byte_shares_and_is_absent_for_old_results() {
+    fn composition_gives_each_sets_byte_and_token_shares_and_is_absent_for_old_results() {
         use crate::experiments::prepare::CorpusSize;
         use crate::experiments::results::SetRecord;
         let set = |name: &str, bytes: &[(&str, u64)]| SetRecord {
@@ -250,6 +250,7 @@ mod tests {
                 text_bytes: 0,
                 sources: bytes.iter().map(|(s, _)| (s.to_string(), 3)).collect(),
                 source_bytes: bytes.iter().map(|(s, b)| (s.to_string(), *b)).collect(),
+                source_tokens: bytes.iter().map(|(s, b)| (s.to_string(), b / 2)).collect(),
             },
         };
         let sets = [
@@ -267,8 +268,34 @@ mod tests {
                 .collect()
         };
         assert_eq!(cells("source"), ["a", "b"]);
-        assert_eq!(cells("train: real"), ["60.0% (3)", "40.0% (3)"]);
-        assert_eq!(cells("train: blend"), ["-", "100.0% (3)"]);
+        assert_eq!(
+            cells("train: real"),
+            ["60.0% / 60.0% (3)", "40.0% / 40.0% (3)"]
+        );
+        assert_eq!(cells("train: blend"), ["-", "100.0% / 100.0% (3)"]);
+        // Equal bytes, unequal tokens: the two shares part.
+        let mut even = set("blend", &[("a", 500), ("b", 500)]);
+        even.size.source_tokens.insert("a".into(), 300);
+        let t = composition_table(&[even.clone()]).unwrap().unwrap();
+        let got: Vec<&str> = t
+            .column("train: blend")
+            .unwrap()
+            .str()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(got, ["50.0% / 54.5% (3)", "50.0% / 45.5% (3)"]);
+        // Results written before tokens per source were recorded give bytes alone.
+        even.size.source_tokens.clear();
+        let t = composition_table(&[even]).unwrap().unwrap();
+        let got: Vec<&str> = t
+            .column("train: blend")
+            .unwrap()
+            .str()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(got, ["50.0% (3)", "50.0% (3)"]);
         let old = [set("real", &[])];
         assert!(composition_table(&old).unwrap().is_none());
     }
