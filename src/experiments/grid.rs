@@ -331,6 +331,14 @@ pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: b
             dir.display(), committed.threads, committed.threads, committed.threads
         );
     }
+    let kernels = crate::cpu::matmul_kernels();
+    if kernels != committed.matmul {
+        anyhow::bail!(
+            "{}: trained by the `{}` matmul kernels, this build runs `{kernels}`; their sums round differently, so only a build with the same kernels reproduces it (`avx512f`: `--features avx512`)",
+            dir.display(),
+            committed.matmul
+        );
+    }
     let mut cfg: RunConfig = crate::io::read_json(&dir.join("config.json"))?;
     let here = |path: &Path, sets: &[crate::experiments::prepare::PackedSet]| {
         sets.iter()

@@ -79,6 +79,10 @@ pub struct Summary {
     pub world_size: usize,
     pub device: String,
     pub threads: usize,
+    /// The CPU matmul kernels that trained it ([`crate::cpu::matmul_kernels`]); runs recorded
+    /// before the field existed were all trained by `fma` builds.
+    #[serde(default = "fma")]
+    pub matmul: String,
     /// Mean training loss over the last logging interval.
     pub final_train_loss: f64,
     /// Last evaluation of each validation set.
@@ -151,6 +155,10 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<MetricLine>> {
 /// Read a run's summary.
 fn one() -> usize {
     1
+}
+
+fn fma() -> String {
+    "fma".into()
 }
 
 pub fn read_summary(run_dir: &Path) -> Result<Summary> {

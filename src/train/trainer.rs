@@ -529,6 +529,7 @@ impl<'a> Run<'a> {
             world_size: world,
             device: self.cfg.device.clone(),
             threads,
+            matmul: crate::cpu::matmul_kernels().into(),
             final_train_loss: self.last_train_loss,
             final_val: std::mem::take(&mut self.final_val),
             status: "completed".into(),
