@@ -1021,7 +1021,8 @@ fn scored_pools(
     for (name, docs) in families {
         let q = sm::load_quality(quality, &name, &docs)?;
         let path = sm::quality_path(quality, &name);
-        inputs.insert(path.display().to_string(), crate::io::sha256_file(&path)?);
+        let key = format!("{}{}", path.display(), sm::SCORES_KEY);
+        inputs.insert(key, q.scores_sha256()?);
         out.push((name, docs, q));
     }
     Ok(out)

@@ -108,20 +108,36 @@ fn committed_pages_are_regenerated_from_committed_results() {
 
 /// The data chapter's page and paper pieces come from the committed corpora summary, and the
 /// summary's inputs are the committed files (each manifest, the sheet, the annotations and the
-/// classifier file hash as recorded).
+/// classifier file hash as recorded); quality files, where this machine has them (they are
+/// work files), give the recorded hash of their scores.
 #[test]
 fn committed_corpora_pages_are_regenerated_from_the_committed_summary() {
-    use synthlm::generate::summary::{CorporaSummary, SUMMARY};
+    use synthlm::filter::signals::QualityFile;
+    use synthlm::generate::summary::{CorporaSummary, SCORES_KEY, SUMMARY};
     let s: CorporaSummary = synthlm::io::read_json(&root().join(SUMMARY)).unwrap();
-    for (path, sha) in &s.inputs {
+    assert!(
+        s.inputs.keys().any(|k| k.ends_with(SCORES_KEY)),
+        "the quality files' scores are among the inputs"
+    );
+    for (key, sha) in &s.inputs {
+        let (path, scores) = match key.strip_suffix(SCORES_KEY) {
+            Some(p) => (p, true),
+            None => (key.as_str(), false),
+        };
         let p = root().join(path);
-        if p.exists() {
-            assert_eq!(
-                &synthlm::io::sha256_file(&p).unwrap(),
-                sha,
-                "{path} changed since the summary was made: run `synthlm corpora`"
-            );
+        if !p.exists() {
+            continue;
         }
+        let got = if scores {
+            let q: QualityFile = synthlm::io::read_json(&p).unwrap();
+            q.scores_sha256().unwrap()
+        } else {
+            synthlm::io::sha256_file(&p).unwrap()
+        };
+        assert_eq!(
+            &got, sha,
+            "{path} changed since the summary was made: run `synthlm corpora`"
+        );
     }
     let rep = synthlm::report::corpora::report(&s, SUMMARY).unwrap();
     assert_committed(&rep, "corpora");

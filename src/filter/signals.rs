@@ -54,6 +54,21 @@ pub struct QualityFile {
     pub records: Vec<RecordSignals>,
 }
 
+impl QualityFile {
+    /// SHA-256 of what the file says about its records (pool, thresholds, classifier and every
+    /// record's signals), its timings left out: scoring the same pool again gives the same
+    /// hash, which the file's bytes (wall seconds, threads, load average) would not.
+    pub fn scores_sha256(&self) -> Result<String> {
+        let scores = QualityFile {
+            seconds: BTreeMap::new(),
+            threads: 0,
+            load_average: None,
+            ..self.clone()
+        };
+        Ok(crate::io::sha256_hex(&serde_json::to_vec(&scores)?))
+    }
+}
+
 /// The teacher's log-probability and token count of the record's main text, recorded in a
 /// generated record's provenance.
 fn teacher_record(d: &Document) -> Option<(f64, f64)> {

@@ -57,12 +57,17 @@ pub fn first_and_latest<T>(
     (v0, v1, pairs)
 }
 
+/// Appended to a quality file's path in [`CorporaSummary::inputs`]: its hash covers the scores,
+/// not the timings.
+pub const SCORES_KEY: &str = "#scores";
+
 /// Where the summary lives, under the project root.
 pub const SUMMARY: &str = "data/results/corpora/summary.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CorporaSummary {
-    /// Every input file by path, with its SHA-256.
+    /// Every input file by path, with its SHA-256; a quality file's key is its path with
+    /// [`SCORES_KEY`] appended, and its hash [`QualityFile::scores_sha256`] (timings left out).
     pub inputs: BTreeMap<String, String>,
     pub generation: Vec<GenerationFacts>,
     pub first_look: Vec<FirstLook>,
