@@ -220,6 +220,12 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         .baselines
         .iter()
         .any(|b| b.name == "kn-3" && b.metric == "minimal_pairs_acc" && b.trained_on == "a"));
+    // The neutral domain is among the sets as it is scored: its near-copies left out.
+    let neutral = r
+        .set("eval", "neutral")
+        .expect("the neutral set among the sets");
+    assert!(neutral.documents > 0 && neutral.tokens > neutral.documents);
+    assert_eq!(neutral.source_tokens.values().sum::<u64>(), neutral.tokens);
     // The report's suite tables: every accuracy part with its chance level, the student's cell
     // and the best n-gram of its training set.
     let mp = r
@@ -547,6 +553,21 @@ fn a_learning_rate_sweep_on_a_dev_split_sets_the_grids_rate() {
         synthlm::io::read_json(&out.join(&r.runs[0].dir).join("config.json")).unwrap();
     assert_eq!(cfg.train.lr, best.lr);
     assert!(out.join("sweep/lr-1e-4").is_dir() && out.join("sweep/lr-3e-3").is_dir());
+    // The dev split is recorded as a set of its own, sized with the grid's tokenizer, from
+    // condition `a`'s sources alone, and never scored as a held-out set.
+    let dev = r.set("dev", "a").expect("the dev split among the sets");
+    let train = r.set("train", "a").unwrap();
+    assert!(dev.documents > 0 && dev.tokens > dev.documents);
+    assert!(
+        dev.sources.keys().all(|s| train.sources.contains_key(s)),
+        "{dev:?}"
+    );
+    assert_eq!(dev.source_tokens.values().sum::<u64>(), dev.tokens);
+    let held_out = synthlm::report::exp1::held_out_table(&r, &out).unwrap();
+    if let Some(t) = held_out {
+        let names = t.column("held-out set").unwrap().str().unwrap();
+        assert!(names.into_iter().flatten().all(|n| n != "a"), "{t}");
+    }
     let blocks = synthlm::report::harness::sweep(&r).unwrap();
     let Some(Block::Table { frame, .. }) = blocks.iter().find(|b| matches!(b, Block::Table { .. }))
     else {

@@ -222,7 +222,7 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
                 size: t.size.clone(),
             })
             .chain(neutral_set(&neutral, &p, &neutral_excluded)?)
-            .chain(dev)
+            .chain(dev_set(dev, &p)?)
             .collect(),
         samples: runs.iter().flat_map(|r| r.samples.clone()).collect(),
         tokenizer_sha256: p.tokenizer.sha256().into(),
@@ -313,6 +313,20 @@ fn neutral_set(
         role: "eval".into(),
         name: "neutral".into(),
         size: prepare::CorpusSize::of_documents(&kept, &p.tokenizer)?,
+    }))
+}
+
+/// The sweep's dev split (named by its condition, role `dev`), sized with the design's
+/// tokenizer like every other set.
+fn dev_set(dev: Option<sweep::DevSplit>, p: &Prepared) -> Result<Option<results::SetRecord>> {
+    let Some((name, docs)) = dev else {
+        return Ok(None);
+    };
+    let docs: Vec<&crate::data::document::Document> = docs.iter().collect();
+    Ok(Some(results::SetRecord {
+        role: "dev".into(),
+        name,
+        size: prepare::CorpusSize::of_documents(&docs, &p.tokenizer)?,
     }))
 }
 

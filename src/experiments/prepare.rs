@@ -282,3 +282,45 @@ pub fn check_inputs(
     }
     Ok(current)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set sized without packing (the neutral domain, the sweep's dev split) counts what
+    /// packing the same documents counts: documents, tokens with their end-of-text token, and
+    /// bytes, per source.
+    #[test]
+    fn unpacked_documents_are_sized_as_packing_sizes_them() {
+        let docs: Vec<Document> = (0..12)
+            .map(|i| {
+                let source = if i % 3 == 0 { "a/x" } else { "b/y" };
+                let text = format!("Document {i} says {} things.", "several ".repeat(i + 1));
+                Document::text(format!("d{i}"), source, text)
+            })
+            .collect();
+        let opts = BpeOptions {
+            vocab_size: 300,
+            min_frequency: 2,
+        };
+        let tok = train_bpe(docs.iter().map(|d| d.text.clone()), &opts).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("packed");
+        let stream = docs.iter().cloned().map(Ok);
+        pack_documents(
+            stream,
+            &tok,
+            &out,
+            &PackOptions::default(),
+            serde_json::json!({}),
+            None,
+        )
+        .unwrap();
+        let packed = size(&out).unwrap();
+        let refs: Vec<&Document> = docs.iter().collect();
+        let counted = CorpusSize::of_documents(&refs, &tok).unwrap();
+        assert_eq!(counted, packed);
+        assert_eq!(counted.sources["a/x"], 4);
+        assert_eq!(counted.source_tokens.values().sum::<u64>(), counted.tokens);
+    }
+}

@@ -14,7 +14,6 @@ use crate::data::document::Document;
 use crate::experiments::corpora::is_dev;
 use crate::experiments::grid;
 use crate::experiments::prepare::{self, Design};
-use crate::experiments::results::SetRecord;
 use crate::experiments::scale::{Scale, Student};
 use crate::experiments::Paths;
 use anyhow::{bail, Context, Result};
@@ -31,10 +30,14 @@ pub struct SweepPoint {
     pub tokens: u64,
 }
 
+/// The dev split a sweep chose its rate on: its condition's name and documents.
+pub type DevSplit = (String, Vec<Document>);
+
 /// Train every student at every rate of `s.sweep` (or reuse the runs) and score the dev split;
 /// empty when the scale has no sweep. `design` is the experiment's decontaminated design.
-/// Also gives the dev split's size and make-up (role `dev`, named by its condition): the rate
-/// is chosen on it, so a reader should see what it is made of.
+/// Also gives the dev split (its condition's name and documents): the rate is chosen on it,
+/// so the results say what it is made of (sized with the experiment's tokenizer, not the
+/// sweep's own, so that its row compares with the others).
 pub fn run_sweep(
     name: &str,
     design: &Design,
@@ -42,7 +45,7 @@ pub fn run_sweep(
     paths: &Paths,
     prompts: &[&str],
     progress: bool,
-) -> Result<(Vec<SweepPoint>, Option<SetRecord>)> {
+) -> Result<(Vec<SweepPoint>, Option<DevSplit>)> {
     let Some(w) = &s.sweep else {
         return Ok((vec![], None));
     };
@@ -67,21 +70,10 @@ pub fn run_sweep(
     }
     let d = Design {
         conditions: vec![(w.condition.clone(), train)],
-        eval_sets: vec![("dev".into(), dev)],
+        eval_sets: vec![("dev".into(), dev.clone())],
         inputs: vec![],
     };
     let p = prepare::prepare(&format!("{name}-sweep"), &d, s.vocab_size, &paths.work)?;
-    let dev = SetRecord {
-        role: "dev".into(),
-        name: w.condition.clone(),
-        size: p
-            .eval
-            .iter()
-            .find(|e| e.name == "dev")
-            .context("the sweep's dev split")?
-            .size
-            .clone(),
-    };
     let mut out = Vec::new();
     for &lr in &w.lrs {
         let at = Scale {
@@ -113,7 +105,7 @@ pub fn run_sweep(
             });
         }
     }
-    Ok((out, Some(dev)))
+    Ok((out, Some((w.condition.clone(), dev))))
 }
 
 /// The scale with each student's rate set to its best of the sweep (lowest dev bits per byte,

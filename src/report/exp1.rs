@@ -429,8 +429,9 @@ fn mix_by_tokens(r: &Results) -> String {
         let mixed = z.source_bytes.keys().any(|k| k.starts_with("real/"))
             && z.source_bytes.keys().any(|k| !k.starts_with("real/"));
         if let (true, Some(b), Some(t)) = (mixed, real(&z.source_bytes), real(&z.source_tokens)) {
+            let fewer = if t > b { "fewer" } else { "more" };
             out += &format!(
-                " Training set {} is {} real text by bytes and {} by tokens (a real token covers fewer bytes).",
+                " Training set {} is {} real text by bytes and {} by tokens (a real token covers {fewer} bytes than a generated one).",
                 set.name,
                 crate::report::tables::pct(b),
                 crate::report::tables::pct(t)
@@ -511,7 +512,7 @@ fn held_out_bytes(r: &Results, dir: &Path) -> Result<Vec<(String, Vec<u64>)>> {
     if run_dir.join(SCORES).exists() {
         let scores: BTreeMap<String, crate::stats::DocScores> =
             crate::io::read_json(&run_dir.join(SCORES))?;
-        for set in r.sets.iter().filter(|x| x.role != "train") {
+        for set in r.sets.iter().filter(|x| x.role == "eval") {
             if let Some(d) = scores.get(&set.name) {
                 out.push((set.name.clone(), d.bytes.clone()));
             }
