@@ -25,17 +25,22 @@ pub fn configure() {
 
 /// glibc malloc: serve blocks up to 256 MiB from the heap (mini-1m's logits alone are 32 MiB;
 /// at 32 MiB most of the page faults remained), and keep up to 1 GiB of freed heap instead of
-/// returning it to the kernel, so that a step reuses the last step's pages. Measured with
+/// returning it to the kernel, so that a step reuses the last step's pages. This holds for the
+/// main arena, where the training loop allocates; other threads' arenas are capped at 64 MiB
+/// per heap by glibc, so their larger blocks are still mapped fresh. Measured with
 /// `synthlm bench train` (40 steps, alternating runs on one machine, default build):
 /// mini-1m:4096:128:16 5,750-6,110 tokens/s as glibc comes, 6,110-6,520 with this (+7%; page
 /// faults over 20 steps 712k -> 80k; peak memory 303-315 -> 343-351 MB); mini-7m:8192:256:8
 /// within noise (1,426-1,503 -> 1,469-1,545 tokens/s).
-/// Skipped where the user tunes malloc through the environment.
+/// Skipped where the user tunes malloc through the environment (`MALLOC_*`, or a
+/// `glibc.malloc.` tunable in `GLIBC_TUNABLES`).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let tuned = std::env::vars_os()
-            .any(|(k, _)| k.to_string_lossy().starts_with("MALLOC_") || k == "GLIBC_TUNABLES");
+        let tuned = std::env::vars_os().any(|(k, v)| {
+            k.to_string_lossy().starts_with("MALLOC_")
+                || (k == "GLIBC_TUNABLES" && v.to_string_lossy().contains("glibc.malloc."))
+        });
         if !tuned {
             // SAFETY: mallopt only sets malloc's parameters; called before tensors exist.
             unsafe {

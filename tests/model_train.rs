@@ -408,6 +408,28 @@ fn a_corrupt_checkpoint_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("train.lr"), "{e}");
+
+    // Resuming with other matmul kernels or threads on the same device is refused: the run
+    // would be reproducible by neither.
+    let ck = checkpoint::latest(&cfg.out_dir).unwrap().unwrap();
+    let path = ck.join(checkpoint::STATE_FILE);
+    let state: serde_json::Value = synthlm::io::read_json(&path).unwrap();
+    assert_eq!(state["matmul"], synthlm::cpu::matmul_kernels(), "{state}");
+    for (key, value) in [
+        ("matmul", serde_json::json!("other")),
+        ("threads", serde_json::json!(99)),
+    ] {
+        let mut changed = state.clone();
+        changed[key] = value;
+        synthlm::io::write_json(&path, &changed).unwrap();
+        let e = train(&cfg, &TrainOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("matmul kernels") && e.contains("resume with the same build"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

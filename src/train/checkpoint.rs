@@ -50,8 +50,19 @@ pub struct CheckpointState {
     pub config: RunConfig,
     pub tokenizer_sha256: String,
     pub data_sha256: String,
+    /// The matmul kernels and threads that trained it so far (see [`crate::cpu::matmul_kernels`]):
+    /// on one device, a run resumed with other kernels or threads would be reproducible by
+    /// neither. Checkpoints written before these were recorded: `fma`, threads unknown (0).
+    #[serde(default = "fma")]
+    pub matmul: String,
+    #[serde(default)]
+    pub threads: usize,
     /// SHA-256 of each file of the checkpoint.
     pub files: BTreeMap<String, String>,
+}
+
+fn fma() -> String {
+    "fma".into()
 }
 
 pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {

@@ -79,8 +79,8 @@ pub struct Summary {
     pub world_size: usize,
     pub device: String,
     pub threads: usize,
-    /// The CPU matmul kernels that trained it ([`crate::cpu::matmul_kernels`]); runs recorded
-    /// before the field existed were all trained by `fma` builds.
+    /// The matmul kernels that trained it: the CPU's ([`crate::cpu::matmul_kernels`]) or the
+    /// device's name; runs recorded before the field existed were all trained by `fma` builds.
     #[serde(default = "fma")]
     pub matmul: String,
     /// Mean training loss over the last logging interval.

@@ -219,6 +219,17 @@ impl<'a> Run<'a> {
                 checkpoint::checkpoints_dir(&self.cfg.out_dir).display()
             );
         }
+        let (kernels, threads) = (self.kernels(), candle_core::utils::get_num_threads());
+        let same_device = ck.state.config.device == self.cfg.device;
+        if same_device && (ck.state.matmul != kernels || ![0, threads].contains(&ck.state.threads))
+        {
+            bail!(
+                "{}: trained so far by the `{}` matmul kernels on {} threads, this process runs `{kernels}` on {threads}; their sums round differently, so resume with the same build and RAYON_NUM_THREADS",
+                dir.display(),
+                ck.state.matmul,
+                ck.state.threads
+            );
+        }
         if ck.state.data_sha256 != self.s.train.manifest.content_sha256 {
             bail!(
                 "{}: the training data changed since this checkpoint (content hash differs)",
@@ -239,6 +250,16 @@ impl<'a> Run<'a> {
         (self.step, self.tokens_seen, self.elapsed0) =
             (ck.state.step, ck.state.tokens_seen, ck.state.elapsed_s);
         Ok(())
+    }
+
+    /// The matmul kernels this run trains with: the CPU's ([`crate::cpu::matmul_kernels`]), or
+    /// the device's name on a GPU.
+    fn kernels(&self) -> String {
+        if self.s.device.is_cpu() {
+            crate::cpu::matmul_kernels().into()
+        } else {
+            self.cfg.device.clone()
+        }
     }
 
     fn elapsed(&self) -> f64 {
@@ -282,6 +303,8 @@ impl<'a> Run<'a> {
             config: self.cfg.clone(),
             tokenizer_sha256: self.s.train.manifest.tokenizer_sha256.clone(),
             data_sha256: self.s.train.manifest.content_sha256.clone(),
+            matmul: self.kernels(),
+            threads: candle_core::utils::get_num_threads(),
             files: BTreeMap::new(),
         };
         checkpoint::save(
@@ -529,7 +552,7 @@ impl<'a> Run<'a> {
             world_size: world,
             device: self.cfg.device.clone(),
             threads,
-            matmul: crate::cpu::matmul_kernels().into(),
+            matmul: self.kernels(),
             final_train_loss: self.last_train_loss,
             final_val: std::mem::take(&mut self.final_val),
             status: "completed".into(),
