@@ -258,7 +258,7 @@ mod tests {
             set("blend", &[("b", 100)]),
         ];
         let t = composition_table(&sets).unwrap().unwrap();
-        let cells = |c: &str| -> Vec<String> {
+        let cells_of = |t: &DataFrame, c: &str| -> Vec<String> {
             t.column(c)
                 .unwrap()
                 .str()
@@ -267,6 +267,7 @@ mod tests {
                 .map(String::from)
                 .collect()
         };
+        let cells = |c: &str| cells_of(&t, c);
         assert_eq!(cells("source"), ["a", "b"]);
         assert_eq!(
             cells("train: real"),
@@ -277,25 +278,14 @@ mod tests {
         let mut even = set("blend", &[("a", 500), ("b", 500)]);
         even.size.source_tokens.insert("a".into(), 300);
         let t = composition_table(&[even.clone()]).unwrap().unwrap();
-        let got: Vec<&str> = t
-            .column("train: blend")
-            .unwrap()
-            .str()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(got, ["50.0% / 54.5% (3)", "50.0% / 45.5% (3)"]);
+        assert_eq!(
+            cells_of(&t, "train: blend"),
+            ["50.0% / 54.5% (3)", "50.0% / 45.5% (3)"]
+        );
         // Results written before tokens per source were recorded give bytes alone.
         even.size.source_tokens.clear();
         let t = composition_table(&[even]).unwrap().unwrap();
-        let got: Vec<&str> = t
-            .column("train: blend")
-            .unwrap()
-            .str()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(got, ["50.0% (3)", "50.0% (3)"]);
+        assert_eq!(cells_of(&t, "train: blend"), ["50.0% (3)", "50.0% (3)"]);
         let old = [set("real", &[])];
         assert!(composition_table(&old).unwrap().is_none());
     }
