@@ -75,6 +75,32 @@ pub fn matmul_kernels() -> &'static str {
     "other"
 }
 
+/// The kernels of runs and checkpoints recorded before they recorded any: `fma`, which every
+/// build then ran on the machines they trained on.
+pub fn kernels_before_recorded() -> String {
+    "fma".into()
+}
+
+/// Refuse to `verb` (resume, reproduce) `what` in this process unless it computes as the one
+/// that trained it: the same matmul kernels and, where recorded (not 0), the same number of
+/// threads, since the matmuls split their sums by thread. `recorded` and `here` are (kernels,
+/// threads).
+pub fn check_same_arithmetic(
+    what: &std::path::Path,
+    verb: &str,
+    recorded: (&str, usize),
+    here: (&str, usize),
+) -> anyhow::Result<()> {
+    let ((k, t), (k_here, t_here)) = (recorded, here);
+    if k != k_here || (t != 0 && t != t_here) {
+        anyhow::bail!(
+            "{}: trained by the `{k}` matmul kernels on {t} threads, this process runs `{k_here}` on {t_here}; their sums round differently, so {verb} with the same build (`avx512f`: `--features avx512`) and RAYON_NUM_THREADS={t}",
+            what.display()
+        );
+    }
+    Ok(())
+}
+
 /// Threads used for matmuls and fused kernels.
 pub fn threads() -> usize {
     candle_core::utils::get_num_threads()

@@ -324,21 +324,12 @@ pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: b
         .to_string_lossy()
         .to_string();
     let committed = metrics::read_summary(dir)?;
-    let threads = crate::cpu::threads();
-    if threads != committed.threads {
-        anyhow::bail!(
-            "{}: trained with {} threads, this process has {threads}; the matmuls split their sums by thread, so only {} threads reproduce it (RAYON_NUM_THREADS={})",
-            dir.display(), committed.threads, committed.threads, committed.threads
-        );
-    }
-    let kernels = crate::cpu::matmul_kernels();
-    if kernels != committed.matmul {
-        anyhow::bail!(
-            "{}: trained by the `{}` matmul kernels, this build runs `{kernels}`; their sums round differently, so only a build with the same kernels reproduces it (`avx512f`: `--features avx512`)",
-            dir.display(),
-            committed.matmul
-        );
-    }
+    crate::cpu::check_same_arithmetic(
+        dir,
+        "reproduce it",
+        (&committed.matmul, committed.threads),
+        (crate::cpu::matmul_kernels(), crate::cpu::threads()),
+    )?;
     let mut cfg: RunConfig = crate::io::read_json(&dir.join("config.json"))?;
     let here = |path: &Path, sets: &[crate::experiments::prepare::PackedSet]| {
         sets.iter()

@@ -293,8 +293,8 @@ pub fn restore_weights(
     Ok(done)
 }
 
-/// The neutral domain as it is scored (its near-copies of training text left out), sized with
-/// the design's tokenizer; None when the scale has no suite.
+/// The neutral domain as it is scored (its near-copies of training text left out); None when
+/// the scale has no suite.
 fn neutral_set(
     neutral: &[crate::data::document::Document],
     p: &Prepared,
@@ -303,31 +303,34 @@ fn neutral_set(
     if neutral.is_empty() {
         return Ok(None);
     }
-    let kept: Vec<&crate::data::document::Document> = neutral
+    let kept = neutral
         .iter()
         .enumerate()
         .filter(|(i, _)| !excluded.contains(i))
-        .map(|(_, d)| d)
-        .collect();
-    Ok(Some(results::SetRecord {
-        role: "eval".into(),
-        name: "neutral".into(),
-        size: prepare::CorpusSize::of_documents(&kept, &p.tokenizer)?,
-    }))
+        .map(|(_, d)| d);
+    unpacked_set("eval", "neutral", kept, p).map(Some)
 }
 
-/// The sweep's dev split (named by its condition, role `dev`), sized with the design's
-/// tokenizer like every other set.
+/// The sweep's dev split (named by its condition, role `dev`).
 fn dev_set(dev: Option<sweep::DevSplit>, p: &Prepared) -> Result<Option<results::SetRecord>> {
-    let Some((name, docs)) = dev else {
-        return Ok(None);
-    };
-    let docs: Vec<&crate::data::document::Document> = docs.iter().collect();
-    Ok(Some(results::SetRecord {
-        role: "dev".into(),
-        name,
+    dev.map(|(name, docs)| unpacked_set("dev", &name, docs.iter(), p))
+        .transpose()
+}
+
+/// A set that is scored or chosen on without being packed, sized with the design's tokenizer
+/// like every packed set.
+fn unpacked_set<'a>(
+    role: &str,
+    name: &str,
+    docs: impl Iterator<Item = &'a crate::data::document::Document>,
+    p: &Prepared,
+) -> Result<results::SetRecord> {
+    let docs: Vec<&crate::data::document::Document> = docs.collect();
+    Ok(results::SetRecord {
+        role: role.into(),
+        name: name.into(),
         size: prepare::CorpusSize::of_documents(&docs, &p.tokenizer)?,
-    }))
+    })
 }
 
 /// The harness's decontamination of a design (see

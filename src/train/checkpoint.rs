@@ -53,16 +53,12 @@ pub struct CheckpointState {
     /// The matmul kernels and threads that trained it so far (see [`crate::cpu::matmul_kernels`]):
     /// on one device, a run resumed with other kernels or threads would be reproducible by
     /// neither. Checkpoints written before these were recorded: `fma`, threads unknown (0).
-    #[serde(default = "fma")]
+    #[serde(default = "crate::cpu::kernels_before_recorded")]
     pub matmul: String,
     #[serde(default)]
     pub threads: usize,
     /// SHA-256 of each file of the checkpoint.
     pub files: BTreeMap<String, String>,
-}
-
-fn fma() -> String {
-    "fma".into()
 }
 
 pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {

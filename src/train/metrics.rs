@@ -81,7 +81,7 @@ pub struct Summary {
     pub threads: usize,
     /// The matmul kernels that trained it: the CPU's ([`crate::cpu::matmul_kernels`]) or the
     /// device's name; runs recorded before the field existed were all trained by `fma` builds.
-    #[serde(default = "fma")]
+    #[serde(default = "crate::cpu::kernels_before_recorded")]
     pub matmul: String,
     /// Mean training loss over the last logging interval.
     pub final_train_loss: f64,
@@ -155,10 +155,6 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<MetricLine>> {
 /// Read a run's summary.
 fn one() -> usize {
     1
-}
-
-fn fma() -> String {
-    "fma".into()
 }
 
 pub fn read_summary(run_dir: &Path) -> Result<Summary> {

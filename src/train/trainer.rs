@@ -219,16 +219,10 @@ impl<'a> Run<'a> {
                 checkpoint::checkpoints_dir(&self.cfg.out_dir).display()
             );
         }
-        let (kernels, threads) = (self.kernels(), candle_core::utils::get_num_threads());
-        let same_device = ck.state.config.device == self.cfg.device;
-        if same_device && (ck.state.matmul != kernels || ![0, threads].contains(&ck.state.threads))
-        {
-            bail!(
-                "{}: trained so far by the `{}` matmul kernels on {} threads, this process runs `{kernels}` on {threads}; their sums round differently, so resume with the same build and RAYON_NUM_THREADS",
-                dir.display(),
-                ck.state.matmul,
-                ck.state.threads
-            );
+        if ck.state.config.device == self.cfg.device {
+            let here = (self.kernels(), crate::cpu::threads());
+            let recorded = (ck.state.matmul.as_str(), ck.state.threads);
+            crate::cpu::check_same_arithmetic(dir, "resume", recorded, (&here.0, here.1))?;
         }
         if ck.state.data_sha256 != self.s.train.manifest.content_sha256 {
             bail!(
@@ -304,7 +298,7 @@ impl<'a> Run<'a> {
             tokenizer_sha256: self.s.train.manifest.tokenizer_sha256.clone(),
             data_sha256: self.s.train.manifest.content_sha256.clone(),
             matmul: self.kernels(),
-            threads: candle_core::utils::get_num_threads(),
+            threads: crate::cpu::threads(),
             files: BTreeMap::new(),
         };
         checkpoint::save(
@@ -516,7 +510,7 @@ impl<'a> Run<'a> {
                 })
                 .unwrap_or(f64::NAN);
         }
-        let (wall_s, threads) = (self.elapsed(), candle_core::utils::get_num_threads());
+        let (wall_s, threads) = (self.elapsed(), crate::cpu::threads());
         let on_gpu = !self.s.device.is_cpu();
         let world = self.coll.world_size();
         let m = &self.s.train.manifest;
