@@ -266,6 +266,61 @@ fn gelu_is_deterministic() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Bias add (with or without a residual)
+// ---------------------------------------------------------------------------------------------
+
+fn bits(ts: &[Tensor]) -> Vec<Vec<u32>> {
+    ts.iter()
+        .map(|t| flat(t).into_iter().map(f32::to_bits).collect())
+        .collect()
+}
+
+/// Bit for bit what candle's `broadcast_add` (and `+`) give, forward and backward: the runs
+/// trained before the fused kernel reproduce only if it is.
+#[test]
+fn bias_add_is_candles_arithmetic_to_the_bit() {
+    // 301 rows: more than one task of rows; 37 columns: not a multiple of the column tasks.
+    for (n, d) in [(301, 37), (2048, 128), (5, 3)] {
+        let inputs = [
+            uniform(40 + n as u64, &[n, d], 2.0, 0.0),
+            uniform(41, &[n, d], 3.0, 0.5),
+            uniform(42, &[d], 1.0, 0.0),
+        ];
+        let plain = fwd_bwd(|t| kernels::bias_add(&t[0], &t[1], None), &inputs[1..]);
+        let candle = fwd_bwd(|t| t[0].broadcast_add(&t[1]), &inputs[1..]);
+        let name = format!("bias_add [{n}, {d}]");
+        assert_eq!(bits(&[plain.0]), bits(&[candle.0]), "{name} forward");
+        assert_eq!(bits(&plain.1), bits(&candle.1), "{name} gradients");
+
+        let fused = fwd_bwd(|t| kernels::bias_add(&t[1], &t[2], Some(&t[0])), &inputs);
+        let candle = fwd_bwd(|t| &t[0] + t[1].broadcast_add(&t[2])?, &inputs);
+        assert_eq!(
+            bits(&[fused.0]),
+            bits(&[candle.0]),
+            "{name} residual forward"
+        );
+        assert_eq!(bits(&fused.1), bits(&candle.1), "{name} residual gradients");
+    }
+}
+
+#[test]
+fn bias_add_is_deterministic_and_checks_shapes() {
+    let inputs = [
+        uniform(43, &[300, 40], 2.0, 0.0),
+        uniform(44, &[300, 40], 2.0, 0.0),
+        uniform(45, &[40], 1.0, 0.0),
+    ];
+    let f = |t: &[Tensor]| kernels::bias_add(&t[1], &t[2], Some(&t[0]));
+    check_deterministic("residual bias_add", &f, &inputs);
+    let short_bias = uniform(46, &[39], 1.0, 0.0);
+    let err = kernels::bias_add(&inputs[1], &short_bias, None).unwrap_err();
+    assert!(err.to_string().contains("bias has 39 elements"), "{err}");
+    let other_rows = uniform(47, &[299, 40], 1.0, 0.0);
+    let err = kernels::bias_add(&inputs[1], &inputs[2], Some(&other_rows)).unwrap_err();
+    assert!(err.to_string().contains("differ in shape"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Causal attention
 // ---------------------------------------------------------------------------------------------
 

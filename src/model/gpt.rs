@@ -290,7 +290,22 @@ impl Gpt {
 
     /// `x · W + b` for x [N, in], W [in, out] (GPT-2's Conv1D layout), b [out].
     fn linear(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-        Ok(self.mm(x, w)?.broadcast_add(b)?)
+        Ok(kernels::bias_add(&self.mm(x, w)?, b, None)?)
+    }
+
+    /// `x + drop(h · W + b)`: a block's output projection added to its residual stream `x`,
+    /// in one fused kernel when there is no dropout between them.
+    fn residual(
+        &self,
+        x: &Tensor,
+        (h, w, b): (&Tensor, &Tensor, &Tensor),
+        dropout: Dropout,
+        site: u64,
+    ) -> Result<Tensor> {
+        if dropout.seed.is_some() && self.config.dropout > 0.0 {
+            return Ok((x + self.drop(self.linear(h, w, b)?, dropout, site)?)?);
+        }
+        Ok(kernels::bias_add(&self.mm(h, w)?, b, Some(x))?)
     }
 
     fn p(&self, i: usize) -> &Tensor {
@@ -343,15 +358,10 @@ impl Gpt {
         let h = kernels::layer_norm(x, w(0), w(1), 1e-5)?;
         let qkv = self.linear(&h, w(2), w(3))?.reshape((b, t, 3 * d))?;
         let y = kernels::causal_attention(&qkv, c.n_head)?.reshape((b * t, d))?;
-        let x = (x + self.drop(self.linear(&y, w(4), w(5))?, dropout, 1 + 2 * layer as u64)?)?;
+        let x = self.residual(x, (&y, w(4), w(5)), dropout, 1 + 2 * layer as u64)?;
         let h = kernels::layer_norm(&x, w(6), w(7), 1e-5)?;
         let h = kernels::bias_gelu(&self.mm(&h, w(8))?, w(9))?;
-        Ok((&x
-            + self.drop(
-                self.linear(&h, w(10), w(11))?,
-                dropout,
-                2 + 2 * layer as u64,
-            )?)?)
+        self.residual(&x, (&h, w(10), w(11)), dropout, 2 + 2 * layer as u64)
     }
 
     /// Final LayerNorm and the tied output head: logits [B·T, vocab].
