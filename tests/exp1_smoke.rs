@@ -488,4 +488,30 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         docs,
         Some((neutral.len() - r.neutral_excluded.len()) as u64)
     );
+    assert!(!rep.names().contains(&"probe-bar".to_string()));
+
+    // A finished probe of a larger student beside the results (profile `PROFILE-probe`): its own
+    // bar table, with the design's students' distance from their best Kneser-Ney model beside.
+    let mut probe = r.clone();
+    probe.scale.profile = format!("{}-probe", r.scale.profile);
+    for x in probe.headline.iter_mut() {
+        x.student = "bigger".into();
+    }
+    for x in probe.comparisons.iter_mut() {
+        x.label = x.label.replace(&s.students[0].name, "bigger");
+    }
+    probe.scale.students[0].name = "bigger".into();
+    let probe_dir = paths.results.with_file_name(&probe.scale.profile);
+    synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
+    let rep = Exp1.report(&r, &paths.results).unwrap();
+    let table = rep.table("probe-bar").unwrap();
+    let student = table.column("student").unwrap().str().unwrap();
+    assert!(student.into_no_null_iter().all(|x| x == "bigger"));
+    let beside = format!("{} (1 seed) - best KN", s.students[0].name);
+    let main = table.column(&beside).unwrap().str().unwrap();
+    let own = table.column("- best KN").unwrap().str().unwrap();
+    // The same runs under two names: the column beside repeats the probe's own differences.
+    for (m, o) in main.into_no_null_iter().zip(own.into_no_null_iter()) {
+        assert!(o.starts_with(m), "{m} vs {o}");
+    }
 }

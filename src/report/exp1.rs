@@ -151,6 +151,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0 with a Holm-adjusted p below 0.05 and every seed below it (per seed: each seed's whole-set difference from the Kneser-Ney model counted on that seed's tokens).", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
         frame: crate::report::bar::table(&cells)?,
     });
+    b.extend(probe_blocks(r, dir, &cells)?);
     b.push(heading("Comparisons"));
     b.push(Block::Table {
         name: "comparisons".into(),
@@ -197,6 +198,73 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         name: "exp1".into(),
         blocks: b,
     })
+}
+
+/// The results of this design's single-seed probe of a larger student: profile `PROFILE-probe`
+/// beside this one's results folder, when it has finished.
+pub fn probe_results(r: &Results, dir: &Path) -> Result<Option<Results>> {
+    let probe = dir.with_file_name(format!("{}-probe", r.scale.profile));
+    if !probe.join(crate::experiments::results::RESULTS).exists() {
+        return Ok(None);
+    }
+    Ok(Some(crate::experiments::load_results(&probe)?))
+}
+
+/// "1 seed", "3 seeds".
+fn seeds_phrase(n: usize) -> String {
+    format!("{n} seed{}", if n == 1 { "" } else { "s" })
+}
+
+/// The probe held to the same bar, with this design's students beside it (their mean over
+/// seeds minus their own best Kneser-Ney model, counted on their own seeds' tokens).
+fn probe_blocks(
+    r: &Results,
+    dir: &Path,
+    main: &[crate::report::bar::BarCell],
+) -> Result<Vec<Block>> {
+    let Some(p) = probe_results(r, dir)? else {
+        return Ok(vec![]);
+    };
+    let cells = crate::report::bar::cells(&p, &CONDITIONS, &BAR_SETS);
+    let mut frame = crate::report::bar::table(&cells)?;
+    for st in &r.scale.students {
+        let beside = cells.iter().map(|c| {
+            main.iter()
+                .find(|m| m.student == st.name && m.condition == c.condition && m.set == c.set)
+                .and_then(|m| m.kn.as_ref())
+                .map_or("-".into(), |k| crate::report::tables::num(k.1.diff))
+        });
+        frame.with_column(crate::report::tables::col(
+            &format!(
+                "{} ({}) - best KN",
+                st.name,
+                seeds_phrase(r.scale.seeds.len())
+            ),
+            beside,
+        ))?;
+    }
+    let students: Vec<String> = p
+        .scale
+        .students
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect();
+    Ok(vec![
+        heading("A larger student, one seed"),
+        text(format!(
+            "The probe ({}, seed {}; profile `{}`) trains a larger student on the same tokens as this design's seed {} and holds it to the same bar. {} One seed: its interval is over documents only, and the bar's every-seed condition is that one seed.",
+            students.join(", "),
+            p.scale.seeds.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+            p.scale.profile,
+            p.scale.seeds.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+            crate::report::bar::count(&cells),
+        )),
+        Block::Table {
+            name: "probe-bar".into(),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}); the last column is this design's student minus its own best Kneser-Ney model (mean over its seeds, from the bar's table), for comparison.", kn_interval(&p)),
+            frame,
+        },
+    ])
 }
 
 fn samples(r: &Results) -> Vec<String> {
