@@ -383,6 +383,26 @@ fn causal_attention_is_deterministic() {
     );
 }
 
+/// The rows form is the 3-D kernel to the bit, forward and backward, in the model's layout.
+#[test]
+fn causal_attention_rows_is_the_kernel_on_rows() {
+    let (b, t, c3) = (3, 70, 48);
+    let qkv = [uniform(33, &[b * t, c3], 2.0, 0.0)];
+    let rows = fwd_bwd(|x| kernels::causal_attention_rows(&x[0], t, 2), &qkv);
+    let batched = fwd_bwd(
+        |x| kernels::causal_attention(&x[0].reshape((b, t, c3))?, 2)?.reshape((b * t, c3 / 3)),
+        &qkv,
+    );
+    assert_eq!(rows.0.dims(), &[b * t, c3 / 3]);
+    assert_eq!(bits(&[rows.0]), bits(&[batched.0]), "forward");
+    assert_eq!(bits(&rows.1), bits(&batched.1), "gradient");
+    let err = kernels::causal_attention_rows(&qkv[0], 71, 2).unwrap_err();
+    assert!(
+        err.to_string().contains("not whole sequences of 71"),
+        "{err}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cross-entropy
 // ---------------------------------------------------------------------------------------------

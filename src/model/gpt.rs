@@ -314,10 +314,10 @@ impl Gpt {
 
     /// Logits [B·T, vocab] for token ids [B, T].
     pub fn forward(&self, idx: &Tensor, dropout: Dropout) -> Result<Tensor> {
-        let (b, t) = idx.dims2()?;
+        let (_, t) = idx.dims2()?;
         let mut x = self.embed(idx, dropout)?;
         for layer in 0..self.config.n_layer {
-            x = self.block(layer, &x, (b, t), dropout)?;
+            x = self.block(layer, &x, t, dropout)?;
         }
         self.head(&x)
     }
@@ -332,32 +332,26 @@ impl Gpt {
                 c.context
             );
         }
+        // A sequence's embeddings as one row of T·d, the positions as its bias: the fused bias
+        // add sums the positions' gradient over the batch in candle's order.
+        let d = c.d_model;
         let tok = self
             .p(0)
             .index_select(&idx.flatten_all()?, 0)?
-            .reshape((b, t, c.d_model))?;
-        let pos = self.p(1).narrow(0, 0, t)?;
-        self.drop(
-            tok.broadcast_add(&pos)?.reshape((b * t, c.d_model))?,
-            dropout,
-            0,
-        )
+            .reshape((b, t * d))?;
+        let pos = self.p(1).narrow(0, 0, t)?.reshape(t * d)?;
+        let x = kernels::bias_add(&tok, &pos, None)?.reshape((b * t, d))?;
+        self.drop(x, dropout, 0)
     }
 
-    /// Transformer block `layer` on x [B·T, d]: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
-    fn block(
-        &self,
-        layer: usize,
-        x: &Tensor,
-        (b, t): (usize, usize),
-        dropout: Dropout,
-    ) -> Result<Tensor> {
+    /// Transformer block `layer` on x [B·T, d] (sequences of `t` rows): `x + attn(ln_1(x))`, then
+    /// `x + mlp(ln_2(x))`.
+    fn block(&self, layer: usize, x: &Tensor, t: usize, dropout: Dropout) -> Result<Tensor> {
         let c = &self.config;
-        let d = c.d_model;
         let w = |k: usize| self.p(2 + layer * 12 + k);
         let h = kernels::layer_norm(x, w(0), w(1), 1e-5)?;
-        let qkv = self.linear(&h, w(2), w(3))?.reshape((b, t, 3 * d))?;
-        let y = kernels::causal_attention(&qkv, c.n_head)?.reshape((b * t, d))?;
+        let qkv = self.linear(&h, w(2), w(3))?;
+        let y = kernels::causal_attention_rows(&qkv, t, c.n_head)?;
         let x = self.residual(x, (&y, w(4), w(5)), dropout, 1 + 2 * layer as u64)?;
         let h = kernels::layer_norm(&x, w(6), w(7), 1e-5)?;
         let h = kernels::bias_gelu(&self.mm(&h, w(8))?, w(9))?;
@@ -404,10 +398,10 @@ impl Gpt {
         dropout: Dropout,
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let (inputs, targets) = split_windows(windows)?;
-        let (b, t) = inputs.dims2()?;
+        let (_, t) = inputs.dims2()?;
         let mut saved = vec![self.embed(&inputs, dropout)?.detach()];
         for layer in 0..self.config.n_layer {
-            let y = self.block(layer, &saved[layer], (b, t), dropout)?.detach();
+            let y = self.block(layer, &saved[layer], t, dropout)?.detach();
             saved.push(y);
         }
         let top = Var::from_tensor(saved.last().expect("embedding"))?;
@@ -424,7 +418,7 @@ impl Gpt {
         let loss = loss.detach();
         for layer in (0..self.config.n_layer).rev() {
             let x = Var::from_tensor(&saved[layer])?;
-            let y = self.block(layer, x.as_tensor(), (b, t), dropout)?;
+            let y = self.block(layer, x.as_tensor(), t, dropout)?;
             let gs = (y * &g_above)?.sum_all()?.backward()?;
             self.take_grads(&gs, &mut grads)?;
             g_above = grad_of(&gs, &x)?;
