@@ -280,7 +280,8 @@ fn bits(ts: &[Tensor]) -> Vec<Vec<u32>> {
 #[test]
 fn bias_add_is_candles_arithmetic_to_the_bit() {
     // 301 rows: more than one task of rows; 37 columns: not a multiple of the column tasks.
-    for (n, d) in [(301, 37), (2048, 128), (5, 3)] {
+    // (16, 16384): the position embeddings' shape at mini-1m, a batch of rows of T·d.
+    for (n, d) in [(301, 37), (2048, 128), (5, 3), (16, 16384)] {
         let inputs = [
             uniform(40 + n as u64, &[n, d], 2.0, 0.0),
             uniform(41, &[n, d], 3.0, 0.5),
@@ -315,6 +316,9 @@ fn bias_add_is_deterministic_and_checks_shapes() {
     let short_bias = uniform(46, &[39], 1.0, 0.0);
     let err = kernels::bias_add(&inputs[1], &short_bias, None).unwrap_err();
     assert!(err.to_string().contains("bias has 39 elements"), "{err}");
+    let row_bias = uniform(48, &[1, 40], 1.0, 0.0);
+    let err = kernels::bias_add(&inputs[1], &row_bias, None).unwrap_err();
+    assert!(err.to_string().contains("one-dimensional"), "{err}");
     let other_rows = uniform(47, &[299, 40], 1.0, 0.0);
     let err = kernels::bias_add(&inputs[1], &inputs[2], Some(&other_rows)).unwrap_err();
     assert!(err.to_string().contains("differ in shape"), "{err}");

@@ -34,7 +34,9 @@
 //! **Determinism.** Every result is bit-identical run to run *and for any number of threads*:
 //! work is split into pieces whose boundaries do not depend on the thread count, no piece
 //! reads another's output, and sums across rows (dweight, dbias) are taken over fixed chunks of
-//! rows whose partial sums are then added in chunk order on one thread.
+//! rows whose partial sums are then added in chunk order on one thread; except in [`bias_add`],
+//! whose bias gradient is candle's own sum (each column from row 0 down, columns split across
+//! tasks), so that it stays bit-identical to the `broadcast_add` it replaced.
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result};
 use candle_core::{Shape, Tensor};
@@ -911,9 +913,15 @@ fn column_sums(g: &[f32], d: usize) -> Vec<f32> {
     blocks.concat()
 }
 
-/// Check a bias of `[d]` against rows `[N, d]`.
-fn bias_rows(lh: &Layout, b: &[f32], what: &str) -> Result<usize> {
+/// Check a bias of `[d]` (rank 1: its gradient is returned as `[d]`) against rows `[N, d]`.
+fn bias_rows(lh: &Layout, lb: &Layout, b: &[f32], what: &str) -> Result<usize> {
     let (_, d) = rows_of(lh, what)?;
+    if lb.dims().len() != 1 {
+        bail!(
+            "{what}: the bias must be one-dimensional, not {:?}",
+            lb.dims()
+        )
+    }
     if b.len() != d {
         bail!("{what}: bias has {} elements, rows have {d}", b.len())
     }
@@ -957,7 +965,7 @@ impl CustomOp2 for BiasAdd {
     ) -> Result<(CpuStorage, Shape)> {
         let h = f32_data(sh, lh, "bias_add")?;
         let b = f32_data(sb, lb, "bias_add bias")?;
-        bias_rows(lh, b, "bias_add")?;
+        bias_rows(lh, lb, b, "bias_add")?;
         Ok((
             CpuStorage::F32(bias_add_rows(None, h, b)),
             lh.shape().clone(),
@@ -995,7 +1003,7 @@ impl CustomOp3 for ResidualBiasAdd {
         let x = f32_data(sx, lx, "bias_add residual")?;
         let h = f32_data(sh, lh, "bias_add")?;
         let b = f32_data(sb, lb, "bias_add bias")?;
-        bias_rows(lh, b, "bias_add")?;
+        bias_rows(lh, lb, b, "bias_add")?;
         if lx.shape() != lh.shape() {
             bail!(
                 "bias_add: residual {:?} and rows {:?} differ in shape",
