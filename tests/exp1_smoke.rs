@@ -507,11 +507,24 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     let table = rep.table("probe-bar").unwrap();
     let student = table.column("student").unwrap().str().unwrap();
     assert!(student.into_no_null_iter().all(|x| x == "bigger"));
-    let beside = format!("{} (1 seed) - best KN", s.students[0].name);
+    let beside = format!("{} - best KN, per seed", s.students[0].name);
     let main = table.column(&beside).unwrap().str().unwrap();
     let own = table.column("- best KN").unwrap().str().unwrap();
-    // The same runs under two names: the column beside repeats the probe's own differences.
-    for (m, o) in main.into_no_null_iter().zip(own.into_no_null_iter()) {
-        assert!(o.starts_with(m), "{m} vs {o}");
+    let own_seeds = table.column("per seed, KN").unwrap().str().unwrap();
+    // The same runs under two names: the column beside repeats the probe's own difference and
+    // its per-seed range.
+    for ((m, o), range) in main
+        .into_no_null_iter()
+        .zip(own.into_no_null_iter())
+        .zip(own_seeds.into_no_null_iter())
+    {
+        assert_ne!(m, "-");
+        let diff = o.split(' ').next().unwrap();
+        assert_eq!(m, format!("{diff} ({range})"));
     }
+    // A probe trained for other steps did not see the design's tokens: refused, named.
+    probe.scale.steps += 1;
+    synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
+    let err = Exp1.report(&r, &paths.results).err().unwrap().to_string();
+    assert!(err.contains("did not train on the data"), "{err}");
 }

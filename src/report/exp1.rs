@@ -215,16 +215,40 @@ fn seeds_phrase(n: usize) -> String {
     format!("{n} seed{}", if n == 1 { "" } else { "s" })
 }
 
-/// The probe held to the same bar, with this design's students beside it (their mean over
-/// seeds minus their own best Kneser-Ney model, counted on their own seeds' tokens).
+/// Refuse a probe that did not train on this design's data: the same tokenizer (by hash),
+/// corpora, budgets, steps and batch, at seeds of this design, so that each probe run saw the
+/// token windows of this design's run of the same seed and is held to the same n-gram models.
+fn check_probe(r: &Results, p: &Results) -> Result<()> {
+    let (a, b) = (&r.scale, &p.scale);
+    let same = r.tokenizer_sha256 == p.tokenizer_sha256
+        && a.corpora == b.corpora
+        && (a.vocab_size, a.seq_len, a.batch_size, a.grad_accum, a.steps)
+            == (b.vocab_size, b.seq_len, b.batch_size, b.grad_accum, b.steps)
+        && (a.max_train_bytes, a.max_eval_bytes) == (b.max_train_bytes, b.max_eval_bytes)
+        && b.seeds.iter().all(|x| a.seeds.contains(x));
+    if !same {
+        anyhow::bail!(
+            "the probe `{}` did not train on the data of `{}` (tokenizer, corpora, budgets, steps, batch or seeds differ): it cannot be set beside it",
+            b.profile,
+            a.profile
+        );
+    }
+    Ok(())
+}
+
+/// The probe held to the same bar, with this design's students beside it: each one's whole-set
+/// difference from its own best Kneser-Ney model, mean and range over its seeds (the probe's
+/// seed among them).
 fn probe_blocks(
     r: &Results,
     dir: &Path,
     main: &[crate::report::bar::BarCell],
 ) -> Result<Vec<Block>> {
+    use crate::report::tables::{col, num};
     let Some(p) = probe_results(r, dir)? else {
         return Ok(vec![]);
     };
+    check_probe(r, &p)?;
     let cells = crate::report::bar::cells(&p, &CONDITIONS, &BAR_SETS);
     let mut frame = crate::report::bar::table(&cells)?;
     for st in &r.scale.students {
@@ -232,36 +256,40 @@ fn probe_blocks(
             main.iter()
                 .find(|m| m.student == st.name && m.condition == c.condition && m.set == c.set)
                 .and_then(|m| m.kn.as_ref())
-                .map_or("-".into(), |k| crate::report::tables::num(k.1.diff))
+                .map_or("-".into(), |(_, k)| match &k.seeds {
+                    Some(s) => format!("{} ({} to {})", num(k.diff), num(s.lo), num(s.hi)),
+                    None => num(k.diff),
+                })
         });
-        frame.with_column(crate::report::tables::col(
-            &format!(
-                "{} ({}) - best KN",
-                st.name,
-                seeds_phrase(r.scale.seeds.len())
-            ),
-            beside,
-        ))?;
+        let name = format!("{} - best KN, per seed", st.name);
+        frame.with_column(col(&name, beside))?;
     }
-    let students: Vec<String> = p
+    let names = |v: &[crate::experiments::scale::Student]| {
+        v.iter()
+            .map(|s| format!("`{}`", s.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let seeds = p
         .scale
-        .students
+        .seeds
         .iter()
-        .map(|s| format!("`{}`", s.name))
-        .collect();
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(vec![
         heading("A larger student, one seed"),
         text(format!(
-            "The probe ({}, seed {}; profile `{}`) trains a larger student on the same tokens as this design's seed {} and holds it to the same bar. {} One seed: its interval is over documents only, and the bar's every-seed condition is that one seed.",
-            students.join(", "),
-            p.scale.seeds.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+            "The probe ({}, {} {seeds}; profile `{}`) was designed after this design's results were known, to ask whether a larger student clears the cells that {} misses. It trains on this design's tokenizer, held-out sets, steps and batch at seed {seeds}, so it sees the token windows of this design's seed-{seeds} runs and is compared with the same n-gram models. {} With one seed the bar's every-seed condition is that seed, its intervals resample documents with the weights held fixed, and its Holm adjustment covers the probe's own comparisons only: the table shows what one run of the larger student did, not what the larger size does.",
+            names(&p.scale.students),
+            if p.scale.seeds.len() == 1 { "seed" } else { "seeds" },
             p.scale.profile,
-            p.scale.seeds.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+            names(&r.scale.students),
             crate::report::bar::count(&cells),
         )),
         Block::Table {
             name: "probe-bar".into(),
-            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}); the last column is this design's student minus its own best Kneser-Ney model (mean over its seeds, from the bar's table), for comparison.", kn_interval(&p)),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in brackets; the probe's seed is among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", kn_interval(&p), seeds_phrase(r.scale.seeds.len())),
             frame,
         },
     ])
