@@ -888,7 +888,7 @@ fn bias_add_rows(x: Option<&[f32]>, h: &[f32], b: &[f32]) -> Vec<f32> {
             }
             if let Some(x) = x {
                 for (y, &x) in ys.iter_mut().zip(&x[start..start + hs.len()]) {
-                    *y = x + *y;
+                    *y += x; // x + (h + b): addition commutes exactly
                 }
             }
         });
