@@ -505,6 +505,16 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
     let rep = Exp1.report(&r, &paths.results).unwrap();
     let table = rep.table("probe-bar").unwrap();
+    // Its heading counts the probe's seeds.
+    let heading = match probe.scale.seeds.len() {
+        1 => "A larger student, 1 seed".to_string(),
+        n => format!("A larger student, {n} seeds"),
+    };
+    assert!(rep
+        .pages
+        .iter()
+        .flat_map(|p| &p.blocks)
+        .any(|b| matches!(b, synthlm::report::Block::Heading(_, h) if *h == heading)));
     let student = table.column("student").unwrap().str().unwrap();
     assert!(student.into_no_null_iter().all(|x| x == "bigger"));
     let beside = format!("{} - best KN, per seed", s.students[0].name);

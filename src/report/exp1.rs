@@ -277,19 +277,26 @@ fn probe_blocks(
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let n = p.scale.seeds.len();
+    let limits = if n == 1 {
+        format!("With one seed the bar's every-seed condition is that seed, its intervals resample documents with the weights held fixed, and its Holm adjustment covers the probe's own comparisons only: the table shows what one run of {} did, not what the larger size does.", names(&p.scale.students))
+    } else {
+        "Its intervals and every-seed condition are the bar's; its Holm adjustment covers the probe's own comparisons only, and its learning rate was fixed, not swept.".to_string()
+    };
     Ok(vec![
-        heading("A larger student, one seed"),
+        heading(&format!("A larger student, {}", seeds_phrase(n))),
         text(format!(
-            "The probe ({}, {} {seeds}; profile `{}`) was designed after this design's results were known, to ask whether a larger student clears the cells that {} misses. It trains on this design's tokenizer, held-out sets, steps and batch at seed {seeds}, so it sees the token windows of this design's seed-{seeds} runs and is compared with the same n-gram models. {} With one seed the bar's every-seed condition is that seed, its intervals resample documents with the weights held fixed, and its Holm adjustment covers the probe's own comparisons only: the table shows what one run of the larger student did, not what the larger size does.",
+            "The probe ({}, {} {seeds}; profile `{}`) was designed after this design's results were known, to ask whether a larger student clears the cells that {} misses. It trains on this design's tokenizer, held-out sets, steps and batch at {} {seeds}, so each of its runs sees the token windows of this design's run of the same seed and is compared with the same n-gram models. {} {limits}",
             names(&p.scale.students),
-            if p.scale.seeds.len() == 1 { "seed" } else { "seeds" },
+            if n == 1 { "seed" } else { "seeds" },
             p.scale.profile,
             names(&r.scale.students),
+            if n == 1 { "seed" } else { "seeds" },
             crate::report::bar::count(&cells),
         )),
         Block::Table {
             name: "probe-bar".into(),
-            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in brackets; the probe's seed is among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", kn_interval(&p), seeds_phrase(r.scale.seeds.len())),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in brackets; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", kn_interval(&p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
             frame,
         },
     ])
