@@ -287,8 +287,10 @@ pub fn bootstrap_reaches(n: usize, level: f64) -> bool {
 }
 
 /// Bits per byte of a model over seeds, with an interval that says what it is: the mean of the
-/// per-seed values, and min-max when the seeds are too few for a `level` bootstrap
-/// ([`bootstrap_reaches`]); otherwise a hierarchical bootstrap (seeds, then documents within
+/// per-seed values; for one seed, a bootstrap over its documents (the weights held fixed: the
+/// only interval one run has, and the one its neutral-set score gets from the suite); min-max
+/// when the seeds are more than one but too few for a `level` bootstrap ([`bootstrap_reaches`]);
+/// otherwise a hierarchical bootstrap (seeds, then documents within
 /// each, with replacement; the statistic is the mean over resampled seeds of each one's
 /// resampled bits per byte).
 pub fn seed_doc_interval(
@@ -301,6 +303,19 @@ pub fn seed_doc_interval(
     let values: Vec<f64> = per_seed.iter().map(DocScores::bpb).collect();
     let n = values.len();
     let m = mean(&values);
+    if n == 1 {
+        let (lo, hi) = bpb_interval(&per_seed[0], level, resamples, seed);
+        return Estimate {
+            mean: m,
+            lo,
+            hi,
+            interval: IntervalKind::DocumentBootstrap {
+                level,
+                documents: per_seed[0].len(),
+                resamples,
+            },
+        };
+    }
     if !bootstrap_reaches(n, level) {
         let (lo, hi) = values
             .iter()

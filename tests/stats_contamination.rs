@@ -90,6 +90,24 @@ fn three_seeds_allow_only_min_max_and_say_so() {
 }
 
 #[test]
+fn one_seed_gets_its_documents_bootstrap_not_a_zero_width_range() {
+    // One run: the only interval is over its documents, the interval the paired comparisons
+    // use (`bpb_interval`); a "min-max over 1 seed" would print [x, x].
+    let d = DocScores {
+        bits: vec![10.0, 30.0, 20.0, 50.0, 5.0],
+        bytes: vec![10, 10, 20, 20, 5],
+    };
+    let e = seed_doc_interval(std::slice::from_ref(&d), 0.95, 2000, 4);
+    assert!((e.mean - d.bpb()).abs() < 1e-12);
+    assert_eq!(
+        (e.lo, e.hi),
+        synthlm::stats::bpb_interval(&d, 0.95, 2000, 4)
+    );
+    assert!(e.lo < e.mean && e.mean < e.hi, "{e:?}");
+    assert_eq!(e.interval.label(), "95% bootstrap over 5 documents");
+}
+
+#[test]
 fn the_hierarchical_interval_matches_the_exact_bootstrap_distribution() {
     // Four seeds of one document each: resampling documents changes nothing, so the
     // statistic is the mean of 4 seeds drawn with replacement, whose exact distribution is the
