@@ -500,10 +500,42 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     for x in probe.comparisons.iter_mut() {
         x.label = x.label.replace(&s.students[0].name, "bigger");
     }
+    for x in probe.runs.iter_mut() {
+        x.student = "bigger".into();
+    }
     probe.scale.students[0].name = "bigger".into();
     let probe_dir = paths.results.with_file_name(&probe.scale.profile);
     synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
+    // A probe without its runs' scores cannot be compared document by document: refused, named.
+    let err = Exp1.report(&r, &paths.results).err().unwrap();
+    assert!(format!("{err:#}").contains("scores"), "{err:#}");
+    // Its runs: the same runs' records (the files the comparison reads) under the probe's name.
+    for run in &r.runs {
+        let (from, to) = (paths.results.join(&run.dir), probe_dir.join(&run.dir));
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["scores.json", "suite.json"] {
+            std::fs::copy(from.join(f), to.join(f)).unwrap();
+        }
+    }
     let rep = Exp1.report(&r, &paths.results).unwrap();
+    // The two students against each other: the same runs under two names differ by exactly 0 on
+    // every training set and held-out set, neutral included.
+    let vs = rep.table("probe-vs-design").unwrap();
+    assert_eq!(vs.height(), 9);
+    let sets = vs.column("held-out set").unwrap().str().unwrap();
+    assert_eq!(
+        sets.into_no_null_iter().filter(|x| *x == "neutral").count(),
+        3
+    );
+    let d = vs
+        .column("difference, bits/byte [interval]")
+        .unwrap()
+        .str()
+        .unwrap();
+    assert!(
+        d.into_no_null_iter().all(|x| x == "0.000 [0.000, 0.000]"),
+        "{vs}"
+    );
     let table = rep.table("probe-bar").unwrap();
     // Its heading counts the probe's seeds.
     let heading = match probe.scale.seeds.len() {
@@ -532,9 +564,20 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         let diff = o.split(' ').next().unwrap();
         assert_eq!(m, format!("{diff} ({range})"));
     }
-    // A probe trained for other steps did not see the design's tokens: refused, named.
-    probe.scale.steps += 1;
-    synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
-    let err = Exp1.report(&r, &paths.results).err().unwrap().to_string();
-    assert!(err.contains("did not train on the data"), "{err}");
+    // A probe trained for other steps, at a seed the design lacks, or scored without other
+    // neutral documents did not see the design's tokens or documents: refused, named.
+    let refuse = |p: &synthlm::experiments::results::Results| {
+        synthlm::io::write_json(&probe_dir.join("results.json"), p).unwrap();
+        let err = Exp1.report(&r, &paths.results).err().unwrap().to_string();
+        assert!(err.contains("did not train on the data"), "{err}");
+    };
+    let mut other = probe.clone();
+    other.scale.steps += 1;
+    refuse(&other);
+    let mut other = probe.clone();
+    other.scale.seeds = vec![99];
+    refuse(&other);
+    let mut other = probe.clone();
+    other.neutral_excluded.push(usize::MAX);
+    refuse(&other);
 }

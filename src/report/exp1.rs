@@ -34,9 +34,13 @@ fn heading(s: &str) -> Block {
 
 /// The whole report.
 pub fn report(r: &Results, results_dir: &Path) -> Result<Report> {
+    let mut source = format!("data/results/exp1/{}/results.json", r.scale.profile);
+    if let Some(p) = probe_results(r, results_dir)? {
+        source += &format!(" and data/results/exp1/{}/results.json", p.scale.profile);
+    }
     Ok(Report {
         experiment: "exp1".into(),
-        source: format!("data/results/exp1/{}/results.json", r.scale.profile),
+        source,
         pages: vec![
             main_page(r, results_dir)?,
             data_page(r)?,
@@ -216,7 +220,7 @@ fn seeds_phrase(n: usize) -> String {
 }
 
 /// Refuse a probe that did not train on this design's data: the same tokenizer (by hash),
-/// corpora, budgets, steps and batch, at seeds of this design, so that each probe run saw the
+/// corpora, budgets, steps, batch and left-out neutral documents, at seeds of this design, so that each probe run saw the
 /// token windows of this design's run of the same seed and is held to the same n-gram models.
 fn check_probe(r: &Results, p: &Results) -> Result<()> {
     let (a, b) = (&r.scale, &p.scale);
@@ -225,10 +229,11 @@ fn check_probe(r: &Results, p: &Results) -> Result<()> {
         && (a.vocab_size, a.seq_len, a.batch_size, a.grad_accum, a.steps)
             == (b.vocab_size, b.seq_len, b.batch_size, b.grad_accum, b.steps)
         && (a.max_train_bytes, a.max_eval_bytes) == (b.max_train_bytes, b.max_eval_bytes)
-        && b.seeds.iter().all(|x| a.seeds.contains(x));
+        && b.seeds.iter().all(|x| a.seeds.contains(x))
+        && r.neutral_excluded == p.neutral_excluded;
     if !same {
         anyhow::bail!(
-            "the probe `{}` did not train on the data of `{}` (tokenizer, corpora, budgets, steps, batch or seeds differ): it cannot be set beside it",
+            "the probe `{}` did not train on the data of `{}` (tokenizer, corpora, budgets, steps, batch, seeds or neutral documents differ): it cannot be set beside it",
             b.profile,
             a.profile
         );
@@ -236,21 +241,76 @@ fn check_probe(r: &Results, p: &Results) -> Result<()> {
     Ok(())
 }
 
-/// The probe held to the same bar, with this design's students beside it: each one's whole-set
-/// difference from its own best Kneser-Ney model, mean and range over its seeds (the probe's
-/// seed among them).
+/// The probe held to the same bar, with this design's students beside it (each one's whole-set
+/// difference from its own best Kneser-Ney model, mean and range over its seeds), then the two
+/// students against each other on the same documents at the probe's seeds.
 fn probe_blocks(
     r: &Results,
     dir: &Path,
     main: &[crate::report::bar::BarCell],
 ) -> Result<Vec<Block>> {
-    use crate::report::tables::{col, num};
     let Some(p) = probe_results(r, dir)? else {
         return Ok(vec![]);
     };
     check_probe(r, &p)?;
     let cells = crate::report::bar::cells(&p, &CONDITIONS, &BAR_SETS);
-    let mut frame = crate::report::bar::table(&cells)?;
+    let frame = probe_bar_table(r, &cells, main)?;
+    let pdir = dir.with_file_name(&p.scale.profile);
+    let rows = probe_vs_design(r, dir, &p, &pdir)?;
+    let names = |v: &[crate::experiments::scale::Student]| {
+        v.iter()
+            .map(|s| format!("`{}`", s.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let n = p.scale.seeds.len();
+    let (word, seeds) = (if n == 1 { "seed" } else { "seeds" }, list(&p.scale.seeds));
+    let limits = if n == 1 {
+        format!("With one seed the bar's every-seed condition is that seed (this design's count holds {} to it), its intervals resample documents with the weights held fixed, and its Holm adjustment covers the probe's own comparisons only: the table shows what one run of {} did, not what the larger size does.", seeds_phrase(r.scale.seeds.len()), names(&p.scale.students))
+    } else {
+        "Its intervals and every-seed condition are the bar's; its Holm adjustment covers the probe's own comparisons only, and its learning rate was fixed, not swept.".to_string()
+    };
+    Ok(vec![
+        heading(&format!("A larger student, {}", seeds_phrase(n))),
+        text(format!(
+            "The probe ({}, {word} {seeds}; profile `{}`, results in `data/results/exp1/{}/results.json`) was designed after this design's results were known, to ask whether a larger student clears the cells that {} misses. It trains on this design's tokenizer, held-out sets, steps and batch at {word} {seeds}, so each of its runs sees the token windows of this design's run of the same seed and is compared with the same n-gram models. {} {limits}",
+            names(&p.scale.students),
+            p.scale.profile,
+            p.scale.profile,
+            names(&r.scale.students),
+            crate::report::bar::count(&cells),
+        )),
+        Block::Table {
+            name: "probe-bar".into(),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table (student bits/byte: {}; differences: {}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", intervals(&p), kn_interval(&p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
+            frame,
+        },
+        text(format!("The two students against each other, at the probe's {word} only ({seeds}): the same tokens, the same held-out documents, the same n-gram models, so the difference is the student's size and learning rate (which differ together), not the data or the comparison.")),
+        Block::Table {
+            name: "probe-vs-design".into(),
+            caption: format!("The probe's student minus this design's, trained on the same tokens at {word} {seeds} (negative: the larger student is better). {}", probe_caption(&rows)),
+            frame: comparison_frame(&rows.iter().collect::<Vec<_>>())?,
+        },
+    ])
+}
+
+/// "0, 1, 2".
+fn list(seeds: &[u64]) -> String {
+    seeds
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The probe's bar table with, beside it, each of this design's students' difference from its
+/// own best Kneser-Ney model (mean, lowest to highest seed).
+fn probe_bar_table(
+    r: &Results,
+    cells: &[crate::report::bar::BarCell],
+    main: &[crate::report::bar::BarCell],
+) -> Result<DataFrame> {
+    let mut frame = crate::report::bar::table(cells)?;
     for st in &r.scale.students {
         let beside = cells.iter().map(|c| {
             main.iter()
@@ -264,42 +324,99 @@ fn probe_blocks(
         let name = format!("{} - best KN, per seed", st.name);
         frame.with_column(col(&name, beside))?;
     }
-    let names = |v: &[crate::experiments::scale::Student]| {
-        v.iter()
-            .map(|s| format!("`{}`", s.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let seeds = p
+    Ok(frame)
+}
+
+/// Each probe student against each of this design's, seed with seed at the probe's seeds, on
+/// every training set and held-out set: per-document bits averaged over those seeds, a bootstrap
+/// interval and sign flips over documents, Holm over these comparisons, and the range over the
+/// seed pairs. Read from the runs' `scores.json` (synthetic, real) and `suite.json` (neutral).
+fn probe_vs_design(
+    r: &Results,
+    dir: &Path,
+    p: &Results,
+    pdir: &Path,
+) -> Result<Vec<crate::experiments::results::ComparisonRow>> {
+    use crate::experiments::results::{compare, holm_all, Pairing};
+    let mut rows = vec![];
+    for (big, small) in p
         .scale
-        .seeds
+        .students
         .iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let n = p.scale.seeds.len();
-    let limits = if n == 1 {
-        format!("With one seed the bar's every-seed condition is that seed, its intervals resample documents with the weights held fixed, and its Holm adjustment covers the probe's own comparisons only: the table shows what one run of {} did, not what the larger size does.", names(&p.scale.students))
-    } else {
-        "Its intervals and every-seed condition are the bar's; its Holm adjustment covers the probe's own comparisons only, and its learning rate was fixed, not swept.".to_string()
-    };
-    Ok(vec![
-        heading(&format!("A larger student, {}", seeds_phrase(n))),
-        text(format!(
-            "The probe ({}, {} {seeds}; profile `{}`) was designed after this design's results were known, to ask whether a larger student clears the cells that {} misses. It trains on this design's tokenizer, held-out sets, steps and batch at {} {seeds}, so each of its runs sees the token windows of this design's run of the same seed and is compared with the same n-gram models. {} {limits}",
-            names(&p.scale.students),
-            if n == 1 { "seed" } else { "seeds" },
-            p.scale.profile,
-            names(&r.scale.students),
-            if n == 1 { "seed" } else { "seeds" },
-            crate::report::bar::count(&cells),
-        )),
-        Block::Table {
-            name: "probe-bar".into(),
-            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in brackets; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", kn_interval(&p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
-            frame,
-        },
-    ])
+        .flat_map(|b| r.scale.students.iter().map(move |s| (b, s)))
+    {
+        for c in CONDITIONS {
+            for set in BAR_SETS {
+                let a = run_scores(p, pdir, &big.name, c, set, &p.scale.seeds)?;
+                let b = run_scores(r, dir, &small.name, c, set, &p.scale.seeds)?;
+                let label = format!("{} on {c} - {} on {c}", big.name, small.name);
+                let (a, b): (Vec<_>, Vec<_>) = (a.iter().collect(), b.iter().collect());
+                rows.push(compare(
+                    &r.experiment,
+                    &label,
+                    set,
+                    (&a, &b),
+                    Pairing::BySeed,
+                ));
+            }
+        }
+    }
+    holm_all(&mut rows);
+    Ok(rows)
+}
+
+/// One student's per-document scores on a held-out set, seed by seed: `scores.json` for the
+/// synthetic and real sets, the suite's neutral documents (less the excluded ones) for `neutral`.
+fn run_scores(
+    r: &Results,
+    dir: &Path,
+    student: &str,
+    condition: &str,
+    set: &str,
+    seeds: &[u64],
+) -> Result<Vec<crate::experiments::grid::SetScore>> {
+    use crate::experiments::grid::{SetScore, SCORES};
+    seeds
+        .iter()
+        .map(|&seed| {
+            let run = r
+                .runs
+                .iter()
+                .find(|x| x.student == student && x.condition == condition && x.seed == seed)
+                .with_context(|| {
+                    format!(
+                        "{}: no run of `{student}` on {condition}, seed {seed}",
+                        dir.display()
+                    )
+                })?;
+            let rd = dir.join(&run.dir);
+            let docs = if set == "neutral" {
+                crate::experiments::results::suite_neutral(&rd, &r.neutral_excluded)?.map(|x| x.0)
+            } else {
+                let s: BTreeMap<String, crate::stats::DocScores> =
+                    crate::io::read_json(&rd.join(SCORES))?;
+                s.get(set).cloned()
+            };
+            docs.map(SetScore::Documents).with_context(|| {
+                format!("{}: no per-document scores on held-out {set}", rd.display())
+            })
+        })
+        .collect()
+}
+
+/// What the probe's comparisons with this design's students are.
+fn probe_caption(rows: &[crate::experiments::results::ComparisonRow]) -> String {
+    let intervals = per_set(
+        rows.iter()
+            .map(|c| (c.eval_set.as_str(), c.interval.clone())),
+    );
+    let tests = per_set(rows.iter().map(|c| {
+        (
+            c.eval_set.as_str(),
+            format!("{}, smallest attainable p {}", c.test, pval(c.p_floor)),
+        )
+    }));
+    format!("Paired over documents, each document's bits averaged over the seeds; interval: {intervals}; test: {tests}; p-values Holm-adjusted over the {} comparisons of this table. Per seed pairing: the whole-set difference of each seed's two runs, lowest to highest (with one seed, that seed's). The interval and the test hold the trained weights fixed.", rows.len())
 }
 
 fn samples(r: &Results) -> Vec<String> {
@@ -433,6 +550,12 @@ pub fn results_table(r: &Results) -> Result<DataFrame> {
 pub fn comparison_table(r: &Results) -> Result<DataFrame> {
     let c: Vec<&crate::experiments::results::ComparisonRow> =
         r.comparisons.iter().filter(|x| x.metric == "bpb").collect();
+    comparison_frame(&c)
+}
+
+/// Bits-per-byte comparisons as a table: label, set, difference [interval], per seed pairing,
+/// p and Holm's p.
+fn comparison_frame(c: &[&crate::experiments::results::ComparisonRow]) -> Result<DataFrame> {
     Ok(DataFrame::new(vec![
         Column::new(
             "comparison (a - b)".into(),
