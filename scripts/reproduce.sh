@@ -36,7 +36,7 @@ fi
 step "4/8 Experiment 1 ($profile)"
 "$SYNTHLM_BIN" experiment --number 1 --profile "$profile"
 if [ -f "configs/experiments/exp1/$profile-probe.toml" ]; then
-  # the single-seed probe of a larger student, reported within the design's pages
+  # the probe of a larger student, reported within the design's pages
   "$SYNTHLM_BIN" experiment --number 1 --profile "$profile-probe"
 fi
 
