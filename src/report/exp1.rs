@@ -282,7 +282,7 @@ fn probe_blocks(
         )),
         Block::Table {
             name: "probe-bar".into(),
-            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table (student bits/byte: {}; differences: {}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", intervals(&p), kn_interval(&p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", probe_intervals(&p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
             frame,
         },
         text(format!("The two students against each other, at the probe's {word} only ({seeds}): the same tokens, the same held-out documents, the same n-gram models, so the difference is the student's size and learning rate (which differ together), not the data or the comparison.")),
@@ -292,6 +292,22 @@ fn probe_blocks(
             frame: comparison_frame(&rows.iter().collect::<Vec<_>>())?,
         },
     ])
+}
+
+/// What the probe table's intervals are: with one seed, the student's bits per byte and its
+/// differences alike are bootstraps over documents, said once; with more, each kind.
+fn probe_intervals(p: &Results) -> String {
+    match p.scale.seeds.len() {
+        1 => format!(
+            "intervals, of the student's bits per byte and of its differences alike: {}",
+            kn_interval(p)
+        ),
+        _ => format!(
+            "student bits/byte: {}; differences: {}",
+            intervals(p),
+            kn_interval(p)
+        ),
+    }
 }
 
 /// "0, 1, 2".
