@@ -102,6 +102,21 @@ fn committed_pages_are_regenerated_from_committed_results() {
     );
     let grid = r.scale.students.len() * 3 * r.scale.seeds.len();
     assert_eq!(r.runs.len(), grid);
+    // Its probe of a larger student, when committed, as its own config gives it: the seeds it
+    // lists are the seeds its results aggregate, every run of them is there.
+    let probe = root().join("data/results/exp1/mini-probe");
+    if probe.join("results.json").exists() {
+        let p = ex::load_results(&probe).expect("committed probe results");
+        assert_eq!(
+            p.scale,
+            ex::scale::Scale::standard(&root(), 1, "mini-probe").unwrap(),
+            "results of the mini-probe scale as configured"
+        );
+        assert_eq!(
+            p.runs.len(),
+            p.scale.students.len() * 3 * p.scale.seeds.len()
+        );
+    }
     let rep = Exp1.report(&r, &results).unwrap();
     assert_committed(&rep, "exp1");
 }

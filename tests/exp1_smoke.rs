@@ -536,6 +536,46 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         d.into_no_null_iter().all(|x| x == "0.000 [0.000, 0.000]"),
         "{vs}"
     );
+    // One probe run made worse on one held-out set by a quarter bit per byte of every document:
+    // that row alone moves, by exactly +0.250 (the probe is a, so worse is positive).
+    let worse = probe_dir.join(&r.runs[0].dir).join("scores.json");
+    let mut sc: std::collections::BTreeMap<String, synthlm::stats::DocScores> =
+        synthlm::io::read_json(&worse).unwrap();
+    let d = sc.get_mut("synthetic").unwrap();
+    for (b, &n) in d.bits.iter_mut().zip(&d.bytes) {
+        *b += 0.25 * n as f64;
+    }
+    synthlm::io::write_json(&worse, &sc).unwrap();
+    let vs = Exp1
+        .report(&r, &paths.results)
+        .unwrap()
+        .table("probe-vs-design")
+        .unwrap();
+    let labels = vs.column("comparison (a - b)").unwrap().str().unwrap();
+    let sets = vs.column("held-out set").unwrap().str().unwrap();
+    let d = vs
+        .column("difference, bits/byte [interval]")
+        .unwrap()
+        .str()
+        .unwrap();
+    let moved = format!("on {} -", r.runs[0].condition);
+    for ((l, set), x) in labels
+        .into_no_null_iter()
+        .zip(sets.into_no_null_iter())
+        .zip(d.into_no_null_iter())
+    {
+        let expect = if l.contains(&moved) && set == "synthetic" {
+            "0.250 [0.250, 0.250]"
+        } else {
+            "0.000 [0.000, 0.000]"
+        };
+        assert_eq!(x, expect, "{l} on {set}");
+    }
+    std::fs::copy(
+        paths.results.join(&r.runs[0].dir).join("scores.json"),
+        &worse,
+    )
+    .unwrap();
     let table = rep.table("probe-bar").unwrap();
     // Its heading counts the probe's seeds.
     let heading = match probe.scale.seeds.len() {

@@ -93,7 +93,8 @@ pub struct SeedSpread {
 /// Which seeds of two sides a comparison pairs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pairing {
-    /// Seed i with seed i: a student and an n-gram model counted on the tokens that seed saw.
+    /// Seed i with seed i: a student and an n-gram model counted on the tokens that seed saw, or
+    /// two students trained on the same seed's token windows (a design and its probe).
     BySeed,
     /// Every seed of one side with every seed of the other: students of two training sets,
     /// whose seeds have nothing in common but the number.

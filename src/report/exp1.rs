@@ -204,7 +204,7 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
     })
 }
 
-/// The results of this design's single-seed probe of a larger student: profile `PROFILE-probe`
+/// The results of this design's probe of a larger student: profile `PROFILE-probe`
 /// beside this one's results folder, when it has finished.
 pub fn probe_results(r: &Results, dir: &Path) -> Result<Option<Results>> {
     let probe = dir.with_file_name(format!("{}-probe", r.scale.profile));
@@ -264,7 +264,10 @@ fn probe_blocks(
             .join(", ")
     };
     let n = p.scale.seeds.len();
-    let (word, seeds) = (if n == 1 { "seed" } else { "seeds" }, list(&p.scale.seeds));
+    let (word, seeds) = (
+        if n == 1 { "seed" } else { "seeds" },
+        seed_list(&p.scale.seeds),
+    );
     let limits = if n == 1 {
         format!("With one seed the bar's every-seed condition is that seed (this design's count holds {} to it), its intervals resample documents with the weights held fixed, and its Holm adjustment covers the probe's own comparisons only: the table shows what one run of {} did, not what the larger size does.", seeds_phrase(r.scale.seeds.len()), names(&p.scale.students))
     } else {
@@ -311,7 +314,7 @@ fn probe_intervals(p: &Results) -> String {
 }
 
 /// "0, 1, 2".
-fn list(seeds: &[u64]) -> String {
+fn seed_list(seeds: &[u64]) -> String {
     seeds
         .iter()
         .map(|x| x.to_string())
@@ -366,6 +369,13 @@ fn probe_vs_design(
                 let a = run_scores(p, pdir, &big.name, c, set, &p.scale.seeds)?;
                 let b = run_scores(r, dir, &small.name, c, set, &p.scale.seeds)?;
                 let label = format!("{} on {c} - {} on {c}", big.name, small.name);
+                let bytes = |v: &[crate::experiments::grid::SetScore]| match v.first() {
+                    Some(crate::experiments::grid::SetScore::Documents(d)) => Some(d.bytes.clone()),
+                    _ => None,
+                };
+                if bytes(&a) != bytes(&b) {
+                    anyhow::bail!("the probe's `{}` and `{}` were not scored on the same held-out {set} documents: they cannot be paired", big.name, small.name);
+                }
                 let (a, b): (Vec<_>, Vec<_>) = (a.iter().collect(), b.iter().collect());
                 rows.push(compare(
                     &r.experiment,
