@@ -518,6 +518,28 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         }
     }
     let rep = Exp1.report(&r, &paths.results).unwrap();
+    // The reproducibility page says how the probe was made too: its seeds and where it was
+    // aggregated.
+    let repro = rep
+        .pages
+        .iter()
+        .find(|p| p.name == "exp1-reproducibility")
+        .unwrap();
+    let items: Vec<&String> = repro
+        .blocks
+        .iter()
+        .flat_map(|b| match b {
+            synthlm::report::Block::List(v) => v.iter().collect(),
+            _ => vec![],
+        })
+        .collect();
+    let probe_items = format!("Probe (`{}`): ", probe.scale.profile);
+    assert!(items
+        .iter()
+        .any(|x| x.starts_with(&probe_items) && x.contains("Seeds: [0]")));
+    assert!(items
+        .iter()
+        .any(|x| x.starts_with(&probe_items) && x.contains("Aggregated")));
     // The two students against each other: the same runs under two names differ by exactly 0 on
     // every training set and held-out set, neutral included.
     let vs = rep.table("probe-vs-design").unwrap();

@@ -35,7 +35,8 @@ fn heading(s: &str) -> Block {
 /// The whole report.
 pub fn report(r: &Results, results_dir: &Path) -> Result<Report> {
     let mut source = format!("data/results/exp1/{}/results.json", r.scale.profile);
-    if let Some(p) = probe_results(r, results_dir)? {
+    let probe = probe_results(r, results_dir)?;
+    if let Some(p) = &probe {
         source += &format!(" and data/results/exp1/{}/results.json", p.scale.profile);
     }
     Ok(Report {
@@ -44,7 +45,7 @@ pub fn report(r: &Results, results_dir: &Path) -> Result<Report> {
         pages: vec![
             main_page(r, results_dir)?,
             data_page(r)?,
-            reproducibility_page(r)?,
+            reproducibility_page(r, probe.as_ref())?,
         ],
     })
 }
@@ -1266,7 +1267,9 @@ fn data_page(r: &Results) -> Result<Page> {
     })
 }
 
-fn reproducibility_page(r: &Results) -> Result<Page> {
+/// How a results file was made: its seeds, the checkouts and machine its runs trained
+/// on, their time, the checkout that aggregated them, and the runs' notes.
+fn provenance_items(r: &Results) -> Vec<String> {
     let s = &r.scale;
     let mut commits: Vec<String> = r
         .runs
@@ -1289,7 +1292,6 @@ fn reproducibility_page(r: &Results) -> Result<Page> {
         .collect();
     let wall: f64 = r.runs.iter().map(|x| x.provenance.wall_s).sum();
     let mut items = vec![
-        format!("Command: `bash scripts/reproduce.sh {0}` (or `synthlm experiment --number 1 --profile {0}`, then `synthlm report --number 1 --profile {0}`); scale: `configs/experiments/exp1/{0}.toml`.", s.profile),
         format!("Seeds: {:?} (weights, data order and dropout of each run; samples use the run's seed).", s.seeds),
         format!("Runs trained at checkout(s) {} on {}, {} cores, {}; software: synthlm {}, {}, candle {}.", commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "), md_escape(&e.cpu), e.cores, md_escape(&e.os), e.synthlm, e.rustc, e.candle),
         format!("Time: {} training runs, {:.1} min of wall time, {:.3} CPU core-hours.", r.runs.len(), wall / 60.0, r.runs.iter().map(|x| x.provenance.cpu_core_hours).sum::<f64>()),
@@ -1300,6 +1302,21 @@ fn reproducibility_page(r: &Results) -> Result<Page> {
             .into_iter()
             .map(|n| format!("Note: {}", md_escape(&n))),
     );
+    items
+}
+
+fn reproducibility_page(r: &Results, probe: Option<&Results>) -> Result<Page> {
+    let s = &r.scale;
+    let mut items = vec![format!("Command: `bash scripts/reproduce.sh {0}` (or `synthlm experiment --number 1 --profile {0}`, then `synthlm report --number 1 --profile {0}`); scale: `configs/experiments/exp1/{0}.toml`.", s.profile)];
+    items.extend(provenance_items(r));
+    if let Some(p) = probe {
+        items.push(format!("Probe (`{0}`): trained by the same main job, or by `synthlm experiment --number 1 --profile {0}`, and reported within these pages; scale: `configs/experiments/exp1/{0}.toml`.", p.scale.profile));
+        items.extend(
+            provenance_items(p)
+                .into_iter()
+                .map(|x| format!("Probe (`{}`): {x}", p.scale.profile)),
+        );
+    }
     let df = DataFrame::new(vec![
         Column::new(
             "input".into(),
