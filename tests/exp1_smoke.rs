@@ -642,4 +642,62 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     let mut other = probe.clone();
     other.neutral_excluded.push(usize::MAX);
     refuse(&other);
+
+    // Two seeds: the design's and the probe's runs again as seed 1, the probe's seed-1 run on
+    // the first training set a quarter bit per byte worse on held-out synthetic. Against the
+    // design, each document is averaged over the seeds (+0.125 on that row, 0 elsewhere) and each
+    // seed pair's whole-set difference is given (0.000 to 0.250 over 2 pairs).
+    let (mut r2, mut probe2) = (r.clone(), probe.clone());
+    for (res, base) in [(&mut r2, &paths.results), (&mut probe2, &probe_dir)] {
+        let again: Vec<_> = res
+            .runs
+            .iter()
+            .map(|x| {
+                let mut y = x.clone();
+                (y.seed, y.dir) = (1, format!("{}-again", x.dir));
+                std::fs::create_dir_all(base.join(&y.dir)).unwrap();
+                for f in std::fs::read_dir(base.join(&x.dir)).unwrap() {
+                    let f = f.unwrap().path();
+                    if f.is_file() {
+                        let to = base.join(&y.dir).join(f.file_name().unwrap());
+                        std::fs::copy(&f, to).unwrap();
+                    }
+                }
+                y
+            })
+            .collect();
+        res.runs.extend(again);
+        res.scale.seeds = vec![0, 1];
+    }
+    synthlm::io::write_json(&probe_dir.join("results.json"), &probe2).unwrap();
+    let worse2 = probe_dir
+        .join(format!("{}-again", r.runs[0].dir))
+        .join("scores.json");
+    synthlm::io::write_json(&worse2, &sc).unwrap();
+    let rep = Exp1.report(&r2, &paths.results).unwrap();
+    assert!(rep.pages.iter().flat_map(|p| &p.blocks).any(
+        |b| matches!(b, synthlm::report::Block::Heading(_, h) if h == "A larger student, 2 seeds")
+    ));
+    let vs = rep.table("probe-vs-design").unwrap();
+    let col = |name: &str| -> Vec<String> {
+        let c = vs.column(name).unwrap().str().unwrap().clone();
+        c.into_no_null_iter().map(String::from).collect()
+    };
+    let rows = col("comparison (a - b)")
+        .into_iter()
+        .zip(col("held-out set"))
+        .zip(col("difference, bits/byte [interval]"))
+        .zip(col("per seed pairing"));
+    for (((l, set), x), per_seed) in rows {
+        let (expect, range) = if l.contains(&moved) && set == "synthetic" {
+            ("0.125 [0.125, 0.125]", "0.000 to 0.250 (2)")
+        } else {
+            ("0.000 [0.000, 0.000]", "0.000 to 0.000 (2)")
+        };
+        assert_eq!(
+            (x.as_str(), per_seed.as_str()),
+            (expect, range),
+            "{l} on {set}"
+        );
+    }
 }

@@ -526,6 +526,25 @@ pub fn suite_neutral(
     Ok(Some((own, base)))
 }
 
+/// A finished run's per-document scores on every held-out set it was scored on: the
+/// experiment's sets from `RUN/scores.json`, and `neutral` from its suite results (without the
+/// documents `excluded`) when it has them.
+pub fn held_out_scores(
+    dir: &Path,
+    excluded: &[usize],
+) -> anyhow::Result<BTreeMap<String, DocScores>> {
+    let path = dir.join(crate::experiments::grid::SCORES);
+    let mut out: BTreeMap<String, DocScores> = if path.exists() {
+        crate::io::read_json(&path)?
+    } else {
+        BTreeMap::new()
+    };
+    if let Some((own, _)) = suite_neutral(dir, excluded)? {
+        out.insert("neutral".into(), own);
+    }
+    Ok(out)
+}
+
 /// The label of a student's comparison with an n-gram model of its own training tokens.
 pub fn vs_ngram_label(student: &str, condition: &str, ngram: &str) -> String {
     format!("{student} on {condition} - {ngram} on {condition}")

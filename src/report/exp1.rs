@@ -43,7 +43,7 @@ pub fn report(r: &Results, results_dir: &Path) -> Result<Report> {
         experiment: "exp1".into(),
         source,
         pages: vec![
-            main_page(r, results_dir)?,
+            main_page(r, results_dir, probe.as_ref())?,
             data_page(r)?,
             reproducibility_page(r, probe.as_ref())?,
         ],
@@ -96,7 +96,7 @@ fn scale_text(r: &Results) -> String {
     )
 }
 
-fn main_page(r: &Results, dir: &Path) -> Result<Page> {
+fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
     let mut b = vec![
         text(scale_text(r)),
         heading("Findings"),
@@ -156,7 +156,9 @@ fn main_page(r: &Results, dir: &Path) -> Result<Page> {
         caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0 with a Holm-adjusted p below 0.05 and every seed below it (per seed: each seed's whole-set difference from the Kneser-Ney model counted on that seed's tokens).", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
         frame: crate::report::bar::table(&cells)?,
     });
-    b.extend(probe_blocks(r, dir, &cells)?);
+    if let Some(p) = probe {
+        b.extend(probe_blocks(r, dir, p, &cells)?);
+    }
     b.push(heading("Comparisons"));
     b.push(Block::Table {
         name: "comparisons".into(),
@@ -248,16 +250,14 @@ fn check_probe(r: &Results, p: &Results) -> Result<()> {
 fn probe_blocks(
     r: &Results,
     dir: &Path,
+    p: &Results,
     main: &[crate::report::bar::BarCell],
 ) -> Result<Vec<Block>> {
-    let Some(p) = probe_results(r, dir)? else {
-        return Ok(vec![]);
-    };
-    check_probe(r, &p)?;
-    let cells = crate::report::bar::cells(&p, &CONDITIONS, &BAR_SETS);
+    check_probe(r, p)?;
+    let cells = crate::report::bar::cells(p, &CONDITIONS, &BAR_SETS);
     let frame = probe_bar_table(r, &cells, main)?;
     let pdir = dir.with_file_name(&p.scale.profile);
-    let rows = probe_vs_design(r, dir, &p, &pdir)?;
+    let rows = probe_vs_design(r, dir, p, &pdir)?;
     let names = |v: &[crate::experiments::scale::Student]| {
         v.iter()
             .map(|s| format!("`{}`", s.name))
@@ -286,7 +286,7 @@ fn probe_blocks(
         )),
         Block::Table {
             name: "probe-bar".into(),
-            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", probe_intervals(&p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", probe_intervals(p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
             frame,
         },
         text(format!("The two students against each other, at the probe's {word} only ({seeds}): the same tokens, the same held-out documents, the same n-gram models, so the difference is the student's size and learning rate (which differ together), not the data or the comparison.")),
@@ -402,7 +402,7 @@ fn run_scores(
     set: &str,
     seeds: &[u64],
 ) -> Result<Vec<crate::experiments::grid::SetScore>> {
-    use crate::experiments::grid::{SetScore, SCORES};
+    use crate::experiments::grid::SetScore;
     seeds
         .iter()
         .map(|&seed| {
@@ -417,13 +417,8 @@ fn run_scores(
                     )
                 })?;
             let rd = dir.join(&run.dir);
-            let docs = if set == "neutral" {
-                crate::experiments::results::suite_neutral(&rd, &r.neutral_excluded)?.map(|x| x.0)
-            } else {
-                let s: BTreeMap<String, crate::stats::DocScores> =
-                    crate::io::read_json(&rd.join(SCORES))?;
-                s.get(set).cloned()
-            };
+            let docs =
+                crate::experiments::results::held_out_scores(&rd, &r.neutral_excluded)?.remove(set);
             docs.map(SetScore::Documents).with_context(|| {
                 format!("{}: no per-document scores on held-out {set}", rd.display())
             })
@@ -756,27 +751,20 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
 /// The bytes of each document of every held-out set as the first run scored it (neutral:
 /// the suite's set without its near-copies), in the report's set order.
 fn held_out_bytes(r: &Results, dir: &Path) -> Result<Vec<(String, Vec<u64>)>> {
-    use crate::experiments::grid::SCORES;
     let Some(run) = r.runs.first() else {
         return Ok(vec![]);
     };
-    let run_dir = dir.join(&run.dir);
-    let mut out = vec![];
-    if run_dir.join(SCORES).exists() {
-        let scores: BTreeMap<String, crate::stats::DocScores> =
-            crate::io::read_json(&run_dir.join(SCORES))?;
-        for set in r.sets.iter().filter(|x| x.role == "eval") {
-            if let Some(d) = scores.get(&set.name) {
-                out.push((set.name.clone(), d.bytes.clone()));
-            }
-        }
-    }
-    if let Some((own, _)) =
-        crate::experiments::results::suite_neutral(&run_dir, &r.neutral_excluded)?
-    {
-        out.push(("neutral".into(), own.bytes));
-    }
-    Ok(out)
+    let mut scores =
+        crate::experiments::results::held_out_scores(&dir.join(&run.dir), &r.neutral_excluded)?;
+    Ok(r.sets
+        .iter()
+        .filter(|x| x.role == "eval")
+        .filter_map(|set| {
+            scores
+                .remove(&set.name)
+                .map(|d| (set.name.clone(), d.bytes))
+        })
+        .collect())
 }
 
 /// How many documents each held-out set's bits per byte rest on: its documents, and Kish's
