@@ -15,7 +15,7 @@ use crate::train::metrics::{read_metrics, MetricLine};
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The original plan's GPU budget: 10 GPU-hours ($50).
 pub const ORIGINAL_GPU_HOURS: f64 = 10.0;
@@ -209,7 +209,7 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
 
 /// The results of this design's probe of a larger student: profile `PROFILE-probe`
 /// beside this one's results folder, when it has finished.
-pub fn probe_results(r: &Results, dir: &Path) -> Result<Option<Results>> {
+fn probe_results(r: &Results, dir: &Path) -> Result<Option<Results>> {
     let probe = dir.with_file_name(format!("{}-probe", r.scale.profile));
     if !probe.join(crate::experiments::results::RESULTS).exists() {
         return Ok(None);
@@ -366,17 +366,20 @@ fn probe_vs_design(
         .flat_map(|b| r.scale.students.iter().map(move |s| (b, s)))
     {
         for c in CONDITIONS {
+            let a = run_scores(p, pdir, &big.name, c, &p.scale.seeds)?;
+            let b = run_scores(r, dir, &small.name, c, &p.scale.seeds)?;
             for set in BAR_SETS {
-                let a = run_scores(p, pdir, &big.name, c, set, &p.scale.seeds)?;
-                let b = run_scores(r, dir, &small.name, c, set, &p.scale.seeds)?;
-                let label = format!("{} on {c} - {} on {c}", big.name, small.name);
-                let bytes = |v: &[crate::experiments::grid::SetScore]| match v.first() {
-                    Some(crate::experiments::grid::SetScore::Documents(d)) => Some(d.bytes.clone()),
-                    _ => None,
-                };
-                if bytes(&a) != bytes(&b) {
-                    anyhow::bail!("the probe's `{}` and `{}` were not scored on the same held-out {set} documents: they cannot be paired", big.name, small.name);
+                let (a, b) = (pick(&a, set)?, pick(&b, set)?);
+                if a.iter().chain(&b).any(|x| x.bytes != a[0].bytes) {
+                    anyhow::bail!("the probe's `{}` and `{}` were not scored on the same held-out {set} documents at every seed: they cannot be paired", big.name, small.name);
                 }
+                let label = format!("{} on {c} - {} on {c}", big.name, small.name);
+                let docs = |v: Vec<crate::stats::DocScores>| -> Vec<_> {
+                    v.into_iter()
+                        .map(crate::experiments::grid::SetScore::Documents)
+                        .collect()
+                };
+                let (a, b) = (docs(a), docs(b));
                 let (a, b): (Vec<_>, Vec<_>) = (a.iter().collect(), b.iter().collect());
                 rows.push(compare(
                     &r.experiment,
@@ -392,17 +395,29 @@ fn probe_vs_design(
     Ok(rows)
 }
 
-/// One student's per-document scores on a held-out set, seed by seed: `scores.json` for the
-/// synthetic and real sets, the suite's neutral documents (less the excluded ones) for `neutral`.
+/// One held-out set's per-document scores out of each seed's run (see [`run_scores`]).
+fn pick(
+    runs: &[(PathBuf, BTreeMap<String, crate::stats::DocScores>)],
+    set: &str,
+) -> Result<Vec<crate::stats::DocScores>> {
+    runs.iter()
+        .map(|(rd, scores)| {
+            scores.get(set).cloned().with_context(|| {
+                format!("{}: no per-document scores on held-out {set} (in `scores.json`, or for the neutral set in `suite.json`)", rd.display())
+            })
+        })
+        .collect()
+}
+
+/// One student's run folders on a training set, seed by seed, each with its per-document scores
+/// on every held-out set (read once per run).
 fn run_scores(
     r: &Results,
     dir: &Path,
     student: &str,
     condition: &str,
-    set: &str,
     seeds: &[u64],
-) -> Result<Vec<crate::experiments::grid::SetScore>> {
-    use crate::experiments::grid::SetScore;
+) -> Result<Vec<(PathBuf, BTreeMap<String, crate::stats::DocScores>)>> {
     seeds
         .iter()
         .map(|&seed| {
@@ -417,11 +432,8 @@ fn run_scores(
                     )
                 })?;
             let rd = dir.join(&run.dir);
-            let docs =
-                crate::experiments::results::held_out_scores(&rd, &r.neutral_excluded)?.remove(set);
-            docs.map(SetScore::Documents).with_context(|| {
-                format!("{}: no per-document scores on held-out {set}", rd.display())
-            })
+            let scores = crate::experiments::results::held_out_scores(&rd, &r.neutral_excluded)?;
+            Ok((rd, scores))
         })
         .collect()
 }
@@ -749,7 +761,8 @@ pub fn corpus_table(r: &Results) -> Result<DataFrame> {
 }
 
 /// The bytes of each document of every held-out set as the first run scored it (neutral:
-/// the suite's set without its near-copies), in the report's set order.
+/// the suite's set without its near-copies), in the report's set order: the sets the results
+/// list (results written since the suite's neutral set was added list it too).
 fn held_out_bytes(r: &Results, dir: &Path) -> Result<Vec<(String, Vec<u64>)>> {
     let Some(run) = r.runs.first() else {
         return Ok(vec![]);
