@@ -688,6 +688,11 @@ fn two_seeds(
     let (mut r2, mut probe2) = (r.clone(), probe.clone());
     again_as_seed_one(&mut r2, results);
     again_as_seed_one(&mut probe2, probe_dir);
+    // The probe's seed-1 runs trained on another machine: both machines are named, with counts.
+    let per_seed = probe.runs.len();
+    for x in probe2.runs.iter_mut().filter(|x| x.seed == 1) {
+        x.provenance.environment.cpu = "Other CPU".into();
+    }
     synthlm::io::write_json(&probe_dir.join("results.json"), &probe2).unwrap();
     let first = format!("{}-again", r.runs[0].dir);
     worsen(&probe_dir.join(&first).join("scores.json"), 0.25);
@@ -699,6 +704,15 @@ fn two_seeds(
     ));
     assert!(blocks.iter().any(|b| matches!(b, synthlm::report::Block::Text(t)
         if t.contains("seeds 0, 1;") && t.contains("Its intervals and every-seed condition are the bar's"))));
+    let machines = format!(
+        "Other CPU, {} cores, ",
+        probe.runs[0].provenance.environment.cores
+    );
+    assert!(blocks
+        .iter()
+        .any(|b| matches!(b, synthlm::report::Block::List(items)
+        if items.iter().any(|t| t.contains("Probe (") && t.contains(&machines)
+            && t.matches(&format!(" ({per_seed} runs)")).count() == 2))));
     let vs = rep.table("probe-vs-design").unwrap();
     assert_eq!(vs.height(), 9);
     let col = |name: &str| -> Vec<String> {

@@ -1279,11 +1279,33 @@ fn provenance_items(r: &Results) -> Vec<String> {
         .collect();
     commits.sort();
     commits.dedup();
-    let e = &r
-        .runs
-        .first()
-        .map(|x| x.provenance.environment.clone())
-        .unwrap_or_default();
+    // Runs of one results file may have trained on different machines (the probe's did): each
+    // distinct machine is named, with how many runs it trained, and each distinct software.
+    let mut machines: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut software = std::collections::BTreeSet::new();
+    for x in &r.runs {
+        let e = &x.provenance.environment;
+        let m = format!(
+            "{}, {} cores, {}",
+            md_escape(&e.cpu),
+            e.cores,
+            md_escape(&e.os)
+        );
+        *machines.entry(m).or_default() += 1;
+        software.insert(format!(
+            "synthlm {}, {}, candle {}",
+            e.synthlm, e.rustc, e.candle
+        ));
+    }
+    let machines = match machines.len() {
+        0 | 1 => machines.into_keys().next().unwrap_or_default(),
+        _ => machines
+            .into_iter()
+            .map(|(m, n)| format!("{m} ({n} runs)"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let software = software.into_iter().collect::<Vec<_>>().join("; ");
     let notes: Vec<String> = r
         .runs
         .iter()
@@ -1294,7 +1316,7 @@ fn provenance_items(r: &Results) -> Vec<String> {
     let wall: f64 = r.runs.iter().map(|x| x.provenance.wall_s).sum();
     let mut items = vec![
         format!("Seeds: {:?} (weights, data order and dropout of each run; samples use the run's seed).", s.seeds),
-        format!("Runs trained at checkout(s) {} on {}, {} cores, {}; software: synthlm {}, {}, candle {}.", commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "), md_escape(&e.cpu), e.cores, md_escape(&e.os), e.synthlm, e.rustc, e.candle),
+        format!("Runs trained at checkout(s) {} on {machines}; software: {software}.", commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
         format!("Time: {} training runs, {:.1} min of wall time, {:.3} CPU core-hours.", r.runs.len(), wall / 60.0, r.runs.iter().map(|x| x.provenance.cpu_core_hours).sum::<f64>()),
         format!("Aggregated (scored, baselines, this report's numbers) at checkout `{}`.", r.aggregated_by.git),
     ];
