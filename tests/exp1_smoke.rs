@@ -540,6 +540,40 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     assert!(items
         .iter()
         .any(|x| x.starts_with(&probe_items) && x.contains("Aggregated")));
+    // The probe's own comparisons of training sets are the design's under the probe's name
+    // (the same runs), and nothing else of its comparisons (not its bar's); its suite tables
+    // sit beside the design's under names of their own.
+    let rows = |name: &str| -> Vec<String> {
+        let t = rep.table(name).unwrap();
+        let c = |n: &str| t.column(n).unwrap().str().unwrap().clone();
+        let (l, e, d, h) = (
+            c("comparison (a - b)"),
+            c("held-out set"),
+            c("difference, bits/byte [interval]"),
+            c("p (Holm)"),
+        );
+        (0..t.height())
+            .map(|i| {
+                let v = [&l, &e, &d, &h].map(|x| x.get(i).unwrap().to_string());
+                v.join(" | ")
+            })
+            .collect()
+    };
+    let between = format!("{}: ", s.students[0].name);
+    let expect: Vec<String> = rows("comparisons")
+        .into_iter()
+        .filter(|x| x.starts_with(&between))
+        .map(|x| x.replacen(&between, "bigger: ", 1))
+        .collect();
+    assert_eq!(expect.len(), 9);
+    assert_eq!(rows("probe-comparisons"), expect);
+    for t in ["suite-accuracy", "suite-generation", "suite-comparisons"] {
+        let (design, probe_t) = (
+            rep.table(t).unwrap(),
+            rep.table(&format!("probe-{t}")).unwrap(),
+        );
+        assert_eq!(design.height(), probe_t.height(), "{t}");
+    }
     // The two students against each other: the same runs under two names differ by exactly 0 on
     // every training set and held-out set, neutral included.
     let vs = rep.table("probe-vs-design").unwrap();

@@ -20,8 +20,8 @@ use crate::experiments::grid::SetScore;
 use crate::experiments::prepare::Design;
 use crate::experiments::provenance::{local_inputs, InputRecord};
 use crate::experiments::results::{
-    compare, compare_items, load_suite, seed_scores, suite_neutral, vs_ngram_label, ComparisonRow,
-    Pairing, Results,
+    between_label, compare, compare_items, load_suite, seed_scores, suite_neutral, vs_ngram_label,
+    ComparisonRow, Pairing, Results,
 };
 use crate::experiments::scale::{Corpora, Scale};
 use crate::experiments::{Analysis, Experiment, Paths};
@@ -312,7 +312,7 @@ fn comparisons(a: &Analysis) -> Result<Vec<ComparisonRow>> {
             for (x, y) in CONDITION_PAIRS {
                 if let (Some(cx), Some(cy)) = (cells.get(x), cells.get(y)) {
                     if cx.student.len() == cy.student.len() {
-                        let label = format!("{}: {x} - {y}", st.name);
+                        let label = between_label(&st.name, x, y);
                         out.push(compare(
                             "exp1",
                             &label,
@@ -425,7 +425,7 @@ fn suite_comparisons(students: &[String], reports: &Reports) -> Vec<ComparisonRo
                         continue;
                     };
                     if ix.0 == iy.0 {
-                        let label = format!("{st}: {x} - {y}");
+                        let label = between_label(st, x, y);
                         out.push(compare_items("exp1", &label, (part, metric), &ix.1, &iy.1));
                     }
                 }

@@ -545,6 +545,11 @@ pub fn held_out_scores(
     Ok(out)
 }
 
+/// The label of a comparison of two training sets of one student (`a - b`).
+pub fn between_label(student: &str, a: &str, b: &str) -> String {
+    format!("{student}: {a} - {b}")
+}
+
 /// The label of a student's comparison with an n-gram model of its own training tokens.
 pub fn vs_ngram_label(student: &str, condition: &str, ngram: &str) -> String {
     format!("{student} on {condition} - {ngram} on {condition}")

@@ -162,7 +162,7 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
     b.push(heading("Comparisons"));
     b.push(Block::Table {
         name: "comparisons".into(),
-        caption: comparison_caption(r),
+        caption: comparison_caption(r, "every comparison in this table"),
         frame: comparison_table(r)?,
     });
     b.extend(crate::report::suite::blocks(
@@ -274,7 +274,7 @@ fn probe_blocks(
     } else {
         "Its intervals and every-seed condition are the bar's; its Holm adjustment covers the probe's own comparisons only, and its learning rate was fixed, not swept.".to_string()
     };
-    Ok(vec![
+    let mut b = vec![
         heading(&format!("A larger student, {}", seeds_phrase(n))),
         text(format!(
             "The probe ({}, {word} {seeds}; profile `{}`, results in `data/results/exp1/{}/results.json`) was designed after this design's results were known, to ask whether a larger student clears the cells that {} misses. It trains on this design's tokenizer, held-out sets, steps and batch at {word} {seeds}, so each of its runs sees the token windows of this design's run of the same seed and is compared with the same n-gram models. {} {limits}",
@@ -295,7 +295,42 @@ fn probe_blocks(
             caption: format!("The probe's student minus this design's, trained on the same tokens at {word} {seeds} (negative: the larger student is better). {}", probe_caption(&rows)),
             frame: comparison_frame(&rows.iter().collect::<Vec<_>>())?,
         },
-    ])
+    ];
+    b.extend(probe_own_blocks(p)?);
+    Ok(b)
+}
+
+/// The probe's own results read as this design's are: its training sets compared on each
+/// held-out set, and its suite tables (named `probe-...`).
+fn probe_own_blocks(p: &Results) -> Result<Vec<Block>> {
+    let between: Vec<&crate::experiments::results::ComparisonRow> = p
+        .comparisons
+        .iter()
+        .filter(|c| c.metric == "bpb")
+        .filter(|c| {
+            p.scale.students.iter().any(|st| {
+                CONDITION_PAIRS.iter().any(|(x, y)| {
+                    c.label == crate::experiments::results::between_label(&st.name, x, y)
+                })
+            })
+        })
+        .collect();
+    let holm = p.comparisons.iter().filter(|c| c.metric == "bpb").count();
+    let mut b = vec![
+        text("The probe's own results, read as this design's are below: its training sets against each other on each held-out set, and the evaluation suite."),
+        Block::Table {
+            name: "probe-comparisons".into(),
+            caption: format!("The probe's training sets against each other on its own runs. {}", comparison_caption(p, &format!("the probe's {holm} bits-per-byte comparisons (these and its bar's)"))),
+            frame: comparison_frame(&between)?,
+        },
+    ];
+    b.extend(crate::report::suite::tables(
+        p,
+        &CONDITIONS,
+        &analysis(p)?.frames,
+        "probe-",
+    )?);
+    Ok(b)
 }
 
 /// What the probe table's intervals are: with one seed, the student's bits per byte and its
@@ -627,7 +662,7 @@ fn comparison_frame(c: &[&crate::experiments::results::ComparisonRow]) -> Result
 }
 
 /// What the comparisons' intervals and tests are, and the smallest p-value each can reach.
-fn comparison_caption(r: &Results) -> String {
+fn comparison_caption(r: &Results, holm: &str) -> String {
     let bpb = || r.comparisons.iter().filter(|c| c.metric == "bpb");
     let tests = per_set(bpb().map(|c| {
         let floor = pval(c.p_floor);
@@ -638,7 +673,7 @@ fn comparison_caption(r: &Results) -> String {
     }));
     let intervals = per_set(bpb().map(|c| (c.eval_set.as_str(), c.interval.clone())));
     format!(
-        "Paired differences in bits per byte (a - b; negative: a is better). Test: {tests}; interval: {intervals}. p-values Holm-adjusted over every comparison in this table{}. The interval and the test resample documents with the trained weights held fixed: they say how sure the difference is for these weights, not for another draw of training seeds. Per seed pairing: the smallest and largest whole-set difference over the pairings of the two sides' seeds (a student and its n-gram model: seed with seed; two training sets: every seed with every seed); a difference counts as separated only when every pairing has its sign.",
+        "Paired differences in bits per byte (a - b; negative: a is better). Test: {tests}; interval: {intervals}. p-values Holm-adjusted over {holm}{}. The interval and the test resample documents with the trained weights held fixed: they say how sure the difference is for these weights, not for another draw of training seeds. Per seed pairing: the smallest and largest whole-set difference over the pairings of the two sides' seeds (a student and its n-gram model: seed with seed; two training sets: every seed with every seed); a difference counts as separated only when every pairing has its sign.",
         match r.comparisons.iter().any(|c| c.metric != "bpb") {
             true => " (the suite's comparisons are adjusted in families of their own)",
             false => "",
@@ -1195,7 +1230,7 @@ pub fn findings(r: &Results) -> Vec<String> {
                 .iter()
                 .find(|(x, y)| (*x, *y) == (best, next) || (*x, *y) == (next, best));
             let cmp = pair.and_then(|(x, y)| {
-                let label = format!("{}: {x} - {y}", st.name);
+                let label = crate::experiments::results::between_label(&st.name, x, y);
                 r.comparisons
                     .iter()
                     .find(|c| c.label == label && c.eval_set == e && c.metric == "bpb")

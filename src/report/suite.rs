@@ -205,24 +205,43 @@ fn frame_table(frames: &[FrameRow], conditions: &[&str]) -> Result<DataFrame> {
 /// The suite's section, or nothing when the results hold no suite metrics. `frames`: the
 /// minimal pairs per frame (empty: no frame table).
 pub fn blocks(r: &Results, conditions: &[&str], frames: &[FrameRow]) -> Result<Vec<Block>> {
-    if !r.headline.iter().any(|h| h.metric == "minimal_pairs_acc") {
-        return Ok(vec![]);
+    let t = tables(r, conditions, frames, "")?;
+    if t.is_empty() {
+        return Ok(t);
     }
-    let interval = r
-        .headline
-        .iter()
-        .find(|h| h.metric == "minimal_pairs_acc")
-        .map_or(String::new(), |h| h.interval.clone());
     let mut b = vec![
         Block::Heading(3, "The evaluation suite".into()),
         Block::Text("Minimal pairs (the grammatical sentence of each pair is to be the likelier one) and proxy tasks (the right choice is to win by log-likelihood, summed or per byte), scored on the final weights of every run; items are fixed and committed (`data/eval`). The n-gram column is the best of the six n-gram models counted on the same tokens, for each part separately: a choice after the fact that favours the n-grams. Chance is one over the number of choices, but some items can be won or lost on surface features (a choice that repeats the context, a frequent word): where the n-gram models of the same tokens sit above chance, they are the floor to read a student against, and a student at or below them has shown nothing the counts do not. The generation metrics are measured on samples from fixed prompts; n-grams do not generate here.".into()),
+    ];
+    b.extend(t);
+    Ok(b)
+}
+
+/// The suite's tables (accuracy, generation, the training sets compared, minimal pairs per
+/// frame), named with `prefix` so that a second results file (a probe) can sit beside the
+/// first; nothing when the results hold no suite metrics.
+pub fn tables(
+    r: &Results,
+    conditions: &[&str],
+    frames: &[FrameRow],
+    prefix: &str,
+) -> Result<Vec<Block>> {
+    let Some(interval) = r
+        .headline
+        .iter()
+        .find(|h| h.metric == "minimal_pairs_acc")
+        .map(|h| h.interval.clone())
+    else {
+        return Ok(vec![]);
+    };
+    let mut b = vec![
         Block::Table {
-            name: "suite-accuracy".into(),
+            name: format!("{prefix}suite-accuracy"),
             caption: format!("Accuracy on the suite's minimal pairs and proxy tasks: students as mean [min, max] over seeds ({interval}), the best n-gram of each training set, and chance."),
             frame: accuracy_table(r, conditions)?,
         },
         Block::Table {
-            name: "suite-generation".into(),
+            name: format!("{prefix}suite-generation"),
             caption: "Generation quality of samples from fixed prompts (mean [min, max] over seeds). These metrics are in the synthetic corpora's domain, not neutral: the prompts are stories, explanations and ChatML chats (the genres of the synthetic families), and the teacher that scores fluency wrote the synthetic corpora. A student trained on synthetic text is favoured by construction; read them as how well each student continues synthetic-style text.".into(),
             frame: generation_table(r, conditions)?,
         },
@@ -233,14 +252,14 @@ pub fn blocks(r: &Results, conditions: &[&str], frames: &[FrameRow]) -> Result<V
         .find(|x| SUITE_COMPARED.contains(&x.metric.as_str()));
     if let Some(floor) = floor.map(|x| x.p_floor) {
         b.push(Block::Table {
-            name: "suite-comparisons".into(),
+            name: format!("{prefix}suite-comparisons"),
             caption: format!("The training sets compared on the suite: differences in accuracy (a - b; positive: a is better), each item's accuracy averaged over seeds, paired over items (95% bootstrap interval; sign-flip test over items, smallest attainable p {}), Holm-adjusted within each metric.", pval(floor)),
             frame: comparison_table(r)?,
         });
     }
     if !frames.is_empty() {
         b.push(Block::Table {
-            name: "suite-frames".into(),
+            name: format!("{prefix}suite-frames"),
             caption: "Minimal-pair accuracy per phenomenon and frame (mean over seeds). Each phenomenon's two frames hold half its pairs, built so that a model preferring one of the two contrasted words scores 1 on one frame and 0 on the other: a phenomenon is learned only where both frames are above 0.5. The unigram model of each training set shows what a word preference alone scores.".into(),
             frame: frame_table(frames, conditions)?,
         });
