@@ -573,6 +573,11 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
             rep.table(&format!("probe-{t}")).unwrap(),
         );
         assert_eq!(design.height(), probe_t.height(), "{t}");
+        // Built from the probe's results, not the design's: its student names its columns or
+        // its comparisons.
+        let names = format!("{:?}{}", probe_t.get_column_names(), probe_t);
+        assert!(names.contains("bigger"), "{t}: {names}");
+        assert!(!names.contains(&s.students[0].name), "{t}: {names}");
     }
     // The two students against each other: the same runs under two names differ by exactly 0 on
     // every training set and held-out set, neutral included.

@@ -286,7 +286,7 @@ fn probe_blocks(
         )),
         Block::Table {
             name: "probe-bar".into(),
-            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe difference below the lowest is below every seed of the smaller student on the same held-out documents.", probe_intervals(p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
+            caption: format!("The probe against the n-gram models of its training tokens, as in the bar's table ({}). Last: this design's student minus its own best Kneser-Ney model, mean over its {} (lowest to highest seed in parentheses; the probe's {} among them). A probe whose highest seed (per seed) is below that lowest is, seed for seed, below every seed of the smaller student on the same held-out documents.", probe_intervals(p), seeds_phrase(r.scale.seeds.len()), if n == 1 { "seed is" } else { "seeds are" }),
             frame,
         },
         text(format!("The two students against each other, at the probe's {word} only ({seeds}): the same tokens, the same held-out documents, the same n-gram models, so the difference is the student's size and learning rate (which differ together), not the data or the comparison.")),
@@ -320,16 +320,15 @@ fn probe_own_blocks(p: &Results) -> Result<Vec<Block>> {
         text("The probe's own results, read as this design's are below: its training sets against each other on each held-out set, and the evaluation suite."),
         Block::Table {
             name: "probe-comparisons".into(),
-            caption: format!("The probe's training sets against each other on its own runs. {}", comparison_caption(p, &format!("the probe's {holm} bits-per-byte comparisons (these and its bar's)"))),
+            caption: format!("The probe's training sets against each other on its own runs. {}", comparison_caption(p, &format!("the probe's {holm} bits-per-byte comparisons, these and its bar's"))),
             frame: comparison_frame(&between)?,
         },
     ];
-    b.extend(crate::report::suite::tables(
-        p,
-        &CONDITIONS,
-        &analysis(p)?.frames,
-        "probe-",
-    )?);
+    let suite = crate::report::suite::tables(p, &CONDITIONS, &analysis(p)?.frames, "probe-")?;
+    if !suite.is_empty() {
+        b.push(text(format!("The probe (`{}`) on the evaluation suite: its tables, read as the suite's section below explains (the n-gram column is the best of six models of the same tokens, chosen per row after the fact; where the n-grams sit above chance, they, not chance, are the floor).", p.scale.profile)));
+    }
+    b.extend(suite);
     Ok(b)
 }
 
@@ -1303,20 +1302,15 @@ fn data_page(r: &Results) -> Result<Page> {
     })
 }
 
-/// How a results file was made: its seeds, the checkouts and machine its runs trained
-/// on, their time, the checkout that aggregated them, and the runs' notes.
+/// How a results file was made: its seeds, the checkouts its runs finished at on each
+/// machine, their time, the checkout that aggregated them, and the runs' notes.
 fn provenance_items(r: &Results) -> Vec<String> {
     let s = &r.scale;
-    let mut commits: Vec<String> = r
-        .runs
-        .iter()
-        .map(|x| x.provenance.environment.git.clone())
-        .collect();
-    commits.sort();
-    commits.dedup();
     // Runs of one results file may have trained on different machines (the probe's did): each
-    // distinct machine is named, with how many runs it trained, and each distinct software.
-    let mut machines: std::collections::BTreeMap<String, usize> = Default::default();
+    // distinct machine is named with the checkouts its runs finished at (a run's record holds
+    // the checkout at its end, not its build) and how many runs it trained.
+    type Machine = (std::collections::BTreeSet<String>, usize);
+    let mut machines: std::collections::BTreeMap<String, Machine> = Default::default();
     let mut software = std::collections::BTreeSet::new();
     for x in &r.runs {
         let e = &x.provenance.environment;
@@ -1326,20 +1320,26 @@ fn provenance_items(r: &Results) -> Vec<String> {
             e.cores,
             md_escape(&e.os)
         );
-        *machines.entry(m).or_default() += 1;
+        let entry = machines.entry(m).or_default();
+        entry.0.insert(format!("`{}`", e.git));
+        entry.1 += 1;
         software.insert(format!(
             "synthlm {}, {}, candle {}",
             e.synthlm, e.rustc, e.candle
         ));
     }
-    let machines = match machines.len() {
-        0 | 1 => machines.into_keys().next().unwrap_or_default(),
-        _ => machines
-            .into_iter()
-            .map(|(m, n)| format!("{m} ({n} runs)"))
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
+    let many = machines.len() > 1;
+    let machines = machines
+        .into_iter()
+        .map(|(m, (commits, n))| {
+            let commits = commits.into_iter().collect::<Vec<_>>().join(", ");
+            match many {
+                true => format!("{commits} on {m} ({n} runs)"),
+                false => format!("{commits} on {m}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
     let software = software.into_iter().collect::<Vec<_>>().join("; ");
     let notes: Vec<String> = r
         .runs
@@ -1351,7 +1351,7 @@ fn provenance_items(r: &Results) -> Vec<String> {
     let wall: f64 = r.runs.iter().map(|x| x.provenance.wall_s).sum();
     let mut items = vec![
         format!("Seeds: {:?} (weights, data order and dropout of each run; samples use the run's seed).", s.seeds),
-        format!("Runs trained at checkout(s) {} on {machines}; software: {software}.", commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        format!("Runs finished at checkout(s) {machines}; software: {software}."),
         format!("Time: {} training runs, {:.1} min of wall time, {:.3} CPU core-hours.", r.runs.len(), wall / 60.0, r.runs.iter().map(|x| x.provenance.cpu_core_hours).sum::<f64>()),
         format!("Aggregated (scored, baselines, this report's numbers) at checkout `{}`.", r.aggregated_by.git),
     ];
