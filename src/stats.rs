@@ -375,6 +375,12 @@ pub struct PairedDocs {
 
 /// Per-document bits averaged over seeds (all seeds score the same documents).
 pub fn mean_over_seeds(per_seed: &[DocScores]) -> DocScores {
+    // Averaging document by document is only meaningful over the same documents: a seed scored
+    // on other ones is refused by name (it used to index out of range, or drop documents).
+    assert!(
+        per_seed.windows(2).all(|w| w[0].bytes == w[1].bytes),
+        "mean over seeds of scores on different documents"
+    );
     let n = per_seed.len().max(1) as f64;
     let docs = per_seed.first().map_or(0, DocScores::len);
     DocScores {

@@ -222,3 +222,32 @@ fn effective_documents_weigh_documents_by_their_bytes() {
     assert!((n - 64.0 / 20.0).abs() < 1e-12, "{n}");
     assert_eq!(set(vec![]).effective_documents(), 0.0);
 }
+
+/// Documents are averaged over seeds one by one; seeds scored on other documents are refused.
+#[test]
+fn mean_over_seeds_averages_documents_and_refuses_other_documents() {
+    let seed = |bits: [f64; 2], bytes: [u64; 2]| DocScores {
+        bits: bits.to_vec(),
+        bytes: bytes.to_vec(),
+    };
+    let m = synthlm::stats::mean_over_seeds(&[seed([1.0, 4.0], [2, 3]), seed([3.0, 8.0], [2, 3])]);
+    assert_eq!((m.bits, m.bytes), (vec![2.0, 6.0], vec![2, 3]));
+    for other in [
+        seed([1.0, 4.0], [2, 4]),
+        DocScores {
+            bits: vec![1.0],
+            bytes: vec![2],
+        },
+    ] {
+        let r = std::panic::catch_unwind(|| {
+            synthlm::stats::mean_over_seeds(&[seed([1.0, 4.0], [2, 3]), other.clone()])
+        });
+        let msg = r
+            .err()
+            .and_then(|e| e.downcast_ref::<&str>().map(|s| s.to_string()));
+        assert_eq!(
+            msg.as_deref(),
+            Some("mean over seeds of scores on different documents")
+        );
+    }
+}

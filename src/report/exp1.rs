@@ -103,6 +103,55 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
         text("Sentences generated from the results below (bits per byte: lower is better)."),
     ];
     b.push(Block::List(findings(r)));
+    b.extend(data_blocks(r, dir)?);
+    b.push(heading("Results"));
+    b.push(Block::Table {
+        name: "results".into(),
+        caption: results_caption(r),
+        frame: results_table(r)?,
+    });
+    let cells = crate::report::bar::cells(r, &CONDITIONS, &BAR_SETS);
+    b.push(heading("The bar: do the students learn?"));
+    b.push(text(crate::report::bar::count(&cells)));
+    b.push(Block::Table {
+        name: "bar".into(),
+        caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0 with a Holm-adjusted p below 0.05 and every seed below it (per seed: each seed's whole-set difference from the Kneser-Ney model counted on that seed's tokens).", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
+        frame: crate::report::bar::table(&cells)?,
+    });
+    if let Some(p) = probe {
+        b.extend(probe_blocks(r, dir, p, &cells)?);
+    }
+    b.push(heading("Comparisons"));
+    b.push(Block::Table {
+        name: "comparisons".into(),
+        caption: comparison_caption(r, "every comparison in this table"),
+        frame: comparison_table(r)?,
+    });
+    b.extend(crate::report::suite::blocks(
+        r,
+        &CONDITIONS,
+        &analysis(r)?.frames,
+    )?);
+    b.extend(crate::report::harness::decontamination(r)?);
+    b.push(heading("Contamination"));
+    b.push(Block::Table {
+        name: "contamination".into(),
+        caption: "Share of each held-out set's word 13-grams found in each training set.".into(),
+        frame: contamination_table(r)?,
+    });
+    b.extend(crate::report::harness::sweep(r)?);
+    b.extend(crate::report::harness::curve(r, color)?);
+    b.extend(closing_blocks(r, dir)?);
+    Ok(Page {
+        name: "exp1".into(),
+        blocks: b,
+    })
+}
+
+/// The data section: what the sets are, what they are made of, what the held-out sets rest
+/// on, each source's numbers, and every hyperparameter.
+fn data_blocks(r: &Results, dir: &Path) -> Result<Vec<Block>> {
+    let mut b = Vec::new();
     b.push(heading("Data"));
     b.push(Block::Table {
         name: "corpora".into(),
@@ -142,43 +191,12 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
         caption: "Every hyperparameter of the grid's runs, from their committed configs (the runs of a student differ only in seed and training set; the learning curve's runs only in their steps and the settings scaled with them: warmup, logging and evaluation intervals).".into(),
         frame: hyperparameter_table(r, dir)?,
     });
-    b.push(heading("Results"));
-    b.push(Block::Table {
-        name: "results".into(),
-        caption: results_caption(r),
-        frame: results_table(r)?,
-    });
-    let cells = crate::report::bar::cells(r, &CONDITIONS, &BAR_SETS);
-    b.push(heading("The bar: do the students learn?"));
-    b.push(text(crate::report::bar::count(&cells)));
-    b.push(Block::Table {
-        name: "bar".into(),
-        caption: format!("Each student against the n-gram models of its own training tokens, per held-out set (neutral: the evaluation suite's third domain). Student: mean [interval] over seeds (as in the results table). Differences: student - n-gram in bits per byte, paired over documents ({}). The bar: at most -{:.2} from the bigram, and the interval from the best Kneser-Ney model (lowest mean) below 0 with a Holm-adjusted p below 0.05 and every seed below it (per seed: each seed's whole-set difference from the Kneser-Ney model counted on that seed's tokens).", kn_interval(r), crate::report::bar::BIGRAM_MARGIN),
-        frame: crate::report::bar::table(&cells)?,
-    });
-    if let Some(p) = probe {
-        b.extend(probe_blocks(r, dir, p, &cells)?);
-    }
-    b.push(heading("Comparisons"));
-    b.push(Block::Table {
-        name: "comparisons".into(),
-        caption: comparison_caption(r, "every comparison in this table"),
-        frame: comparison_table(r)?,
-    });
-    b.extend(crate::report::suite::blocks(
-        r,
-        &CONDITIONS,
-        &analysis(r)?.frames,
-    )?);
-    b.extend(crate::report::harness::decontamination(r)?);
-    b.push(heading("Contamination"));
-    b.push(Block::Table {
-        name: "contamination".into(),
-        caption: "Share of each held-out set's word 13-grams found in each training set.".into(),
-        frame: contamination_table(r)?,
-    });
-    b.extend(crate::report::harness::sweep(r)?);
-    b.extend(crate::report::harness::curve(r, color)?);
+    Ok(b)
+}
+
+/// The page's end: figures, the paper-scale plan, samples, and the macros the paper reads.
+fn closing_blocks(r: &Results, dir: &Path) -> Result<Vec<Block>> {
+    let mut b = Vec::new();
     b.push(heading("Figures"));
     for st in &r.scale.students {
         for e in EVAL_SETS {
@@ -201,10 +219,7 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
     b.push(text("Fixed prompts, temperature 0.8, top-k 40, top-p 0.95, seed = the run's seed (first seed shown)."));
     b.push(Block::List(samples(r)));
     b.extend(macros(r, &paper, &gpu)?);
-    Ok(Page {
-        name: "exp1".into(),
-        blocks: b,
-    })
+    Ok(b)
 }
 
 /// The results of this design's probe of a larger student: profile `PROFILE-probe`
