@@ -503,6 +503,9 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     for x in probe.runs.iter_mut() {
         x.student = "bigger".into();
     }
+    for x in probe.samples.iter_mut() {
+        x.student = "bigger".into();
+    }
     probe.scale.students[0].name = "bigger".into();
     let probe_dir = paths.results.with_file_name(&probe.scale.profile);
     synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
@@ -579,6 +582,12 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         assert!(names.contains("bigger"), "{t}: {names}");
         assert!(!names.contains(&s.students[0].name), "{t}: {names}");
     }
+    // And its samples, under its student's name.
+    let probe_samples = rep.pages[0].blocks.iter().any(|b| {
+        matches!(b, synthlm::report::Block::List(v)
+            if !v.is_empty() && v.iter().all(|x| x.starts_with("**bigger / trained on ")))
+    });
+    assert!(!r.samples.is_empty() && probe_samples);
     // The two students against each other: the same runs under two names differ by exactly 0 on
     // every training set and held-out set, neutral included.
     let vs = rep.table("probe-vs-design").unwrap();

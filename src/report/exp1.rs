@@ -344,6 +344,10 @@ fn probe_own_blocks(p: &Results) -> Result<Vec<Block>> {
         b.push(text(format!("The probe (`{}`) on the evaluation suite: its tables, read as the suite's section below explains (the n-gram column is the best of six models of the same tokens, chosen per row after the fact; where the n-grams sit above chance, they, not chance, are the floor).", p.scale.profile)));
     }
     b.extend(suite);
+    if !p.samples.is_empty() {
+        b.push(text("The probe's samples, from the prompts and settings of the samples at the end of this page (first seed shown):"));
+        b.push(Block::List(samples(p)));
+    }
     Ok(b)
 }
 
