@@ -588,6 +588,16 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
             if !v.is_empty() && v.iter().all(|x| x.starts_with("**bigger / trained on ")))
     });
     assert!(!r.samples.is_empty() && probe_samples);
+    // The page's findings say what the probe met too.
+    let probe_finding = format!(
+        "The probe of a larger student (profile `{}`",
+        probe.scale.profile
+    );
+    assert!(rep.pages[0]
+        .blocks
+        .iter()
+        .any(|b| matches!(b, synthlm::report::Block::List(v)
+        if v.iter().any(|x| x.starts_with(&probe_finding) && x.contains(" cells")))));
     // The two students against each other: the same runs under two names differ by exactly 0 on
     // every training set and held-out set, neutral included.
     let vs = rep.table("probe-vs-design").unwrap();

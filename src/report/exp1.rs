@@ -102,7 +102,17 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
         heading("Findings"),
         text("Sentences generated from the results below (bits per byte: lower is better)."),
     ];
-    b.push(Block::List(findings(r)));
+    let mut found = findings(r);
+    if let Some(p) = probe {
+        let cells = crate::report::bar::cells(p, &CONDITIONS, &BAR_SETS);
+        found.push(format!(
+            "The probe of a larger student (profile `{}`, chosen after these results; seeds {}; Holm over its own comparisons): {}",
+            p.scale.profile,
+            seed_list(&p.scale.seeds),
+            crate::report::bar::summary(&cells)
+        ));
+    }
+    b.push(Block::List(found));
     b.extend(data_blocks(r, dir)?);
     b.push(heading("Results"));
     b.push(Block::Table {
