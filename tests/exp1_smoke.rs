@@ -303,6 +303,12 @@ fn scales_are_validated_with_the_key_named() {
         let e = format!("{:#}", Scale::from_toml_str(&with, "c.toml").unwrap_err());
         assert!(e.contains("key `curve`"), "{e}");
     }
+    // The suite on the curve's runs needs both a suite and a curve.
+    for with in ["curve_suite = true", "curve_suite = true\ncurve = [2.0]"] {
+        let with = text.replace("experiment = 1", &format!("experiment = 1\n{with}"));
+        let e = format!("{:#}", Scale::from_toml_str(&with, "s.toml").unwrap_err());
+        assert!(e.contains("key `curve_suite`"), "{e}");
+    }
     let e =
         Scale::from_toml_str(&format!("{text}\n[design]\nblend_share = 0.3\n"), "z.toml").unwrap();
     let err = Exp1

@@ -180,13 +180,17 @@ fn a_registered_experiment_runs_through_the_commands_and_keeps_to_its_own_files(
 }
 
 /// With `suite = true` every run is scored by the evaluation suite at 10% of training and at
-/// the end, and its rows join the results (needs the teacher and dict-devil, as CI has).
+/// the end, and its rows join the results (needs the teacher and dict-devil, as CI has); with
+/// `curve_suite`, the learning curve's runs too, each curve point gaining its neutral score.
 #[test]
 fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
     let dir = toy_project(|text| {
         let one_student = &text[..text.find("[[students]]\nname = \"tiny-wide\"").unwrap()];
         one_student
-            .replace("experiment = 1", "experiment = 99\nsuite = true")
+            .replace(
+                "experiment = 1",
+                "experiment = 99\nsuite = true\ncurve = [2.0]\ncurve_suite = true",
+            )
             .replace("seeds = [0, 1, 2]", "seeds = [0]")
             + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
     });
@@ -268,6 +272,48 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
     assert!(
         cell.starts_with(&synthlm::report::tables::num(best)),
         "{cell}"
+    );
+    curve_points_carry_the_neutral_domain(root, &r);
+}
+
+/// The curve's runs went through the suite, and every point (the grid's 1x run and the 2x
+/// run) has a neutral score beside the n-gram models of its own tokens, read from its
+/// `suite.json` without the excluded documents; the report draws it under its prefix.
+fn curve_points_carry_the_neutral_domain(root: &Path, r: &Results) {
+    let out = root.join("data/results/exp99/smoke");
+    let steps = 2 * r.scale.steps;
+    for c in ["a", "b"] {
+        let dir = out.join(format!("curve/tiny-{c}-s0-{steps}steps"));
+        assert!(dir.join("suite.json").exists(), "{}", dir.display());
+        for (m, run) in [(1.0, out.join(format!("runs/tiny-{c}-s0"))), (2.0, dir)] {
+            let p = r
+                .curve
+                .iter()
+                .find(|p| p.multiple == m && p.condition == c && p.eval_set == "neutral")
+                .unwrap_or_else(|| panic!("{c} at {m}x on neutral: {:?}", r.curve));
+            let (own, base) =
+                synthlm::experiments::results::suite_neutral(&run, &r.neutral_excluded)
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(p.bpb, own.bpb());
+            assert_eq!(p.baselines["kn-3"], base["kn-3"].bpb());
+            assert!(p.baselines.contains_key("bigram"), "{p:?}");
+        }
+    }
+    // two held-out sets (held, neutral) x two training sets x two multiples
+    assert_eq!(r.curve.len(), 8, "{:?}", r.curve);
+    let blocks = synthlm::report::harness::curve(r, |c| usize::from(c == "b"), "p-").unwrap();
+    let names: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Table { name, .. } | Block::Figure { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["p-curve", "p-budget-tiny-held", "p-budget-tiny-neutral"],
+        "{names:?}"
     );
 }
 
@@ -438,7 +484,7 @@ fn a_learning_curve_trains_the_first_seed_at_each_multiple_of_the_budget() {
     let enough = synthlm::experiments::curve::trained_enough(&r.curve);
     assert_eq!(enough.len(), 2);
     // The report's section: the table, a verdict per (condition, set), a figure that draws.
-    let blocks = synthlm::report::harness::curve(&r, |c| usize::from(c == "b")).unwrap();
+    let blocks = synthlm::report::harness::curve(&r, |c| usize::from(c == "b"), "").unwrap();
     let mut figures = 0;
     for b in &blocks {
         match b {

@@ -11,13 +11,14 @@
 //! grid's headline rows or comparisons.
 
 use crate::experiments::baselines::baselines;
-use crate::experiments::grid::{self, RunData, RunKey, RunOutcome};
+use crate::experiments::grid::{self, RunData, RunKey, RunOutcome, SuiteInputs};
 use crate::experiments::prepare::Prepared;
+use crate::experiments::results::suite_neutral;
 use crate::experiments::scale::Scale;
+use crate::experiments::Paths;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Bits per byte under which the 2x run's gain counts as "trained enough".
 pub const ENOUGH: f64 = 0.02;
@@ -58,14 +59,17 @@ fn multiples(s: &Scale) -> Vec<f64> {
 }
 
 /// Train (or reuse) every curve run and score it with its baselines; empty when the scale asks
-/// for no curve. `main` holds the grid's runs, whose first seed is the curve's 1x point.
+/// for no curve. `main` holds the grid's runs, whose first seed is the curve's 1x point. With
+/// `curve_suite`, every curve run also goes through the evaluation suite and each point gains
+/// its neutral-domain score (without the documents `neutral_excluded`) beside the suite's
+/// n-gram models, which are counted on the same positions the run saw.
 pub fn run_curve(
     s: &Scale,
     p: &Prepared,
-    results: &Path,
-    work: &Path,
+    paths: &Paths,
     prompts: &[&str],
     main: &[RunOutcome],
+    neutral_excluded: &[usize],
     progress: bool,
 ) -> Result<Vec<CurvePoint>> {
     if s.curve.is_empty() {
@@ -78,10 +82,11 @@ pub fn run_curve(
         indicatif::ProgressBar::hidden()
     };
     let seed = s.seeds[0];
+    let mut suite = SuiteInputs::default();
     let mut out = Vec::new();
     for m in multiples(s) {
         let sm = scaled(s, m);
-        let base = baselines(&sm, p, work, false)?;
+        let base = baselines(&sm, p, &paths.work, false)?;
         for st in &s.students {
             for c in &p.train {
                 let key = RunKey {
@@ -95,7 +100,7 @@ pub fn run_curve(
                         .cloned()
                         .context("the grid's run of the curve's seed")?
                 } else {
-                    let dir = results.join(format!(
+                    let dir = paths.results.join(format!(
                         "curve/{}-{}-s{seed}-{}steps",
                         st.name, c.name, sm.steps
                     ));
@@ -104,8 +109,24 @@ pub fn run_curve(
                     let what = || format!("the learning curve's run {}", dir.display());
                     grid::train_if_needed(&cfg, &dir, s.ranks, progress).with_context(what)?;
                     grid::measure_if_needed(&key, &sm, p, &dir, prompts).with_context(what)?;
+                    if s.curve_suite {
+                        suite
+                            .evaluate_if_needed(&dir, &paths.work, progress)
+                            .with_context(what)?;
+                    }
                     pb.inc(1);
                     grid::outcome(key, dir.clone(), s.eval_windows)?
+                };
+                let point = |eval_set: &str, bpb: f64, baselines| CurvePoint {
+                    student: st.name.clone(),
+                    condition: c.name.clone(),
+                    seed,
+                    multiple: m,
+                    steps: sm.steps,
+                    tokens: run.summary.tokens_seen,
+                    eval_set: eval_set.into(),
+                    bpb,
+                    baselines,
                 };
                 for (eval_set, score) in &run.scores {
                     let baselines = base
@@ -113,17 +134,13 @@ pub fn run_curve(
                         .filter(|b| b.trained_on == c.name && &b.eval_set == eval_set)
                         .map(|b| (b.name.clone(), b.scores.bpb()))
                         .collect();
-                    out.push(CurvePoint {
-                        student: st.name.clone(),
-                        condition: c.name.clone(),
-                        seed,
-                        multiple: m,
-                        steps: sm.steps,
-                        tokens: run.summary.tokens_seen,
-                        eval_set: eval_set.clone(),
-                        bpb: score.bpb(),
-                        baselines,
-                    });
+                    out.push(point(eval_set, score.bpb(), baselines));
+                }
+                if s.curve_suite {
+                    let (own, base) = suite_neutral(&run.dir, neutral_excluded)?
+                        .with_context(|| format!("{}: no neutral score", run.dir.display()))?;
+                    let base = base.into_iter().map(|(k, v)| (k, v.bpb())).collect();
+                    out.push(point("neutral", own.bpb(), base));
                 }
             }
         }

@@ -453,12 +453,7 @@ pub fn run_grid(
         indicatif::ProgressBar::hidden()
     };
     let mut out = Vec::with_capacity(keys.len());
-    // Loaded at the first run that needs them (the teacher takes a second or two).
-    type SuiteInputs = (
-        Result<crate::eval::suite::SuiteItems>,
-        Result<crate::generate::Teacher>,
-    );
-    let mut suite_inputs: Option<SuiteInputs> = None;
+    let mut suite = SuiteInputs::default();
     for key in keys {
         let dir = results.join(key.dir());
         pb.set_message(key.dir());
@@ -478,18 +473,9 @@ pub fn run_grid(
             .with_context(|| format!("training {}", key.dir()))?;
         measure_if_needed(&key, s, p, &dir, prompts)
             .with_context(|| format!("scoring {}", key.dir()))?;
-        if s.suite && !dir.join(crate::eval::suite_run::SUITE).exists() {
-            let (items, teacher) = suite_inputs.get_or_insert_with(|| {
-                let items = crate::eval::suite::SuiteItems::load(
-                    &super::provenance::project_root().join("data/eval"),
-                );
-                (items, crate::generate::Teacher::load())
-            });
-            let (items, teacher) = match (items, teacher) {
-                (Ok(i), Ok(t)) => (i, t),
-                (Err(e), _) | (_, Err(e)) => anyhow::bail!("the evaluation suite's inputs: {e:#}"),
-            };
-            crate::eval::suite_run::evaluate_run(&dir, items, teacher, work, progress)
+        if s.suite {
+            suite
+                .evaluate_if_needed(&dir, work, progress)
                 .with_context(|| format!("the evaluation suite on {}", key.dir()))?;
         }
         out.push(outcome(key, dir, s.eval_windows)?);
@@ -497,4 +483,41 @@ pub fn run_grid(
     }
     pb.finish_and_clear();
     Ok(out)
+}
+
+/// The evaluation suite's inputs (its items and the teacher), loaded at the first run that
+/// needs them: the teacher takes a second or two, and a grid whose runs all have their suite
+/// results needs neither.
+#[derive(Default)]
+pub(crate) struct SuiteInputs(
+    Option<(
+        Result<crate::eval::suite::SuiteItems>,
+        Result<crate::generate::Teacher>,
+    )>,
+);
+
+impl SuiteInputs {
+    /// Run the evaluation suite on a finished run unless its `suite.json` exists.
+    pub(crate) fn evaluate_if_needed(
+        &mut self,
+        dir: &Path,
+        work: &Path,
+        progress: bool,
+    ) -> Result<()> {
+        if dir.join(crate::eval::suite_run::SUITE).exists() {
+            return Ok(());
+        }
+        let (items, teacher) = self.0.get_or_insert_with(|| {
+            let items = crate::eval::suite::SuiteItems::load(
+                &super::provenance::project_root().join("data/eval"),
+            );
+            (items, crate::generate::Teacher::load())
+        });
+        let (items, teacher) = match (items, teacher) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => anyhow::bail!("the evaluation suite's inputs: {e:#}"),
+        };
+        crate::eval::suite_run::evaluate_run(dir, items, teacher, work, progress)?;
+        Ok(())
+    }
 }

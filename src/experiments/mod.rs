@@ -154,10 +154,10 @@ pub fn run(e: &dyn Experiment, s: &Scale, paths: &Paths, progress: bool) -> Resu
     let curve = curve::run_curve(
         s,
         &p,
-        &paths.results,
-        &paths.work,
+        paths,
         &e.prompts(),
         &runs,
+        &neutral_excluded,
         progress,
     )?;
     let mut headline = Vec::new();

@@ -108,6 +108,11 @@ pub struct Scale {
     /// 0.5, 2.0]`. Empty: no curve.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve: Vec<f64>,
+    /// Run the evaluation suite on the learning curve's runs too, and add their neutral-domain
+    /// points (needs `suite` and `curve`). Off by default: a curve trained before this existed
+    /// kept no weights to evaluate, and retraining it costs the curve again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub curve_suite: bool,
     /// ZeRO-1: AdamW's state divided over the `ranks` (the weights do not change).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub zero1: bool,
@@ -231,6 +236,9 @@ impl Scale {
             .find(|m| !(m.is_finite() && **m > 0.0) || **m == 1.0)
         {
             bail!("key `curve`: multiples of the token budget must be positive and not 1 (the grid's own runs), not {m}");
+        }
+        if self.curve_suite && !(self.suite && !self.curve.is_empty()) {
+            bail!("key `curve_suite` needs `suite = true` and a `curve`");
         }
         if let Some(w) = &self.sweep {
             if w.lrs.len() < 2 || w.lrs.iter().any(|x| !(*x > 0.0 && *x < 1.0)) {

@@ -80,6 +80,7 @@ pub fn run_sweep(
             lr,
             seeds: vec![s.seeds[0]],
             curve: vec![],
+            curve_suite: false,
             sweep: None,
             suite: false,
             students: s

@@ -150,7 +150,7 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
         frame: contamination_table(r)?,
     });
     b.extend(crate::report::harness::sweep(r)?);
-    b.extend(crate::report::harness::curve(r, color)?);
+    b.extend(crate::report::harness::curve(r, color, "")?);
     b.extend(closing_blocks(r, dir)?);
     Ok(Page {
         name: "exp1".into(),
@@ -326,7 +326,7 @@ fn probe_blocks(
 }
 
 /// The probe's own results read as this design's are: its training sets compared on each
-/// held-out set, and its suite tables (named `probe-...`).
+/// held-out set, its suite tables and its learning curve (named `probe-...`).
 fn probe_own_blocks(p: &Results) -> Result<Vec<Block>> {
     let between: Vec<&crate::experiments::results::ComparisonRow> = p
         .comparisons
@@ -354,6 +354,7 @@ fn probe_own_blocks(p: &Results) -> Result<Vec<Block>> {
         b.push(text(format!("The probe (`{}`) on the evaluation suite: its tables, read as the suite's section below explains (the n-gram column is the best of six models of the same tokens, chosen per row after the fact; where the n-grams sit above chance, they, not chance, are the floor).", p.scale.profile)));
     }
     b.extend(suite);
+    b.extend(crate::report::harness::curve(p, color, "probe-")?);
     if !p.samples.is_empty() {
         b.push(text("The probe's samples, from the prompts and settings of the samples at the end of this page (first seed shown):"));
         b.push(Block::List(samples(p)));

@@ -79,8 +79,9 @@ fn sweep_edges(p: &[&crate::experiments::sweep::SweepPoint]) -> String {
 }
 
 /// The learning curve: a table of every point with its n-gram baselines, the "trained enough"
-/// verdicts, and one figure per student and held-out set.
-pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
+/// verdicts, and one figure per student and held-out set; table and figures named with
+/// `prefix` (a second results file's curve on the same page).
+pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<Block>> {
     if r.curve.is_empty() {
         return Ok(vec![]);
     }
@@ -108,13 +109,24 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
         .into_iter()
         .map(|(st, cond, set, gain, enough)| {
             let v = if enough { "trained enough" } else { "still learning" };
-            format!("`{st}` on {cond}, held-out {set}: twice the tokens gained {} bits per byte ({v}: the rule is a gain under {ENOUGH}).", num(gain))
+            if gain < 0.0 {
+                // A loss is not the flattening the rule means to detect: say what happened.
+                format!("`{st}` on {cond}, held-out {set}: twice the tokens made it worse by {} bits per byte (more of its training text moved it away from this set; by the rule, a gain under {ENOUGH}, {v}).", num(-gain))
+            } else {
+                format!("`{st}` on {cond}, held-out {set}: twice the tokens gained {} bits per byte ({v}: the rule is a gain under {ENOUGH}).", num(gain))
+            }
         })
         .collect();
     let mut b = vec![
-        Block::Heading(3, "Learning curve".into()),
+        Block::Heading(
+            3,
+            match prefix {
+                "" => "Learning curve".into(),
+                _ => format!("Learning curve of `{}`", r.scale.profile),
+            },
+        ),
         Block::Text(format!("Seed {} of every student and training set trained again on other multiples of the token budget, each a finished run with its own warmup and cosine schedule (not a snapshot taken mid-run), beside n-gram models counted on exactly the tokens each run saw.", c[0].seed)),
-        Block::Table { name: "curve".into(), caption: "Learning curve: bits per byte on whole held-out sets.".into(), frame },
+        Block::Table { name: format!("{prefix}curve"), caption: "Learning curve: bits per byte on whole held-out sets.".into(), frame },
     ];
     if !verdicts.is_empty() {
         b.push(Block::List(verdicts));
@@ -129,7 +141,7 @@ pub fn curve(r: &Results, color: fn(&str) -> usize) -> Result<Vec<Block>> {
             .collect();
         for e in sets {
             b.push(Block::Figure {
-                name: format!("budget-{st}-{e}"),
+                name: format!("{prefix}budget-{st}-{e}"),
                 caption: format!("`{st}` on held-out {e} text against the tokens each run trained on: the student (solid, one finished run per point) and the best Kneser-Ney model counted on the same tokens (dashed); one colour per training set. The bigram is in the table."),
                 figure: curve_figure(r, &st, &e, color),
             });
