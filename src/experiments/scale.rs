@@ -237,7 +237,7 @@ impl Scale {
         {
             bail!("key `curve`: multiples of the token budget must be positive and not 1 (the grid's own runs), not {m}");
         }
-        if self.curve_suite && !(self.suite && !self.curve.is_empty()) {
+        if self.curve_suite && (!self.suite || self.curve.is_empty()) {
             bail!("key `curve_suite` needs `suite = true` and a `curve`");
         }
         if let Some(w) = &self.sweep {
