@@ -111,6 +111,12 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
             seed_list(&p.scale.seeds),
             crate::report::bar::summary(&cells)
         ));
+        let curve = crate::report::harness::curve_sentence(&p.curve);
+        if !curve.is_empty() {
+            found.push(format!(
+                "The probe's learning curve (chosen after these results): {curve}"
+            ));
+        }
     }
     b.push(Block::List(found));
     b.extend(data_blocks(r, dir)?);

@@ -212,6 +212,26 @@ pub fn curve_sentence(points: &[CurvePoint]) -> String {
             " Twice the tokens gained {gained} bits per byte ({enough} of {} cells under the {ENOUGH} that counts as trained enough): {verdict}.",
             v.len()
         );
+        // A loss is "trained enough" by the rule but is not a flattened curve: name it.
+        let worse: Vec<String> = v
+            .iter()
+            .filter(|x| x.3 < 0.0)
+            .map(|x| {
+                format!(
+                    "trained on {} and scored on {} text, by {}",
+                    x.1,
+                    x.2,
+                    num(-x.3)
+                )
+            })
+            .collect();
+        if !worse.is_empty() {
+            out += &format!(
+                " Of those, twice the tokens made the student worse in {}: {}.",
+                worse.len(),
+                worse.join("; ")
+            );
+        }
     }
     out
 }
@@ -361,6 +381,11 @@ mod tests {
         p.push(point("b", 2.0, 1.995, 1.9));
         let s = curve_sentence(&p);
         assert!(s.contains("(1 of 2 cells under the 0.02 that counts as trained enough): still learning in the other 1."), "{s}");
+        assert!(!s.contains("worse"), "{s}");
+        // a loss at 2x counts as "trained enough" by the rule, and is named as a loss
+        p.last_mut().unwrap().bpb = 2.03;
+        let s = curve_sentence(&p);
+        assert!(s.contains("Of those, twice the tokens made the student worse in 1: trained on b and scored on real text, by 0.030."), "{s}");
         assert!(curve_sentence(&[]).is_empty());
     }
 }
