@@ -514,6 +514,31 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     }
     probe.scale.students[0].name = "bigger".into();
     let probe_dir = paths.results.with_file_name(&probe.scale.profile);
+    // A learning curve: a 2x run of seed 0 on the neutral set and on synthetic text, with its
+    // provenance (the curve's runs are not among `runs`; the reproducibility page reads them).
+    let curve_point = |eval_set: &str, bpb: f64| synthlm::experiments::curve::CurvePoint {
+        student: "bigger".into(),
+        condition: "synthetic".into(),
+        seed: 0,
+        multiple: 2.0,
+        steps: 2 * s.steps,
+        tokens: 2 * s.tokens_per_run(),
+        eval_set: eval_set.into(),
+        bpb,
+        baselines: [("bigram".to_string(), 3.0), ("kn-3".to_string(), 2.5)].into(),
+    };
+    probe.curve = vec![curve_point("neutral", 2.7), curve_point("synthetic", 2.0)];
+    let curve_run = probe_dir.join(synthlm::experiments::curve::run_dir(
+        "bigger",
+        "synthetic",
+        0,
+        2 * s.steps,
+    ));
+    let mut prov: synthlm::experiments::grid::RunProvenance =
+        synthlm::io::read_json(&paths.results.join(&r.runs[0].dir).join("provenance.json"))
+            .unwrap();
+    prov.note = Some("adopted from elsewhere".into());
+    synthlm::io::write_json(&curve_run.join("provenance.json"), &prov).unwrap();
     synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
     // A probe without its runs' scores cannot be compared document by document: refused, named.
     let err = Exp1.report(&r, &paths.results).err().unwrap();
@@ -549,6 +574,22 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
     assert!(items
         .iter()
         .any(|x| x.starts_with(&probe_items) && x.contains("Aggregated")));
+    // Its curve's run, with its note, read from the run's own record.
+    let curve_items = format!("{probe_items}Learning curve: ");
+    assert!(items.iter().any(|x| x.starts_with(&curve_items)
+        && x.contains("1 more training runs")
+        && x.contains(&prov.environment.git)));
+    assert!(items
+        .iter()
+        .any(|x| *x == &format!("{curve_items}Note: adopted from elsewhere")));
+    // Its curve's table and figures sit beside the design's under names of their own.
+    assert_eq!(rep.table("probe-curve").unwrap().height(), 2);
+    for f in [
+        "probe-budget-bigger-neutral",
+        "probe-budget-bigger-synthetic",
+    ] {
+        assert!(rep.figure(f).is_ok(), "{f}");
+    }
     // The probe's own comparisons of training sets are the design's under the probe's name
     // (the same runs), and nothing else of its comparisons (not its bar's); its suite tables
     // sit beside the design's under names of their own.

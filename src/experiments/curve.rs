@@ -49,6 +49,11 @@ pub fn scaled(s: &Scale, multiple: f64) -> Scale {
     }
 }
 
+/// A curve run's folder, relative to the results folder.
+pub fn run_dir(student: &str, condition: &str, seed: u64, steps: u64) -> String {
+    format!("curve/{student}-{condition}-s{seed}-{steps}steps")
+}
+
 /// The curve's multiples: the scale's, and 1 (the grid's run), in order.
 fn multiples(s: &Scale) -> Vec<f64> {
     let mut m = s.curve.clone();
@@ -100,10 +105,9 @@ pub fn run_curve(
                         .cloned()
                         .context("the grid's run of the curve's seed")?
                 } else {
-                    let dir = paths.results.join(format!(
-                        "curve/{}-{}-s{seed}-{}steps",
-                        st.name, c.name, sm.steps
-                    ));
+                    let dir = paths
+                        .results
+                        .join(run_dir(&st.name, &c.name, seed, sm.steps));
                     let cfg =
                         grid::run_config(&sm, st, RunData::of(p, &c.name), seed, dir.clone())?;
                     let what = || format!("the learning curve's run {}", dir.display());

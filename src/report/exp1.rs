@@ -45,7 +45,7 @@ pub fn report(r: &Results, results_dir: &Path) -> Result<Report> {
         pages: vec![
             main_page(r, results_dir, probe.as_ref())?,
             data_page(r)?,
-            reproducibility_page(r, probe.as_ref())?,
+            reproducibility_page(r, results_dir, probe.as_ref())?,
         ],
     })
 }
@@ -1338,18 +1338,17 @@ fn data_page(r: &Results) -> Result<Page> {
     })
 }
 
-/// How a results file was made: its seeds, the checkouts its runs finished at on each
-/// machine, their time, the checkout that aggregated them, and the runs' notes.
-fn provenance_items(r: &Results) -> Vec<String> {
-    let s = &r.scale;
-    // Runs of one results file may have trained on different machines (the probe's did): each
-    // distinct machine is named with the checkouts its runs finished at (a run's record holds
-    // the checkout at its end, not its build) and how many runs it trained.
+/// Where some runs finished and with what: each distinct machine with the checkouts its runs
+/// finished at (a run's record holds the checkout at its end, not its build) and, when there
+/// are several machines, how many runs each trained; the software; the runs' distinct notes.
+fn run_records(
+    provs: &[&crate::experiments::grid::RunProvenance],
+) -> (String, String, Vec<String>) {
     type Machine = (std::collections::BTreeSet<String>, usize);
     let mut machines: std::collections::BTreeMap<String, Machine> = Default::default();
     let mut software = std::collections::BTreeSet::new();
-    for x in &r.runs {
-        let e = &x.provenance.environment;
+    for p in provs {
+        let e = &p.environment;
         let m = format!(
             "{}, {} cores, {}",
             md_escape(&e.cpu),
@@ -1377,36 +1376,57 @@ fn provenance_items(r: &Results) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("; ");
     let software = software.into_iter().collect::<Vec<_>>().join("; ");
-    let notes: Vec<String> = r
-        .runs
+    let notes = provs
         .iter()
-        .filter_map(|x| x.provenance.note.clone())
+        .filter_map(|p| p.note.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
+        .map(|n| format!("Note: {}", md_escape(&n)))
         .collect();
+    (machines, software, notes)
+}
+
+/// How a results file was made: its seeds, the checkouts its runs finished at on each
+/// machine, their time, the checkout that aggregated them, the runs' notes, and the same for
+/// the learning curve's runs (read from their committed `provenance.json`).
+fn provenance_items(r: &Results, dir: &Path) -> Result<Vec<String>> {
+    let provs: Vec<_> = r.runs.iter().map(|x| &x.provenance).collect();
+    let (machines, software, notes) = run_records(&provs);
     let wall: f64 = r.runs.iter().map(|x| x.provenance.wall_s).sum();
     let mut items = vec![
-        format!("Seeds: {:?} (weights, data order and dropout of each run; samples use the run's seed).", s.seeds),
+        format!("Seeds: {:?} (weights, data order and dropout of each run; samples use the run's seed).", r.scale.seeds),
         format!("Runs finished at checkout(s) {machines}; software: {software}."),
         format!("Time: {} training runs, {:.1} min of wall time, {:.3} CPU core-hours.", r.runs.len(), wall / 60.0, r.runs.iter().map(|x| x.provenance.cpu_core_hours).sum::<f64>()),
         format!("Aggregated (scored, baselines, this report's numbers) at checkout `{}`.", r.aggregated_by.git),
     ];
-    items.extend(
-        notes
-            .into_iter()
-            .map(|n| format!("Note: {}", md_escape(&n))),
-    );
-    items
+    items.extend(notes);
+    let curve: std::collections::BTreeSet<String> = r
+        .curve
+        .iter()
+        .filter(|x| x.multiple != 1.0)
+        .map(|x| crate::experiments::curve::run_dir(&x.student, &x.condition, x.seed, x.steps))
+        .collect();
+    if !curve.is_empty() {
+        let provs: Vec<crate::experiments::grid::RunProvenance> = curve
+            .iter()
+            .map(|d| crate::io::read_json(&dir.join(d).join(crate::experiments::grid::PROVENANCE)))
+            .collect::<Result<_>>()?;
+        let (machines, _, notes) = run_records(&provs.iter().collect::<Vec<_>>());
+        let wall: f64 = provs.iter().map(|p| p.wall_s).sum();
+        items.push(format!("Learning curve: {} more training runs (under `curve/`), {:.1} min of wall time, finished at checkout(s) {machines}.", curve.len(), wall / 60.0));
+        items.extend(notes.into_iter().map(|n| format!("Learning curve: {n}")));
+    }
+    Ok(items)
 }
 
-fn reproducibility_page(r: &Results, probe: Option<&Results>) -> Result<Page> {
+fn reproducibility_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
     let s = &r.scale;
     let mut items = vec![format!("Command: `bash scripts/reproduce.sh {0}` (or `synthlm experiment --number 1 --profile {0}`, then `synthlm report --number 1 --profile {0}`); scale: `configs/experiments/exp1/{0}.toml`.", s.profile)];
-    items.extend(provenance_items(r));
+    items.extend(provenance_items(r, dir)?);
     if let Some(p) = probe {
         items.push(format!("Probe (`{0}`): trained by the same main job, or by `synthlm experiment --number 1 --profile {0}`, and reported within these pages; scale: `configs/experiments/exp1/{0}.toml`.", p.scale.profile));
         items.extend(
-            provenance_items(p)
+            provenance_items(p, &dir.with_file_name(&p.scale.profile))?
                 .into_iter()
                 .map(|x| format!("Probe (`{}`): {x}", p.scale.profile)),
         );
