@@ -304,7 +304,11 @@ fn scales_are_validated_with_the_key_named() {
         assert!(e.contains("key `curve`"), "{e}");
     }
     // The suite on the curve's runs needs both a suite and a curve.
-    for with in ["curve_suite = true", "curve_suite = true\ncurve = [2.0]"] {
+    for with in [
+        "curve_suite = true",
+        "curve_suite = true\ncurve = [2.0]",
+        "curve_suite = true\nsuite = true",
+    ] {
         let with = text.replace("experiment = 1", &format!("experiment = 1\n{with}"));
         let e = format!("{:#}", Scale::from_toml_str(&with, "s.toml").unwrap_err());
         assert!(e.contains("key `curve_suite`"), "{e}");
@@ -538,6 +542,9 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         synthlm::io::read_json(&paths.results.join(&r.runs[0].dir).join("provenance.json"))
             .unwrap();
     prov.note = Some("adopted from elsewhere".into());
+    // its own checkout and time, so that the page's curve line is seen to read this record
+    prov.environment.git = "c0ffee1".into();
+    prov.wall_s = 6.0 * 60.0 * 1234.5;
     synthlm::io::write_json(&curve_run.join("provenance.json"), &prov).unwrap();
     synthlm::io::write_json(&probe_dir.join("results.json"), &probe).unwrap();
     // A probe without its runs' scores cannot be compared document by document: refused, named.
@@ -576,12 +583,22 @@ fn the_suite_runs_through_experiment_one_and_its_report() {
         .any(|x| x.starts_with(&probe_items) && x.contains("Aggregated")));
     // Its curve's run, with its note, read from the run's own record.
     let curve_items = format!("{probe_items}Learning curve: ");
-    assert!(items.iter().any(|x| x.starts_with(&curve_items)
-        && x.contains("1 more training runs")
-        && x.contains(&prov.environment.git)));
+    assert!(
+        items.iter().any(|x| x.starts_with(&curve_items)
+            && x.contains("1 training run besides the grid's")
+            && x.contains("`c0ffee1`")
+            && x.contains("7407.0 min")),
+        "{items:?}"
+    );
     assert!(items
         .iter()
         .any(|x| *x == &format!("{curve_items}Note: adopted from elsewhere")));
+    // The findings say the curve was decided after the results, that a run carries a note,
+    // and what the curve shows (here one 2x point and no 1x point: no verdict).
+    assert!(rep.pages[0].blocks.iter().any(|b| matches!(b,
+        synthlm::report::Block::List(v) if v.iter().any(|x| x.starts_with(
+            "The probe's learning curve was decided after these results. 1 of its 1 runs carry a note")
+            && x.contains("on held-out neutral text, 0.200 at 2x the budget")))));
     // Its curve's table and figures sit beside the design's under names of their own.
     assert_eq!(rep.table("probe-curve").unwrap().height(), 2);
     for f in [

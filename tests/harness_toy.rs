@@ -300,6 +300,16 @@ fn curve_points_carry_the_neutral_domain(root: &Path, r: &Results) {
             assert!(p.baselines.contains_key("bigram"), "{p:?}");
         }
     }
+    // each point's n-gram models are counted on its own run's tokens: twice the tokens, other
+    // models
+    let kn = |m: f64| {
+        r.curve
+            .iter()
+            .find(|p| p.multiple == m && p.condition == "a" && p.eval_set == "neutral")
+            .unwrap()
+            .baselines["kn-3"]
+    };
+    assert_ne!(kn(1.0), kn(2.0));
     // two held-out sets (held, neutral) x two training sets x two multiples
     assert_eq!(r.curve.len(), 8, "{:?}", r.curve);
     let blocks = synthlm::report::harness::curve(r, |c| usize::from(c == "b"), "p-").unwrap();

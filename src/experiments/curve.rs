@@ -153,10 +153,27 @@ pub fn run_curve(
     Ok(out)
 }
 
+/// What twice the tokens did to one cell (student, condition, held-out set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Gained at least [`ENOUGH`] bits per byte.
+    StillLearning,
+    /// Gained less than [`ENOUGH`], and not less than 0: the flattening the rule detects.
+    Enough,
+    /// Gained less than 0: worse at 2x. Not counted as trained enough: a curve that turns up
+    /// on a set has not flattened there (and one seed may be seed noise; the report gives the
+    /// budget's seed range beside it).
+    Worse,
+}
+
+/// One cell's 2x verdict: student, condition, held-out set, the bits per byte the 2x run
+/// gained over the 1x run, and the verdict.
+pub type Gain = (String, String, String, f64, Verdict);
+
 /// Whether a student was still learning: per (student, condition, held-out set), the bits per
-/// byte the 2x run gained over the 1x run, and whether that is under [`ENOUGH`]. Empty when
-/// the curve has no 2x point.
-pub fn trained_enough(points: &[CurvePoint]) -> Vec<(String, String, String, f64, bool)> {
+/// byte the 2x run gained over the 1x run and its [`Verdict`]. Empty when the curve has no 2x
+/// point.
+pub fn trained_enough(points: &[CurvePoint]) -> Vec<Gain> {
     let at = |m: f64| {
         points
             .iter()
@@ -167,7 +184,12 @@ pub fn trained_enough(points: &[CurvePoint]) -> Vec<(String, String, String, f64
     at(2.0)
         .filter_map(|(k, twice)| {
             let gain = once.get(&k)? - twice;
-            Some((k.0.clone(), k.1.clone(), k.2.clone(), gain, gain < ENOUGH))
+            let v = match gain {
+                g if g < 0.0 => Verdict::Worse,
+                g if g < ENOUGH => Verdict::Enough,
+                _ => Verdict::StillLearning,
+            };
+            Some((k.0.clone(), k.1.clone(), k.2.clone(), gain, v))
         })
         .collect()
 }
@@ -201,8 +223,12 @@ mod tests {
         ];
         let t = trained_enough(&p);
         assert_eq!(t.len(), 2);
-        assert!(t[0].2 == "a" && (t[0].3 - 0.01).abs() < 1e-12 && t[0].4);
-        assert!(t[1].2 == "b" && (t[1].3 - 0.10).abs() < 1e-12 && !t[1].4);
+        assert!(t[0].2 == "a" && (t[0].3 - 0.01).abs() < 1e-12 && t[0].4 == Verdict::Enough);
+        assert!(t[1].2 == "b" && (t[1].3 - 0.10).abs() < 1e-12);
+        assert_eq!(t[1].4, Verdict::StillLearning);
         assert!(trained_enough(&p[..2]).is_empty());
+        // worse at 2x is its own verdict, not "trained enough"
+        let worse = [point(1.0, "a", 1.80), point(2.0, "a", 1.81)];
+        assert_eq!(trained_enough(&worse)[0].4, Verdict::Worse);
     }
 }

@@ -113,8 +113,14 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
         ));
         let curve = crate::report::harness::curve_sentence(&p.curve);
         if !curve.is_empty() {
+            let provs = curve_provenances(p, &dir.with_file_name(&p.scale.profile))?;
+            let noted = provs.iter().filter(|x| x.note.is_some()).count();
+            let adopted = match noted {
+                0 => String::new(),
+                n => format!(" {n} of its {} runs carry a note on how they were made (on the reproducibility page).", provs.len()),
+            };
             found.push(format!(
-                "The probe's learning curve (chosen after these results): {curve}"
+                "The probe's learning curve was decided after these results.{adopted} {curve}"
             ));
         }
     }
@@ -1400,23 +1406,36 @@ fn provenance_items(r: &Results, dir: &Path) -> Result<Vec<String>> {
         format!("Aggregated (scored, baselines, this report's numbers) at checkout `{}`.", r.aggregated_by.git),
     ];
     items.extend(notes);
-    let curve: std::collections::BTreeSet<String> = r
+    let provs = curve_provenances(r, dir)?;
+    if !provs.is_empty() {
+        let (machines, software, notes) = run_records(&provs.iter().collect::<Vec<_>>());
+        let wall: f64 = provs.iter().map(|p| p.wall_s).sum();
+        let core_hours: f64 = provs.iter().map(|p| p.cpu_core_hours).sum();
+        let n = match provs.len() {
+            1 => "1 training run".to_string(),
+            n => format!("{n} training runs"),
+        };
+        items.push(format!("Learning curve: {n} besides the grid's (under `curve/`), {:.1} min of wall time, {core_hours:.3} CPU core-hours, finished at checkout(s) {machines}; software: {software}.", wall / 60.0));
+        items.extend(notes.into_iter().map(|n| format!("Learning curve: {n}")));
+    }
+    Ok(items)
+}
+
+/// The committed records of the learning curve's own runs (not the grid's 1x runs), one per
+/// run, in folder order.
+fn curve_provenances(
+    r: &Results,
+    dir: &Path,
+) -> Result<Vec<crate::experiments::grid::RunProvenance>> {
+    let runs: std::collections::BTreeSet<String> = r
         .curve
         .iter()
         .filter(|x| x.multiple != 1.0)
         .map(|x| crate::experiments::curve::run_dir(&x.student, &x.condition, x.seed, x.steps))
         .collect();
-    if !curve.is_empty() {
-        let provs: Vec<crate::experiments::grid::RunProvenance> = curve
-            .iter()
-            .map(|d| crate::io::read_json(&dir.join(d).join(crate::experiments::grid::PROVENANCE)))
-            .collect::<Result<_>>()?;
-        let (machines, _, notes) = run_records(&provs.iter().collect::<Vec<_>>());
-        let wall: f64 = provs.iter().map(|p| p.wall_s).sum();
-        items.push(format!("Learning curve: {} more training runs (under `curve/`), {:.1} min of wall time, finished at checkout(s) {machines}.", curve.len(), wall / 60.0));
-        items.extend(notes.into_iter().map(|n| format!("Learning curve: {n}")));
-    }
-    Ok(items)
+    runs.iter()
+        .map(|d| crate::io::read_json(&dir.join(d).join(crate::experiments::grid::PROVENANCE)))
+        .collect()
 }
 
 fn reproducibility_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {

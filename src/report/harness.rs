@@ -1,7 +1,7 @@
 //! Report sections every experiment of the harness can show, each only when its results hold
 //! it: the learning-rate sweep, the learning curve and what decontamination removed.
 
-use crate::experiments::curve::{trained_enough, CurvePoint, ENOUGH};
+use crate::experiments::curve::{trained_enough, CurvePoint, Gain, Verdict, ENOUGH};
 use crate::experiments::results::Results;
 use crate::report::plots::{Figure, Series};
 use crate::report::tables::{col, int, num};
@@ -106,16 +106,8 @@ pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<
         col("best KN", c.iter().map(|x| num(best_kn(&x.baselines)))),
     ])?;
     let verdicts: Vec<String> = trained_enough(&r.curve)
-        .into_iter()
-        .map(|(st, cond, set, gain, enough)| {
-            let v = if enough { "trained enough" } else { "still learning" };
-            if gain < 0.0 {
-                // A loss is not the flattening the rule means to detect: say what happened.
-                format!("`{st}` on {cond}, held-out {set}: twice the tokens made it worse by {} bits per byte (more of its training text moved it away from this set; by the rule, a gain under {ENOUGH}, {v}).", num(-gain))
-            } else {
-                format!("`{st}` on {cond}, held-out {set}: twice the tokens gained {} bits per byte ({v}: the rule is a gain under {ENOUGH}).", num(gain))
-            }
-        })
+        .iter()
+        .map(|g| verdict(r, g))
         .collect();
     let mut b = vec![
         Block::Heading(
@@ -126,7 +118,7 @@ pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<
             },
         ),
         Block::Text(format!("Seed {} of every student and training set trained again on other multiples of the token budget, each a finished run with its own warmup and cosine schedule (not a snapshot taken mid-run), beside n-gram models counted on exactly the tokens each run saw.", c[0].seed)),
-        Block::Table { name: format!("{prefix}curve"), caption: "Learning curve: bits per byte on whole held-out sets.".into(), frame },
+        Block::Table { name: format!("{prefix}curve"), caption: format!("Learning curve: bits per byte on whole held-out sets{}.", if c.iter().any(|x| x.eval_set == "neutral") { " (the neutral set without the documents left out of every neutral score)" } else { "" }), frame },
     ];
     if !verdicts.is_empty() {
         b.push(Block::List(verdicts));
@@ -150,6 +142,34 @@ pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<
     Ok(b)
 }
 
+/// One cell's 2x verdict in a sentence, with the spread of the budget's seeds beside it (the
+/// curve has one seed: a change smaller than that spread may be seed noise).
+fn verdict(r: &Results, g: &Gain) -> String {
+    let (st, cond, set, gain, v) = g;
+    let metric = if set == "neutral" {
+        "neutral_bpb"
+    } else {
+        "bpb"
+    };
+    let seeds = r
+        .cell(st, cond, set, metric)
+        .filter(|h| h.n_seeds > 1)
+        .map_or(String::new(), |h| {
+            format!(
+                " At the budget its {} seeds span {} to {}.",
+                h.n_seeds,
+                num(h.lo),
+                num(h.hi)
+            )
+        });
+    let what = match v {
+        Verdict::StillLearning => format!("twice the tokens gained {} bits per byte: still learning (the rule: a gain under {ENOUGH} is trained enough).", num(*gain)),
+        Verdict::Enough => format!("twice the tokens gained {} bits per byte: trained enough (a gain under {ENOUGH}).", num(*gain)),
+        Verdict::Worse => format!("twice the tokens did not gain: {} bits per byte worse than the run on the budget (not counted as trained enough).", num(-gain)),
+    };
+    format!("`{st}` trained on {cond}, held-out {set}: {what}{seeds}")
+}
+
 /// A multiple of the token budget in words: `1/4 of the budget`, `the budget`, `2x the budget`.
 fn of_budget(m: f64) -> String {
     let inv = 1.0 / m;
@@ -170,68 +190,82 @@ fn best_kn(b: &std::collections::BTreeMap<String, f64>) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The learning curve in two sentences, for the paper's text: per multiple of the budget, the
-/// range of the student's distance from its best Kneser-Ney model over training and held-out
-/// sets; then the range of what the 2x runs gained and the "trained enough" verdict. Empty
-/// without a curve.
+/// The learning curve in sentences, for the paper's text: per held-out set and multiple of the
+/// budget, the range over training sets of the student's distance from its best Kneser-Ney
+/// model; then what the 2x runs did, by verdict. Empty without a curve.
 pub fn curve_sentence(points: &[CurvePoint]) -> String {
     let mut multiples: Vec<f64> = points.iter().map(|x| x.multiple).collect();
     multiples.sort_by(f64::total_cmp);
     multiples.dedup();
-    let gaps: Vec<String> = multiples
-        .iter()
-        .filter_map(|m| {
-            let d = points
-                .iter()
-                .filter(|x| x.multiple == *m)
-                .map(|x| x.bpb - best_kn(&x.baselines))
-                .filter(|d| d.is_finite());
-            span(d).map(|range| format!("{}, {range}", of_budget(*m)))
-        })
-        .collect();
-    if gaps.is_empty() {
-        return String::new();
-    }
     let sets: std::collections::BTreeSet<&str> =
         points.iter().map(|x| x.eval_set.as_str()).collect();
+    let per_set: Vec<String> = sets
+        .iter()
+        .filter_map(|set| {
+            let gaps: Vec<String> = multiples
+                .iter()
+                .filter_map(|m| {
+                    let d = points
+                        .iter()
+                        .filter(|x| x.multiple == *m && x.eval_set == *set)
+                        .map(|x| x.bpb - best_kn(&x.baselines))
+                        .filter(|d| d.is_finite());
+                    span(d).map(|range| format!("{range} at {}", of_budget(*m)))
+                })
+                .collect();
+            (!gaps.is_empty()).then(|| format!("on held-out {set} text, {}", gaps.join(", ")))
+        })
+        .collect();
+    if per_set.is_empty() {
+        return String::new();
+    }
     let mut out = format!(
-        "On the learning curve (seed {}), the student's bits per byte minus its best Kneser-Ney model's, over training sets and the held-out sets {}: at {}.",
+        "On the learning curve (seed {}), the student's bits per byte minus its best Kneser-Ney model's, over training sets: {}.",
         points[0].seed,
-        sets.into_iter().collect::<Vec<_>>().join(" and "),
-        gaps.join("; at ")
+        per_set.join("; ")
     );
-    let v = trained_enough(points);
-    if let Some(gained) = span(v.iter().map(|x| x.3)) {
-        let enough = v.iter().filter(|x| x.4).count();
-        let verdict = match enough {
-            0 => "the students were still learning".to_string(),
-            n if n == v.len() => "the students were trained enough".to_string(),
-            n => format!("still learning in the other {}", v.len() - n),
-        };
-        out += &format!(
-            " Twice the tokens gained {gained} bits per byte ({enough} of {} cells under the {ENOUGH} that counts as trained enough): {verdict}.",
-            v.len()
-        );
-        // A loss is "trained enough" by the rule but is not a flattened curve: name it.
-        let worse: Vec<String> = v
-            .iter()
-            .filter(|x| x.3 < 0.0)
-            .map(|x| {
-                format!(
-                    "trained on {} and scored on {} text, by {}",
-                    x.1,
-                    x.2,
-                    num(-x.3)
-                )
-            })
-            .collect();
-        if !worse.is_empty() {
-            out += &format!(
-                " Of those, twice the tokens made the student worse in {}: {}.",
-                worse.len(),
-                worse.join("; ")
-            );
-        }
+    out += &verdict_sentence(&trained_enough(points));
+    out
+}
+
+/// What the 2x runs did, in one or two sentences (empty without 2x runs): the range of the
+/// gains, how many cells were still learning, trained enough or worse, and which were worse.
+fn verdict_sentence(v: &[Gain]) -> String {
+    let Some(gained) = span(v.iter().map(|x| x.3)) else {
+        return String::new();
+    };
+    let count = |k: Verdict| v.iter().filter(|x| x.4 == k).count();
+    let (still, enough, worse) = (
+        count(Verdict::StillLearning),
+        count(Verdict::Enough),
+        count(Verdict::Worse),
+    );
+    let verdict = if still == v.len() {
+        "the students were still learning".to_string()
+    } else if enough == v.len() {
+        "the students were trained enough".to_string()
+    } else {
+        format!("still learning in {still}, trained enough in {enough}, worse in {worse}")
+    };
+    let mut out = format!(
+        " From the budget to twice the budget the student gained {gained} bits per byte across {} cells (a gain under {ENOUGH} counts as trained enough; a negative one is worse): {verdict}.",
+        v.len()
+    );
+    let named: Vec<String> = v
+        .iter()
+        .filter(|x| x.4 == Verdict::Worse)
+        .map(|x| {
+            format!(
+                "`{}` trained on {} and scored on {} text, by {}",
+                x.0,
+                x.1,
+                x.2,
+                num(-x.3)
+            )
+        })
+        .collect();
+    if !named.is_empty() {
+        out += &format!(" Worse at twice the budget: {}.", named.join("; "));
     }
     out
 }
@@ -376,16 +410,26 @@ mod tests {
         ];
         let s = curve_sentence(&p);
         assert!(s.contains("seed 0"), "{s}");
-        assert!(s.contains("at 1/4 of the budget, 0.150 to 0.200; at the budget, -0.050 to 0.050; at 2x the budget, -0.050."), "{s}");
-        assert!(s.contains("Twice the tokens gained 0.050 bits per byte (0 of 1 cells under the 0.02 that counts as trained enough): the students were still learning."), "{s}");
+        assert!(s.contains("over training sets: on held-out real text, 0.150 to 0.200 at 1/4 of the budget, -0.050 to 0.050 at the budget, -0.050 at 2x the budget."), "{s}");
+        assert!(s.contains("the student gained 0.050 bits per byte across 1 cells (a gain under 0.02 counts as trained enough; a negative one is worse): the students were still learning."), "{s}");
         p.push(point("b", 2.0, 1.995, 1.9));
         let s = curve_sentence(&p);
-        assert!(s.contains("(1 of 2 cells under the 0.02 that counts as trained enough): still learning in the other 1."), "{s}");
-        assert!(!s.contains("worse"), "{s}");
-        // a loss at 2x counts as "trained enough" by the rule, and is named as a loss
+        assert!(
+            s.contains("still learning in 1, trained enough in 1, worse in 0."),
+            "{s}"
+        );
+        assert!(!s.contains("Worse at"), "{s}");
+        // a loss at 2x is its own verdict, named, not counted as trained enough
         p.last_mut().unwrap().bpb = 2.03;
         let s = curve_sentence(&p);
-        assert!(s.contains("Of those, twice the tokens made the student worse in 1: trained on b and scored on real text, by 0.030."), "{s}");
+        assert!(s.contains("still learning in 1, trained enough in 0, worse in 1. Worse at twice the budget: `s` trained on b and scored on real text, by 0.030."), "{s}");
+        // held-out sets are given one by one
+        p.push(CurvePoint {
+            eval_set: "neutral".into(),
+            ..point("a", 1.0, 2.5, 2.4)
+        });
+        let s = curve_sentence(&p);
+        assert!(s.contains("over training sets: on held-out neutral text, 0.100 at the budget; on held-out real text, 0.150"), "{s}");
         assert!(curve_sentence(&[]).is_empty());
     }
 }
