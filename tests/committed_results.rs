@@ -219,3 +219,50 @@ fn committed_pdf_prints_the_committed_numbers() {
         assert!(flat.contains(&d), "{d} ({}) is in the PDF", c.label);
     }
 }
+
+/// Every committed run's training settings and student are the ones the harness writes for it
+/// today: a run is reused on the strength of its `summary.json` alone, so a run placed by hand
+/// (the probe's two adopted 2x curve runs were) or left from an older design would otherwise
+/// enter the results unchecked. Compared: the `model` and `train` sections of `config.json`
+/// but for the checkpoint cadence (its paths and profile label name where it ran, not how).
+#[test]
+fn committed_runs_were_trained_with_the_configs_the_harness_writes() {
+    use synthlm::experiments::{curve, grid};
+    for profile in ["mini", "mini-probe"] {
+        let dir = root().join("data/results/exp1").join(profile);
+        let r = ex::load_results(&dir).unwrap();
+        let s = &r.scale;
+        let data = || grid::RunData {
+            train: "train".into(),
+            evals: Default::default(),
+            tokenizer: "tokenizer.json".into(),
+        };
+        let mut runs: Vec<(synthlm::experiments::scale::Scale, String, u64, PathBuf)> = r
+            .runs
+            .iter()
+            .map(|x| (s.clone(), x.student.clone(), x.seed, dir.join(&x.dir)))
+            .collect();
+        for p in r.curve.iter().filter(|p| p.multiple != 1.0) {
+            let d = dir.join(curve::run_dir(&p.student, &p.condition, p.seed, p.steps));
+            runs.push((curve::scaled(s, p.multiple), p.student.clone(), p.seed, d));
+        }
+        runs.dedup_by(|a, b| a.3 == b.3);
+        assert!(runs.len() >= r.runs.len(), "{profile}");
+        for (sc, student, seed, d) in runs {
+            let st = sc.students.iter().find(|x| x.name == student).unwrap();
+            let want = grid::run_config(&sc, st, data(), seed, d.clone()).unwrap();
+            let want = serde_json::to_value(&want).unwrap();
+            let have: serde_json::Value = synthlm::io::read_json(&d.join("config.json")).unwrap();
+            assert_eq!(have["model"], want["model"], "{}: `model`", d.display());
+            let (mut have, mut want) = (have["train"].clone(), want["train"].clone());
+            // How often a checkpoint is written, and how many are kept, does not enter the
+            // weights (resuming from any checkpoint is tested to be bit for bit); the harness
+            // went from one checkpoint at the end to one every tenth on 2026-12-05.
+            for k in ["ckpt_interval", "keep_checkpoints"] {
+                have[k] = serde_json::Value::Null;
+                want[k] = serde_json::Value::Null;
+            }
+            assert_eq!(have, want, "{}: `train`", d.display());
+        }
+    }
+}
