@@ -10,7 +10,7 @@
 //! learning and the book says so. Curve runs live under `RESULTS/curve/` and never enter the
 //! grid's headline rows or comparisons.
 
-use crate::experiments::baselines::baselines;
+use crate::experiments::baselines::{baselines, BaselineScores};
 use crate::experiments::grid::{self, RunData, RunKey, RunOutcome, SuiteInputs};
 use crate::experiments::prepare::Prepared;
 use crate::experiments::results::suite_neutral;
@@ -121,31 +121,8 @@ pub fn run_curve(
                     pb.inc(1);
                     grid::outcome(key, dir.clone(), s.eval_windows)?
                 };
-                let point = |eval_set: &str, bpb: f64, baselines| CurvePoint {
-                    student: st.name.clone(),
-                    condition: c.name.clone(),
-                    seed,
-                    multiple: m,
-                    steps: sm.steps,
-                    tokens: run.summary.tokens_seen,
-                    eval_set: eval_set.into(),
-                    bpb,
-                    baselines,
-                };
-                for (eval_set, score) in &run.scores {
-                    let baselines = base
-                        .iter()
-                        .filter(|b| b.trained_on == c.name && &b.eval_set == eval_set)
-                        .map(|b| (b.name.clone(), b.scores.bpb()))
-                        .collect();
-                    out.push(point(eval_set, score.bpb(), baselines));
-                }
-                if s.curve_suite {
-                    let (own, base) = suite_neutral(&run.dir, neutral_excluded)?
-                        .with_context(|| format!("{}: no neutral score", run.dir.display()))?;
-                    let base = base.into_iter().map(|(k, v)| (k, v.bpb())).collect();
-                    out.push(point("neutral", own.bpb(), base));
-                }
+                let neutral = s.curve_suite.then_some(neutral_excluded);
+                out.extend(points(&run, (m, sm.steps), &base, neutral)?);
             }
         }
     }
@@ -169,6 +146,49 @@ pub enum Verdict {
 /// One cell's 2x verdict: student, condition, held-out set, the bits per byte the 2x run
 /// gained over the 1x run, and the verdict.
 pub type Gain = (String, String, String, f64, Verdict);
+
+/// A finished curve run's points: one per held-out set it was scored on, each with the n-gram
+/// models of its training set counted on the run's tokens (`base`), and, when `neutral` gives
+/// the documents to leave out, its neutral-domain point from the suite with the suite's own
+/// n-gram models of the same tokens.
+fn points(
+    run: &RunOutcome,
+    (multiple, steps): (f64, u64),
+    base: &[BaselineScores],
+    neutral: Option<&[usize]>,
+) -> Result<Vec<CurvePoint>> {
+    let k = &run.key;
+    let point = |eval_set: &str, bpb: f64, baselines| CurvePoint {
+        student: k.student.clone(),
+        condition: k.condition.clone(),
+        seed: k.seed,
+        multiple,
+        steps,
+        tokens: run.summary.tokens_seen,
+        eval_set: eval_set.into(),
+        bpb,
+        baselines,
+    };
+    let mut out: Vec<CurvePoint> = run
+        .scores
+        .iter()
+        .map(|(eval_set, score)| {
+            let baselines = base
+                .iter()
+                .filter(|b| b.trained_on == k.condition && &b.eval_set == eval_set)
+                .map(|b| (b.name.clone(), b.scores.bpb()))
+                .collect();
+            point(eval_set, score.bpb(), baselines)
+        })
+        .collect();
+    if let Some(excluded) = neutral {
+        let (own, base) = suite_neutral(&run.dir, excluded)?
+            .with_context(|| format!("{}: no neutral score", run.dir.display()))?;
+        let base = base.into_iter().map(|(k, v)| (k, v.bpb())).collect();
+        out.push(point("neutral", own.bpb(), base));
+    }
+    Ok(out)
+}
 
 /// Whether a student was still learning: per (student, condition, held-out set), the bits per
 /// byte the 2x run gained over the 1x run and its [`Verdict`]. Empty when the curve has no 2x
