@@ -109,6 +109,10 @@ pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<
         .iter()
         .map(|g| verdict(r, g))
         .collect();
+    let caption = match c.iter().any(|x| x.eval_set == "neutral") {
+        true => format!("Learning curve: bits per byte on whole held-out sets (the neutral set without the {} documents left out of every neutral score).", r.neutral_excluded.len()),
+        false => "Learning curve: bits per byte on whole held-out sets.".into(),
+    };
     let mut b = vec![
         Block::Heading(
             3,
@@ -118,7 +122,7 @@ pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<
             },
         ),
         Block::Text(format!("Seed {} of every student and training set trained again on other multiples of the token budget, each a finished run with its own warmup and cosine schedule (not a snapshot taken mid-run), beside n-gram models counted on exactly the tokens each run saw.", c[0].seed)),
-        Block::Table { name: format!("{prefix}curve"), caption: format!("Learning curve: bits per byte on whole held-out sets{}.", if c.iter().any(|x| x.eval_set == "neutral") { " (the neutral set without the documents left out of every neutral score)" } else { "" }), frame },
+        Block::Table { name: format!("{prefix}curve"), caption, frame },
     ];
     if !verdicts.is_empty() {
         b.push(Block::List(verdicts));
