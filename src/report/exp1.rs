@@ -113,7 +113,7 @@ fn main_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Result<Page> {
         ));
         let curve = crate::report::harness::curve_sentence(&p.curve);
         if !curve.is_empty() {
-            let provs = curve_provenances(p, &dir.with_file_name(&p.scale.profile))?;
+            let provs = curve_provenances(p, &probe_dir(dir, p))?;
             let noted = provs.iter().filter(|x| x.note.is_some()).count();
             let adopted = match noted {
                 0 => String::new(),
@@ -254,6 +254,11 @@ fn probe_results(r: &Results, dir: &Path) -> Result<Option<Results>> {
     Ok(Some(crate::experiments::load_results(&probe)?))
 }
 
+/// The probe's results folder, beside this design's `dir`.
+fn probe_dir(dir: &Path, p: &Results) -> std::path::PathBuf {
+    dir.with_file_name(&p.scale.profile)
+}
+
 /// "1 seed", "3 seeds".
 fn seeds_phrase(n: usize) -> String {
     format!("{n} seed{}", if n == 1 { "" } else { "s" })
@@ -293,7 +298,7 @@ fn probe_blocks(
     check_probe(r, p)?;
     let cells = crate::report::bar::cells(p, &CONDITIONS, &BAR_SETS);
     let frame = probe_bar_table(r, &cells, main)?;
-    let pdir = dir.with_file_name(&p.scale.profile);
+    let pdir = probe_dir(dir, p);
     let rows = probe_vs_design(r, dir, p, &pdir)?;
     let names = |v: &[crate::experiments::scale::Student]| {
         v.iter()
@@ -1445,7 +1450,7 @@ fn reproducibility_page(r: &Results, dir: &Path, probe: Option<&Results>) -> Res
     if let Some(p) = probe {
         items.push(format!("Probe (`{0}`): trained by the same main job, or by `synthlm experiment --number 1 --profile {0}`, and reported within these pages; scale: `configs/experiments/exp1/{0}.toml`.", p.scale.profile));
         items.extend(
-            provenance_items(p, &dir.with_file_name(&p.scale.profile))?
+            provenance_items(p, &probe_dir(dir, p))?
                 .into_iter()
                 .map(|x| format!("Probe (`{}`): {x}", p.scale.profile)),
         );

@@ -150,13 +150,7 @@ pub fn curve(r: &Results, color: fn(&str) -> usize, prefix: &str) -> Result<Vec<
 /// curve has one seed: a change smaller than that spread may be seed noise).
 fn verdict(r: &Results, g: &Gain) -> String {
     let (st, cond, set, gain, v) = g;
-    let metric = if set == "neutral" {
-        "neutral_bpb"
-    } else {
-        "bpb"
-    };
-    let seeds = r
-        .cell(st, cond, set, metric)
+    let seeds = crate::report::bar::value(r, st, cond, set)
         .filter(|h| h.n_seeds > 1)
         .map_or(String::new(), |h| {
             format!(
