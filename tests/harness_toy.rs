@@ -189,7 +189,7 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         one_student
             .replace(
                 "experiment = 1",
-                "experiment = 99\nsuite = true\ncurve = [2.0]\ncurve_suite = true",
+                "experiment = 99\nsuite = true\ncurve = [2.0]\ncurve_suite = true\nkeep_weights = true",
             )
             .replace("seeds = [0, 1, 2]", "seeds = [0]")
             + "[corpora]\nkind = \"local\"\ngenerated = \"data/generated/v1\"\n"
@@ -230,6 +230,12 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         .expect("the neutral set among the sets");
     assert!(neutral.documents > 0 && neutral.tokens > neutral.documents);
     assert_eq!(neutral.source_tokens.values().sum::<u64>(), neutral.tokens);
+    // Restoring the weights of a clone brings back the snapshot the suite scored, bit for bit.
+    let snapshot = |d: &Path| std::fs::read(d.join("weights/step-00000001.safetensors")).unwrap();
+    let before = snapshot(&run);
+    as_committed(&run);
+    synthlm::commands::restore_weights(root, 99, "smoke", false).unwrap();
+    assert!(snapshot(&run) == before, "the restored snapshot differs");
     // The report's suite tables: every accuracy part with its chance level, the student's cell
     // and the best n-gram of its training set.
     let mp = r

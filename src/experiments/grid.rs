@@ -9,7 +9,10 @@
 //! | `scores.json` | bits and bytes of every document of every held-out set | from the final checkpoint, once |
 //! | `samples.json` | continuations of the experiment's fixed prompts | from the final checkpoint, once |
 //! | `hf/` | the final weights in f16, as a Hugging Face GPT-2 folder (`synthlm eval RUN/hf`), when the scale sets `keep_weights` | from the final checkpoint, once |
+//! | `suite.json` | the evaluation suite's rows at the weight snapshot (`weights/`, 10% of training) and at the end, when the scale sets `suite` | once |
 //!
+//! `hf/`, `weights/` and the checkpoints are not committed; `synthlm experiment
+//! --restore-weights` retrains them bit for bit.
 //! A finished run (its `summary.json` exists) is reused, not retrained: aggregating again
 //! changes no run's record.
 
@@ -316,7 +319,8 @@ fn score_sets(
 /// only if the retrained run is the committed one bit for bit: the same training data (content
 /// hash), the same final training and validation losses, and the same bits on every document
 /// of every held-out set. The run's committed `config.json` is what is trained, with its data
-/// paths pointed at this checkout's prepared sets of the same names.
+/// paths pointed at this checkout's prepared sets of the same names. Its weight snapshots are
+/// kept with the final weights.
 pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: bool) -> Result<()> {
     let name = dir
         .file_name()
@@ -375,6 +379,12 @@ pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: b
     }
     let tmp = cfg.out_dir.join(WEIGHTS);
     crate::model::hf::export(&model, &p.tokenizer, &tmp, candle_core::DType::F16)?;
+    // The weight snapshots the suite scored (10% of training) come from the same training.
+    let snapshots = checkpoint::weights_dir(&cfg.out_dir);
+    if snapshots.exists() && !checkpoint::weights_dir(dir).exists() {
+        std::fs::rename(&snapshots, checkpoint::weights_dir(dir))
+            .with_context(|| format!("moving the weight snapshots into {}", dir.display()))?;
+    }
     std::fs::rename(&tmp, dir.join(WEIGHTS))
         .with_context(|| format!("moving the weights into {}", dir.display()))?;
     std::fs::remove_dir_all(&cfg.out_dir)?;
