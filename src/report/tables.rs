@@ -51,7 +51,7 @@ pub fn mean_ci(m: f64, lo: f64, hi: f64) -> String {
 }
 
 /// Plain text to LaTeX: the special characters escaped, and `code` spans (in backticks) set
-/// in `\texttt`. The one escaper of the crate.
+/// in `\texttt`. The crate's one LaTeX escaper (its Markdown one is [`md_escape`]).
 pub fn tex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
     let mut code = false;
@@ -79,10 +79,15 @@ pub fn tex_escape(s: &str) -> String {
 
 /// Plain text for a Markdown paragraph, list item or table cell: one line, and every character
 /// Markdown (or the HTML inside it) would interpret escaped, so generated text shows as it is.
+/// mdBook's smart punctuation would also turn `--` into a dash (a sample's `dpkg --help`, a
+/// note's `--config`), so a hyphen after a hyphen is escaped too; quotes and `...` are left to
+/// it (curly quotes and an ellipsis change no word).
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let mut prev = ' ';
     for ch in s.chars() {
         match ch {
+            '-' if prev == '-' => out += "\\-",
             '\n' | '\r' | '\t' => out.push(' '),
             '<' => out += "&lt;",
             '>' => out += "&gt;",
@@ -93,6 +98,7 @@ pub fn md_escape(s: &str) -> String {
             }
             _ => out.push(ch),
         }
+        prev = ch;
     }
     out
 }
@@ -197,6 +203,16 @@ pub fn write_json(path: &std::path::Path, df: &mut DataFrame) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CommonMark reads `\-` as a literal hyphen, which mdBook's smart punctuation leaves alone
+    /// (checked with mdBook on 2026-12-06: `-\-config` shows as `--config`, `--config` as
+    /// `–config`); a lone hyphen, a minus sign, is left as it is.
+    #[test]
+    fn markdown_text_keeps_its_double_hyphens_and_escapes_code_marks() {
+        assert_eq!(md_escape("dpkg --help"), "dpkg -\\-help");
+        assert_eq!(md_escape("a --- b -0.5"), "a -\\-\\- b -0.5");
+        assert_eq!(md_escape("`x_y` <b>\nz"), "\\`x\\_y\\` &lt;b&gt; z");
+    }
 
     #[test]
     fn a_text_column_of_long_cells_wraps_in_latex_and_short_ones_do_not() {
