@@ -230,12 +230,27 @@ fn the_evaluation_suite_runs_in_the_grid_when_the_scale_asks() {
         .expect("the neutral set among the sets");
     assert!(neutral.documents > 0 && neutral.tokens > neutral.documents);
     assert_eq!(neutral.source_tokens.values().sum::<u64>(), neutral.tokens);
-    // Restoring the weights of a clone brings back the snapshot the suite scored, bit for bit.
+    // Restoring the weights of a clone brings back the snapshot the suite scored, bit for bit,
+    // in place of whatever was left in its folder.
     let snapshot = |d: &Path| std::fs::read(d.join("weights/step-00000001.safetensors")).unwrap();
     let before = snapshot(&run);
     as_committed(&run);
+    std::fs::create_dir_all(run.join("weights")).unwrap();
+    std::fs::write(run.join("weights/step-00000005.safetensors"), b"stale").unwrap();
     synthlm::commands::restore_weights(root, 99, "smoke", false).unwrap();
     assert!(snapshot(&run) == before, "the restored snapshot differs");
+    assert!(!run.join("weights/step-00000005.safetensors").exists());
+    // A suite record of a snapshot the retraining does not make: an error, no weights kept.
+    as_committed(&run);
+    let path = run.join("suite.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut suite: serde_json::Value = serde_json::from_str(&text).unwrap();
+    suite["evaluated"][0][0] = serde_json::json!(2);
+    std::fs::write(&path, suite.to_string()).unwrap();
+    let err = synthlm::commands::restore_weights(root, 99, "smoke", false).unwrap_err();
+    assert!(format!("{err:#}").contains("snapshot of step 2"), "{err:#}");
+    assert!(!run.join("hf").exists());
+    std::fs::write(&path, text).unwrap();
     // The report's suite tables: every accuracy part with its chance level, the student's cell
     // and the best n-gram of its training set.
     let mp = r

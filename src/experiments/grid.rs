@@ -9,10 +9,13 @@
 //! | `scores.json` | bits and bytes of every document of every held-out set | from the final checkpoint, once |
 //! | `samples.json` | continuations of the experiment's fixed prompts | from the final checkpoint, once |
 //! | `hf/` | the final weights in f16, as a Hugging Face GPT-2 folder (`synthlm eval RUN/hf`), when the scale sets `keep_weights` | from the final checkpoint, once |
-//! | `suite.json` | the evaluation suite's rows at the weight snapshot (`weights/`, 10% of training) and at the end, when the scale sets `suite` | once |
+//! | `weights/` | the weights alone at 10% of training, for the suite (written by the trainer), when the scale sets `suite` | during training |
+//! | `suite.json` | the evaluation suite's rows at the weight snapshot and at the end, when the scale sets `suite` | once by the grid (`synthlm eval RUN --suite` rewrites it) |
 //!
-//! `hf/`, `weights/` and the checkpoints are not committed; `synthlm experiment
-//! --restore-weights` retrains them bit for bit.
+//! `hf/`, `weights/` and the checkpoints are not committed. `synthlm experiment
+//! --restore-weights` retrains a run whose `hf/` is missing and keeps its `hf/` and `weights/`
+//! when the run reproduces its record (see [`restore_weights`]); the checkpoints are not kept.
+//!
 //! A finished run (its `summary.json` exists) is reused, not retrained: aggregating again
 //! changes no run's record.
 
@@ -379,15 +382,38 @@ pub(crate) fn restore_weights(dir: &Path, p: &Prepared, work: &Path, progress: b
     }
     let tmp = cfg.out_dir.join(WEIGHTS);
     crate::model::hf::export(&model, &p.tokenizer, &tmp, candle_core::DType::F16)?;
-    // The weight snapshots the suite scored (10% of training) come from the same training.
-    let snapshots = checkpoint::weights_dir(&cfg.out_dir);
-    if snapshots.exists() && !checkpoint::weights_dir(dir).exists() {
-        std::fs::rename(&snapshots, checkpoint::weights_dir(dir))
-            .with_context(|| format!("moving the weight snapshots into {}", dir.display()))?;
-    }
+    keep_snapshots(dir, &cfg.out_dir)?;
     std::fs::rename(&tmp, dir.join(WEIGHTS))
         .with_context(|| format!("moving the weights into {}", dir.display()))?;
     std::fs::remove_dir_all(&cfg.out_dir)?;
+    Ok(())
+}
+
+/// Move the retrained run's weight snapshots (`weights/`) into the run folder, replacing any
+/// left there, after checking that they are the steps its committed `suite.json` scored before
+/// the final weights: the suite's rows can then be recomputed from the restored folder.
+fn keep_snapshots(dir: &Path, retrained: &Path) -> Result<()> {
+    let suite = dir.join(crate::eval::suite_run::SUITE);
+    if suite.exists() {
+        let r: crate::eval::suite_run::SuiteReport = crate::io::read_json(&suite)?;
+        let scored: Vec<u64> = r.evaluated.iter().map(|(s, _)| *s).collect();
+        let have = checkpoint::snapshot_steps(retrained)?;
+        let wanted = &scored[..scored.len().saturating_sub(1)];
+        if let Some(s) = wanted.iter().find(|s| !have.contains(s)) {
+            anyhow::bail!("{}: the suite scored a snapshot of step {s}, which the retrained run does not have ({have:?}); its weights are not kept", dir.display());
+        }
+    }
+    let (from, to) = (
+        checkpoint::weights_dir(retrained),
+        checkpoint::weights_dir(dir),
+    );
+    if from.exists() {
+        if to.exists() {
+            std::fs::remove_dir_all(&to)?;
+        }
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving the weight snapshots into {}", dir.display()))?;
+    }
     Ok(())
 }
 
