@@ -54,7 +54,7 @@ for part in "${@:-build}"; do
       jupyter kernelspec list 2>/dev/null | grep -q rust || evcxr_jupyter --install
       ;;
     book)
-      command -v mdbook >/dev/null || cargo install --locked mdbook
+      command -v mdbook >/dev/null || cargo install --locked mdbook --version 0.5.4
       apt_install chromium
       ;;
     paper)
